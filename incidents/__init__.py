@@ -1,0 +1,1 @@
+"""Outages: the incident engine, maintenance windows, the Alertmanager receiver, the notification outbox."""

@@ -1,0 +1,1 @@
+"""Watching: settings, database and inventory, the clock, state evaluation, runner, scheduler, uptime."""

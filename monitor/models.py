@@ -1,0 +1,148 @@
+"""Inventory, results and flips: the tables the ``monitor`` package owns."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from monitor.db.base import Base, BigId, UTCDateTime, fk_id
+
+__all__ = [
+    "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
+    "MonitorState", "ProbeResultRow", "Flip",
+]
+
+
+class State(enum.StrEnum):
+    UP = "UP"
+    DEGRADED = "DEGRADED"
+    DOWN = "DOWN"
+    UNREACHABLE = "UNREACHABLE"
+    MAINTENANCE = "MAINTENANCE"
+    UNKNOWN = "UNKNOWN"
+
+
+class DeviceKind(enum.StrEnum):
+    UPLINK = "uplink"
+    ROUTER = "router"
+    SWITCH = "switch"
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # Rule 3: support belongs only to an owner whose identity the sales system verified.
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    services: Mapped[list[Service]] = relationship(back_populates="customer", passive_deletes=True)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    customer_id: Mapped[int] = fk_id("customers.id")
+    # The customer opted this service in to the public status page.
+    public_status: Mapped[bool] = mapped_column(Boolean, default=False)
+    customer: Mapped[Customer] = relationship(back_populates="services")
+
+
+class Datacenter(Base):
+    __tablename__ = "datacenters"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(String(100), default="")
+
+
+class NetworkDevice(Base):
+    __tablename__ = "network_devices"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(255))
+    datacenter_id: Mapped[int | None] = fk_id("datacenters.id", nullable=True, ondelete="SET NULL")
+    parent_id: Mapped[int | None] = fk_id("network_devices.id", nullable=True, ondelete="SET NULL")
+
+
+class Server(Base):
+    __tablename__ = "servers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    datacenter_id: Mapped[int | None] = fk_id("datacenters.id", nullable=True, ondelete="SET NULL")
+    parent_device_id: Mapped[int | None] = fk_id("network_devices.id", nullable=True, ondelete="SET NULL")
+    # The customer's service this server runs (None for company infrastructure).
+    service_id: Mapped[int | None] = fk_id("services.id", nullable=True, ondelete="SET NULL")
+
+
+class Monitor(Base):
+    """One check of one target. ``spec`` holds the kind's own fields (validated by ``probes.SPECS``)."""
+
+    __tablename__ = "monitors"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(2048))
+    interval_s: Mapped[float] = mapped_column(Float, default=60.0)
+    timeout_s: Mapped[float] = mapped_column(Float, default=10.0)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    service_id: Mapped[int | None] = fk_id("services.id", nullable=True, ondelete="CASCADE")
+    server_id: Mapped[int | None] = fk_id("servers.id", nullable=True, ondelete="CASCADE")
+    device_id: Mapped[int | None] = fk_id("network_devices.id", nullable=True, ondelete="CASCADE")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MonitorState(Base):
+    """The evaluated state of a monitor, carried from one check to the next (``evaluate``'s ``previous``)."""
+
+    __tablename__ = "monitor_states"
+    monitor_id: Mapped[int] = mapped_column(BigId, ForeignKey("monitors.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default=State.UNKNOWN)
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProbeResultRow(Base):
+    __tablename__ = "probe_results"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    monitor_id: Mapped[int] = fk_id("monitors.id", index=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(40), default="ok")
+    message: Mapped[str] = mapped_column(Text, default="")
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (Index("ix_probe_results_monitor_at", "monitor_id", "at"),)
+
+
+class Flip(Base):
+    """A confirmed change of a monitor's state. Later stages read flips, never raw results."""
+
+    __tablename__ = "flips"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    monitor_id: Mapped[int] = fk_id("monitors.id")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    old_state: Mapped[str] = mapped_column(String(20))
+    new_state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    # For UNREACHABLE: the parent's monitor whose DOWN explains this one.
+    root_monitor_id: Mapped[int | None] = fk_id("monitors.id", nullable=True, ondelete="SET NULL",
+                                                index=False)
+    # Set when the incident engine has consumed the flip (claimed with a conditional UPDATE).
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

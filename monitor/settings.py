@@ -1,0 +1,84 @@
+"""Settings, read in one place and validated at start-up.
+
+Values come from ``NEGAHBAN_*`` environment variables and, optionally, from a YAML file named by
+``NEGAHBAN_CONFIG_FILE`` (environment variables win). An invalid value raises ``SettingsError`` naming the
+variable and the value, so start-up fails with one clear line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.errors import SettingsError
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "NEGAHBAN_"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///negahban.db"
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8080, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["logfmt", "json"] = "logfmt"
+    inventory_file: Path | None = None
+    # Web sessions: cookies carry the Secure flag unless this is turned off for plain-HTTP development.
+    cookie_secure: bool = True
+    # Where the scheduler may start (False lets a process serve the web only).
+    run_scheduler: bool = True
+    # The total number of connections/queries the probe runner may have in flight.
+    max_concurrent_probes: int = Field(2000, ge=1, le=100_000)
+    # Writes of results are batched; this bounds what a crash can lose.
+    result_flush_seconds: float = Field(2.0, gt=0, le=60)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+
+def _file_values(env: dict[str, str]) -> dict[str, object]:
+    path = env.get(ENV_PREFIX + "CONFIG_FILE")
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(f"{ENV_PREFIX}CONFIG_FILE={path!r}: cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{ENV_PREFIX}CONFIG_FILE={path!r}: must be a mapping of setting names to values")
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build validated settings from ``env`` (default: the process environment) and explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, object] = _file_values(env)
+    for name in Settings.model_fields:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() not in
+                     set(Settings.model_fields) | {"config_file"})
+    if unknown:
+        raise SettingsError(f"{unknown[0]}={env[unknown[0]]!r}: unknown setting")
+    try:
+        # init kwargs only: the environment was read above, so a value is validated exactly once.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        value = values.get(name, err.get("input"))
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: {err['msg']}") from None
