@@ -16,8 +16,8 @@ States: UP, DEGRADED, DOWN, UNREACHABLE (a parent is confirmed DOWN), MAINTENANC
    monitor; while the parent is only suspect (failing, not confirmed yet) the child waits up to
    ``parent_grace`` more checks so that it does not report an outage of its own first.
 
-Each confirmed change returns a ``FlipDraft`` with its reason; ``retry`` says a change is pending, so the next
-check should come after the policy's short retry interval instead of a whole interval.
+Each confirmed change returns a ``FlipDraft`` with its reason; ``retry_soon`` says a change is pending, so the
+next check should come after the policy's short retry interval instead of a whole interval.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Evaluation:
     state: State
     flip: FlipDraft | None
     memory: Memory
-    retry: bool = False
+    retry_soon: bool = False
     observed: str = "up"
 
 

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     max_concurrent_probes: int = Field(2000, ge=1, le=100_000)
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
+    # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
+    canaries: str = ""
+    canary_interval_seconds: float = Field(5.0, gt=0, le=300)
+    # Failed checks are kept raw (with their messages) this long; rollups keep the rest.
+    raw_result_days: float = Field(7.0, gt=0, le=3650)
+    # How often the scheduler looks for added, changed, paused or removed monitors.
+    reload_seconds: float = Field(10.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod

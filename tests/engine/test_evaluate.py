@@ -83,7 +83,7 @@ def test_retry_interval_after_a_first_failure(checks, expected_retry):
     for i, letter in enumerate(checks):
         ev = evaluate(mem, ProbeResult(LETTERS[letter]), pol, T0 + timedelta(seconds=i))
         mem = ev.memory
-    assert ev.retry is expected_retry
+    assert ev.retry_soon is expected_retry
 
 
 @pytest.mark.parametrize("checks, expected_flips, flapping_at_end", [

@@ -1,0 +1,153 @@
+"""The runner: one check of one monitor, from probe to evaluated state, stored result and flip.
+
+Before evaluating, the runner gathers the facts outside the check (``Context``): is the monitor inside a
+maintenance window, are we blind (the self-check canaries fail), what do its parents say. The state of
+every monitor lives in memory (``memories``) so that parents are judged without a query. A flip is written
+before ``check`` returns (the flip, the state row and the result in one transaction); the rest is batched by
+the ``ResultStore`` and written by ``flush`` (see ``monitor.store``). Listeners registered with ``on_flip``
+are woken after the commit so that incidents react in well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from monitor.catalog import MonitorConfig
+from monitor.clock import Clock
+from monitor.evaluate import Context, Evaluation, Memory, evaluate
+from monitor.maintenance import Calendar
+from monitor.models import MonitorState, State
+from monitor.selfcheck import SelfCheck
+from monitor.store import ResultStore
+from monitor.topology import Topology, parent_status
+from probes import PROBERS, Outcome, ProbeContext, ProbeResult
+
+__all__ = ["Runner", "Latest"]
+
+log = logging.getLogger("negahban.runner")
+
+
+@dataclass(slots=True)
+class Latest:
+    """The newest check of a monitor, kept in memory for the metrics collector and the live screens."""
+
+    config: MonitorConfig
+    result: ProbeResult
+    state: State
+
+
+class Runner:
+    def __init__(self, sessionmaker: async_sessionmaker, ctx: ProbeContext, clock: Clock,
+                 store: ResultStore | None = None, selfcheck: SelfCheck | None = None) -> None:
+        self._sm = sessionmaker
+        self._ctx = ctx
+        self._clock = clock
+        self.store = store or ResultStore(sessionmaker)
+        self.selfcheck = selfcheck or SelfCheck()
+        self.memories: dict[int, Memory] = {}
+        self.latest: dict[int, Latest] = {}
+        self.topology = Topology()
+        self.calendar = Calendar(())
+        self._in_flight: set[int] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._listeners: list[Callable[[], None]] = []
+        self.overlaps_skipped = 0
+
+    def on_flip(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    async def load_states(self) -> None:
+        async with self._sm() as session:
+            rows = (await session.execute(select(MonitorState))).scalars().all()
+        self.memories = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
+
+    def forget(self, monitor_id: int) -> None:
+        self.memories.pop(monitor_id, None)
+        self.latest.pop(monitor_id, None)
+
+    async def flush(self) -> int:
+        return await self.store.flush()
+
+    async def drain(self, bound_s: float = 130.0) -> None:
+        """Wait for in-flight checks to finish (each is bounded by its own timeout)."""
+        if self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), bound_s)
+
+    async def probe(self, cfg: MonitorConfig) -> ProbeResult:
+        """Run the probe, bounded by its timeout; a probe bug becomes a DOWN result, not a crash."""
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(cfg.spec.timeout_s + 1.0):
+                return await PROBERS[cfg.kind](cfg.spec, self._ctx)
+        except TimeoutError:
+            return ProbeResult(Outcome.DOWN, "timeout", "probe exceeded its timeout",
+                               time.perf_counter() - start)
+        except Exception as exc:  # a probe must never take the runner down
+            log.exception("probe_failed monitor=%s", cfg.name)
+            return ProbeResult(Outcome.DOWN, "probe_error", f"{type(exc).__name__}: {exc}",
+                               time.perf_counter() - start)
+
+    def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
+        keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
+        maintenance = bool(self.calendar) and self.calendar.active(keys, now)
+        parent, root = parent_status(self.topology.parents.get(cfg.id, ()), self.memories)
+        return Context(maintenance=maintenance, blind=self.selfcheck.blind, parent=parent, root_monitor_id=root)
+
+    async def check(self, cfg: MonitorConfig) -> Evaluation | None:
+        """Check ``cfg`` once. Return None if a check of this monitor is already running."""
+        if cfg.id in self._in_flight:
+            self.overlaps_skipped += 1
+            return None
+        self._in_flight.add(cfg.id)
+        self._idle.clear()
+        try:
+            result = await self.probe(cfg)
+            ev = await self.apply(cfg, result)
+            if cfg.policy.role == "canary":
+                await self._selfcheck_after(cfg.id, result)
+            return ev
+        finally:
+            self._in_flight.discard(cfg.id)
+            if not self._in_flight:
+                self._idle.set()
+
+    async def apply(self, cfg: MonitorConfig, result: ProbeResult) -> Evaluation:
+        """Evaluate a result and record it (the flip durably); memory is rolled back if the flip fails."""
+        now = self._clock.now()
+        prev = self.memories.get(cfg.id, Memory())
+        ev = evaluate(prev, result, cfg.policy, now, self.context_for(cfg, now), cfg.thresholds)
+        self.memories[cfg.id] = ev.memory
+        self.latest[cfg.id] = Latest(cfg, result, ev.state)
+        try:
+            await self.store.record(cfg.id, now, result, ev)
+        except Exception:
+            if ev.flip is not None:
+                self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
+            raise
+        if ev.flip:
+            log.info("flip monitor=%s old=%s new=%s reason=%s root=%s", cfg.name, ev.flip.old_state,
+                     ev.flip.new_state, ev.flip.reason, ev.flip.root_monitor_id)
+            self._wake()
+        return ev
+
+    async def _selfcheck_after(self, canary_id: int, result: ProbeResult) -> None:
+        self.selfcheck.observe(canary_id, result)
+        internal = self.selfcheck.config
+        if internal is None:
+            return
+        await self.apply(internal, self.selfcheck.result())
+
+    def _wake(self) -> None:
+        for listener in self._listeners:
+            listener()
