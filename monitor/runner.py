@@ -74,6 +74,7 @@ class Runner:
     def forget(self, monitor_id: int) -> None:
         self.memories.pop(monitor_id, None)
         self.latest.pop(monitor_id, None)
+        self.store.forget(monitor_id)
 
     async def flush(self) -> int:
         return await self.store.flush()

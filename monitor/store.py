@@ -16,12 +16,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.evaluate import Evaluation, FlipDraft, Memory
-from monitor.models import Flip, MonitorState, ProbeResultRow, RollupFine
+from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, RollupFine
 from monitor.rollups import FINE_S, Bucket
 from probes.base import ProbeResult
 
@@ -42,6 +43,16 @@ class Pending:
 
     def __len__(self) -> int:
         return len(self.rollups) + len(self.states) + len(self.raw)
+
+    def monitor_ids(self) -> set[int]:
+        return {m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
+
+    def drop(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        self.rollups = {k: v for k, v in self.rollups.items() if k[0] not in ids}
+        self.states = {k: v for k, v in self.states.items() if k not in ids}
+        self.raw = [r for r in self.raw if r["monitor_id"] not in ids]
 
 
 def _raw_row(monitor_id: int, at: datetime, result: ProbeResult) -> dict:
@@ -93,6 +104,10 @@ class ResultStore:
             await session.flush()
             return row.id
 
+    def forget(self, monitor_id: int) -> None:
+        """Drop what is buffered for a removed monitor."""
+        self._pending.drop({monitor_id})
+
     async def flush(self) -> int:
         """Write everything buffered in one transaction; returns the number of checks written."""
         pending, self._pending = self._pending, Pending.empty()
@@ -100,16 +115,28 @@ class ResultStore:
         if not pending:
             return 0
         try:
-            async with self._sessionmaker() as session, session.begin():
-                await self._upsert_rollups(session, pending.rollups)
-                if pending.raw:
-                    await session.execute(insert(ProbeResultRow), pending.raw)
-                await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
+            try:
+                await self._write(pending)
+            except IntegrityError:
+                # A monitor deleted since its checks were buffered: drop its rows, write the rest.
+                pending.drop(pending.monitor_ids() - await self._existing(pending.monitor_ids()))
+                await self._write(pending)
         except Exception:
             self._requeue(pending, checks)
             raise
         self.flushed_checks += checks
         return checks
+
+    async def _write(self, pending: Pending) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await self._upsert_rollups(session, pending.rollups)
+            if pending.raw:
+                await session.execute(insert(ProbeResultRow), pending.raw)
+            await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
+
+    async def _existing(self, ids: set[int]) -> set[int]:
+        async with self._sessionmaker() as session:
+            return set((await session.execute(select(Monitor.id).where(Monitor.id.in_(ids)))).scalars())
 
     def _requeue(self, pending: Pending, checks: int) -> None:
         """A failed flush keeps its data for the next one (newer states win)."""

@@ -119,3 +119,18 @@ async def test_retention_drops_what_outlived_its_resolution(sessionmaker):
     counts = await purge(sessionmaker, T0 + timedelta(days=91), Retention())
     assert counts["rollups_hourly"] == 1
     assert await _count(sessionmaker, Flip) == 1  # flips are history: never purged here
+
+
+async def test_a_monitor_deleted_before_the_flush_does_not_block_the_others(sessionmaker):
+    from sqlalchemy import delete
+
+    keep, gone = await _monitor(sessionmaker, "keep"), await _monitor(sessionmaker, "gone")
+    store = ResultStore(sessionmaker)
+    await _feed(store, keep, ["up", "down"], T0)
+    await _feed(store, gone, ["up", "down"], T0)
+    async with sessionmaker() as s, s.begin():
+        await s.execute(delete(Monitor).where(Monitor.id == gone))
+    assert await store.flush() == 4
+    async with sessionmaker() as s:
+        ids = set((await s.execute(select(RollupFine.monitor_id))).scalars())
+    assert ids == {keep} and store.buffered() == 0
