@@ -16,7 +16,7 @@ States: UP, DEGRADED, DOWN, UNREACHABLE (a parent is confirmed DOWN), MAINTENANC
    monitor; while the parent is only suspect (failing, not confirmed yet) the child waits up to
    ``parent_grace`` more checks so that it does not report an outage of its own first.
 
-Each confirmed change returns a ``FlipDraft`` with its reason; ``retry_soon`` says a change is pending, so the
+Each confirmed change returns a ``FlipDraft`` with its reason (except a canary's: see monitor.selfcheck); ``retry_soon`` says a change is pending, so the
 next check should come after the policy's short retry interval instead of a whole interval.
 """
 
@@ -196,12 +196,13 @@ def _message(new: State, result: ProbeResult, ctx: Context, mem: Memory) -> str:
 
 
 def _finish(prev: Memory, mem: Memory, target: State, result: ProbeResult, ctx: Context, now: datetime,
-            observed: str, flapping_started: bool = False) -> Evaluation:
+            observed: str, flapping_started: bool = False, quiet: bool = False) -> Evaluation:
     root = ctx.root_monitor_id if target is State.UNREACHABLE else None
     mem = replace(mem, root_monitor_id=root)
     flip = None
     if target != prev.state:
         mem = replace(mem, state=target, since=now)
+    if target != prev.state and not quiet:
         flip = FlipDraft(now, prev.state, target, _reason(prev.state, target, result, flapping_started),
                          _message(target, result, ctx, mem), root)
     pending = _pending(target, observed) and not mem.flapping and target is not State.MAINTENANCE
@@ -234,4 +235,5 @@ def evaluate(previous: Memory, result: ProbeResult, policy: Policy, now: datetim
             flap = State.UNREACHABLE
         return _finish(previous, mem, flap, result, context, now, observed, flapping_started=flap != base)
     target = _apply_parent(base, _own_target(base, mem, observed, policy), mem, policy, context)
-    return _finish(previous, mem, target, result, context, now, observed)
+    # A canary's own changes are not flips: the one alert is the self-check monitor's (monitor.selfcheck).
+    return _finish(previous, mem, target, result, context, now, observed, quiet=policy.role == "canary")

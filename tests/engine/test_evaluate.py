@@ -151,6 +151,11 @@ def test_unreachable_behind_a_down_parent(checks, contexts, expected):
     assert states == expected
 
 
+def test_a_canary_changes_state_without_flips():
+    states, flips, _ = run("UDDU", {"role": "canary", "down_after": 1, "up_after": 1})
+    assert states == "UDDU" and flips == []
+
+
 def test_an_unreachable_flip_names_the_parents_monitor():
     _, flips, mem = run("UDDD", contexts={i: P_DOWN for i in range(1, 4)})
     assert flips[-1][1:] == ("UP", "UNREACHABLE", "parent_down")
