@@ -74,13 +74,18 @@ class DueQueue:
     def discard(self, monitor_id: int) -> None:
         self._gen[monitor_id] = self._gen.get(monitor_id, 0) + 1
 
-    def pop_until(self, until: float) -> list[tuple[float, int]]:
+    def pop_until(self, until: float) -> list[tuple[float, int, int]]:
+        """Entries planned up to ``until`` as (at, monitor id, generation), superseded ones left out."""
         out = []
         while self._heap and self._heap[0][0] <= until:
             at, mid, gen = heapq.heappop(self._heap)
             if self._gen.get(mid) == gen:
-                out.append((at, mid))
+                out.append((at, mid, gen))
         return out
+
+    def current(self, monitor_id: int, gen: int) -> bool:
+        """False when the monitor was re-queued or removed since this entry was taken."""
+        return self._gen.get(monitor_id) == gen
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -114,6 +119,7 @@ class Scheduler:
         self.overlaps = Counter("negahban_schedule_overlaps_skipped",
                                 "Starts skipped because the monitor's previous run was still going",
                                 registry=registry)
+        self.checks = Counter("negahban_checks", "Checks run by the scheduler", registry=registry)
         self.scheduled = Gauge("negahban_monitors_scheduled", "Monitors in the schedule", registry=registry)
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -131,7 +137,7 @@ class Scheduler:
     async def shutdown(self) -> None:
         if self.aps.running:
             self.aps.shutdown(wait=False)
-        self.queue = DueQueue()
+        self.queue = DueQueue()  # armed timers find their entries gone and do nothing
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=130)
         await self._flush()
@@ -182,29 +188,31 @@ class Scheduler:
 
     async def tick(self) -> None:
         """Arm a timer for every start planned before the next tick."""
-        now = self._clock.now().timestamp()
         loop = asyncio.get_running_loop()
-        for at, mid in self.queue.pop_until(now + self._tick_s):
+        # One reading of both clocks: timers are armed against it, so the time spent arming a thousand of
+        # them does not make the last ones late. The horizon covers two ticks, so a late tick loses nothing.
+        now, base = self._clock.now().timestamp(), loop.time()
+        for at, mid, gen in self.queue.pop_until(now + 2 * self._tick_s):
             if at <= now:
-                self._launch(mid, at)
+                self._launch(mid, at, gen)
             else:
-                loop.call_later(at - now, self._launch, mid, at)
+                loop.call_at(base + (at - now), self._launch, mid, at, gen)
 
     def dispatch_due(self) -> int:
         """Start every monitor whose planned start has come (tests drive this with a manual clock)."""
         due = self.queue.pop_until(self._clock.now().timestamp())
-        for at, mid in due:
-            self._launch(mid, at)
+        for at, mid, gen in due:
+            self._launch(mid, at, gen)
         return len(due)
 
     async def wait_idle(self, bound_s: float = 30.0) -> None:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=bound_s)
 
-    def _launch(self, mid: int, planned: float) -> None:
+    def _launch(self, mid: int, planned: float, gen: int) -> None:
         cfg = self.catalog.get(mid)
-        if cfg is None:
-            return
+        if cfg is None or not self.queue.current(mid, gen):
+            return  # removed, or re-planned by a reload since this timer was armed
         if mid in self._running:  # cannot happen through the queue; kept as a guard and a measure
             self.overlaps.inc()
             return
@@ -222,6 +230,7 @@ class Scheduler:
                 # timeout) and is stored; the service drains the runner before closing the database.
                 ev = await asyncio.shield(self._runner.check(cfg))
                 retry = bool(ev and ev.retry_soon)
+                self.checks.inc()
         except Exception:
             log.exception("check_failed monitor=%s", cfg.name)
         finally:

@@ -34,7 +34,7 @@ def test_requeuing_supersedes_the_earlier_entry():
     q.put(1, 20.0)
     q.put(2, 15.0)
     q.discard(2)
-    assert q.pop_until(100.0) == [(20.0, 1)]
+    assert [(at, mid) for at, mid, _ in q.pop_until(100.0)] == [(20.0, 1)]
 
 
 @pytest.fixture
