@@ -35,6 +35,7 @@ from probes.base import Outcome, ProbeResult
 __all__ = ["Memory", "ParentStatus", "Context", "FlipDraft", "Evaluation", "evaluate", "classify"]
 
 FAILING = (State.DOWN, State.DEGRADED, State.UNREACHABLE)
+CAP = 1000  # streak counters stop here (every threshold is far below), so a steady monitor's memory is steady
 WORST_FIRST = "DGU"
 LETTER_STATE = {"D": State.DOWN, "G": State.DEGRADED, "U": State.UP}
 
@@ -54,6 +55,11 @@ class Memory:
     flapping: bool = False
     flap_percent: float = 0.0
     root_monitor_id: int | None = None
+
+    def signature(self) -> tuple:
+        """What a stored state row must reflect; equal signatures need no rewrite of the row."""
+        return (self.state, self.up, self.degraded, self.down, self.failing, self.history, self.flapping,
+                self.root_monitor_id)
 
     def to_data(self) -> dict[str, Any]:
         return {"up": self.up, "degraded": self.degraded, "down": self.down, "failing": self.failing,
@@ -122,8 +128,8 @@ def _count(prev: Memory, observed: str, policy: Policy, now: datetime) -> Memory
     return replace(
         prev, last_check_at=now, history=history, flap_percent=percent,
         flapping=is_flapping(prev.flapping, percent, policy.flap_low, policy.flap_high),
-        up=prev.up + 1 if up else 0, degraded=prev.degraded + 1 if deg else 0,
-        down=prev.down + 1 if down else 0, failing=0 if up else prev.failing + 1)
+        up=min(prev.up + 1, CAP) if up else 0, degraded=min(prev.degraded + 1, CAP) if deg else 0,
+        down=min(prev.down + 1, CAP) if down else 0, failing=0 if up else min(prev.failing + 1, CAP))
 
 
 def _confirmed_failure(mem: Memory, policy: Policy) -> State | None:

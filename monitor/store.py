@@ -1,17 +1,21 @@
 """Writing check results: flips at once, everything else in batches.
 
 * A check that flips a state writes the flip, the monitor's state row and the check's result in one
-  transaction before ``record`` returns: flips are never lost.
+  transaction before ``record`` returns: flips are never lost. Flips that arrive together share a
+  transaction (group commit, see ``write_flip``).
 * Every other check only goes into memory: its 5-minute rollup bucket, the monitor's latest state, and
   (for a failure) the raw result with its message. ``flush`` writes all of it in one transaction: a few
   multi-row upserts, whatever the number of checks. A crash loses at most the checks since the last flush
   (``flush_s``, default 2 s) from rollups, raw failures and state rows; the state the runner reloads is then
   at most that old, and a state row is never overwritten by an older one.
-* Successful checks are not stored one by one: they live on in the rollups.
+* Successful checks are not stored one by one: they live on in the rollups. A state row is rewritten only
+  when what it says changes (a monitor UP for hours keeps the same row; its ``last_check_at`` then shows
+  when that was last true, and the live time of the last check is in the runner's memory).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +79,13 @@ class ResultStore:
         self._pending = Pending.empty()
         self.flushed_checks = 0
         self._checks = 0
+        self._flips: list[tuple[dict, dict | None, dict, asyncio.Future]] = []
+        # What the state row of each monitor last said (see ``Memory.signature``): a monitor that stays UP
+        # check after check does not rewrite its row every time.
+        self._written: dict[int, tuple] = {}
+        self._writer: asyncio.Task | None = None
+        # One writer at a time: SQLite allows one anyway, and waiting here is cheaper than its busy loop.
+        self._write_lock = asyncio.Lock()
 
     def buffered(self) -> int:
         return len(self._pending)
@@ -85,28 +96,56 @@ class ResultStore:
         bucket.add(ev.observed, result.latency_s)
         self._checks += 1
         if ev.flip is None:
-            self._pending.states[monitor_id] = ev.memory
+            sig = ev.memory.signature()
+            if self._written.get(monitor_id) != sig:
+                self._pending.states[monitor_id] = ev.memory
             if ev.observed != "up":
                 self._pending.raw.append(_raw_row(monitor_id, at, result))
             return None
         self._pending.states.pop(monitor_id, None)
+        self._written[monitor_id] = ev.memory.signature()
         return await self.write_flip(monitor_id, ev.flip, ev.memory, _raw_row(monitor_id, at, result))
 
     async def write_flip(self, monitor_id: int, flip: FlipDraft, mem: Memory, raw: dict | None) -> int:
-        async with self._sessionmaker() as session, session.begin():
-            row = Flip(monitor_id=monitor_id, at=flip.at, old_state=flip.old_state.value,
-                       new_state=flip.new_state.value, reason=flip.reason, message=flip.message,
-                       root_monitor_id=flip.root_monitor_id)
-            session.add(row)
-            if raw is not None:
-                await session.execute(insert(ProbeResultRow), [raw])
-            await self._upsert_states(session, [_state_row(monitor_id, mem)])
-            await session.flush()
-            return row.id
+        """Write a flip (with its state row and result) and return its id once committed.
+
+        Group commit: flips arriving while a transaction is being written wait for the next one, so a burst
+        (the first check of 10,000 new monitors, a switch taking 500 servers with it) is a few transactions,
+        not one per flip, and still nothing returns before its flip is durable.
+        """
+        row = {"monitor_id": monitor_id, "at": flip.at, "old_state": flip.old_state.value,
+               "new_state": flip.new_state.value, "reason": flip.reason, "message": flip.message,
+               "root_monitor_id": flip.root_monitor_id}
+        done = asyncio.get_running_loop().create_future()
+        self._flips.append((row, raw, _state_row(monitor_id, mem), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_flips())
+        return await done
+
+    async def _write_flips(self) -> None:
+        while self._flips:
+            batch, self._flips = self._flips, []
+            try:
+                async with self._write_lock, self._sessionmaker() as session, session.begin():
+                    ids = (await session.execute(insert(Flip).returning(Flip.id, sort_by_parameter_order=True),
+                                                 [b[0] for b in batch])).scalars().all()
+                    raws = [b[1] for b in batch if b[1] is not None]
+                    if raws:
+                        await session.execute(insert(ProbeResultRow.__table__), raws)
+                    await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (*_, done), flip_id in zip(batch, ids, strict=True):
+                if not done.done():
+                    done.set_result(flip_id)
 
     def forget(self, monitor_id: int) -> None:
         """Drop what is buffered for a removed monitor."""
         self._pending.drop({monitor_id})
+        self._written.pop(monitor_id, None)
 
     async def flush(self) -> int:
         """Write everything buffered in one transaction; returns the number of checks written."""
@@ -125,13 +164,15 @@ class ResultStore:
             self._requeue(pending, checks)
             raise
         self.flushed_checks += checks
+        for m, mem in pending.states.items():
+            self._written[m] = mem.signature()
         return checks
 
     async def _write(self, pending: Pending) -> None:
-        async with self._sessionmaker() as session, session.begin():
+        async with self._write_lock, self._sessionmaker() as session, session.begin():
             await self._upsert_rollups(session, pending.rollups)
             if pending.raw:
-                await session.execute(insert(ProbeResultRow), pending.raw)
+                await session.execute(insert(ProbeResultRow.__table__), pending.raw)
             await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
 
     async def _existing(self, ids: set[int]) -> set[int]:
@@ -150,7 +191,7 @@ class ResultStore:
     async def _upsert_rollups(self, session: AsyncSession, rollups: dict[tuple[int, int], Bucket]) -> None:
         if not rollups:
             return
-        ins = _insert_for(session)(RollupFine)
+        ins = _insert_for(session)(RollupFine.__table__)
         pg = session.bind.dialect.name == "postgresql"
         lo, hi = (func.least, func.greatest) if pg else (func.min, func.max)
         t, x = RollupFine.__table__.c, ins.excluded
@@ -166,7 +207,7 @@ class ResultStore:
     async def _upsert_states(self, session: AsyncSession, rows: list[dict]) -> None:
         if not rows:
             return
-        ins = _insert_for(session)(MonitorState)
+        ins = _insert_for(session)(MonitorState.__table__)
         t, x = MonitorState.__table__.c, ins.excluded
         stmt = ins.on_conflict_do_update(
             index_elements=["monitor_id"],
