@@ -238,8 +238,10 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
         blackbox.wait(10)
     await drop_db(url)
     checks = diff(m0, m1, "negahban_checks_total")
+    up = m1["negahban_checks_total"].get((("outcome", "up"),), 0) - \
+        m0.get("negahban_checks_total", {}).get((("outcome", "up"),), 0)
     probes = sum(v for k, v in counts.items() if k != "failed")
-    return {"wall": wall, "checks": checks, "service_cpu": s1 - s0, "pg_cpu": p1 - p0, "bb_cpu": b1 - b0,
+    return {"wall": wall, "checks": checks, "failed": checks - up, "service_cpu": s1 - s0, "pg_cpu": p1 - p0, "bb_cpu": b1 - b0,
             "bb_probes": probes, "bb_failed": counts.get("failed", 0),
             "p50": quantile(m0, m1, 0.5), "p99": quantile(m0, m1, 0.99),
             "missed": diff(m0, m1, "negahban_schedule_missed_total"),
@@ -253,7 +255,8 @@ def report(args, kinds: list[str], r: dict, year: dict) -> None:
     expected = args.monitors * r["wall"] / args.interval
     print(f"== {args.db}: {args.monitors} monitors ({'/'.join(kinds)}) every {args.interval:g} s, "
           f"{r['wall']:.0f} s measured")
-    print(f"checks                        {r['checks']:.0f} (planned {expected:.0f}, {r['checks'] / r['wall']:.0f}/s)")
+    print(f"checks                        {r['checks']:.0f} (planned {expected:.0f}, {r['checks'] / r['wall']:.0f}/s, "
+          f"{r['failed']:.0f} not up)")
     print(f"service CPU per check         {1000 * per_check:.3f} ms"
           + (f"  (+ its PostgreSQL backends: {1000 * per_check_db:.3f} ms)" if args.db == "postgresql" else ""))
     print(f"blackbox_exporter per probe   {1000 * per_probe:.3f} ms  ({r['bb_probes']} probes, "

@@ -119,7 +119,8 @@ class Scheduler:
         self.overlaps = Counter("negahban_schedule_overlaps_skipped",
                                 "Starts skipped because the monitor's previous run was still going",
                                 registry=registry)
-        self.checks = Counter("negahban_checks", "Checks run by the scheduler", registry=registry)
+        self.checks = Counter("negahban_checks", "Checks run by the scheduler, by observed outcome",
+                              ["outcome"], registry=registry)
         self.scheduled = Gauge("negahban_monitors_scheduled", "Monitors in the schedule", registry=registry)
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ class Scheduler:
                 # timeout) and is stored; the service drains the runner before closing the database.
                 ev = await asyncio.shield(self._runner.check(cfg))
                 retry = bool(ev and ev.retry_soon)
-                self.checks.inc()
+                self.checks.labels(ev.observed if ev else "skipped").inc()
         except Exception:
             log.exception("check_failed monitor=%s", cfg.name)
         finally:
@@ -245,7 +246,8 @@ class Scheduler:
         if retry:
             self.queue.put(cfg.id, now + current.policy.retry_interval_s)
             return
-        nxt = next_start(cfg.id, current.interval_s, now)
+        # After the planned start even if the timer fired a hair early (the loop's clock is not the wall's).
+        nxt = next_start(cfg.id, current.interval_s, max(now, planned))
         skipped = int((nxt - planned) / current.interval_s + 1e-9) - 1
         if skipped > 0 and current.interval_s == cfg.interval_s:
             self.missed.inc(skipped)

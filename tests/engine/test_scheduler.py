@@ -131,3 +131,15 @@ async def test_monitors_added_changed_paused_and_removed_take_effect_without_res
     for _ in range(60):
         await engine.step(1)
     assert target.hits == before and engine.scheduler.catalog == {}
+
+
+async def test_a_check_that_started_a_hair_early_is_not_run_twice(engine, target, clock):
+    await apply_yaml(engine.sessionmaker, _inventory(target, ("a",)), clock.now())
+    await engine.scheduler.reload(force=True)
+    planned = next_start(engine.id("a"), 30.0, clock.now().timestamp())
+    clock.advance(planned - clock.now().timestamp() - 0.001)  # a timer may fire within the loop's resolution
+    for _, mid, gen in engine.scheduler.queue.pop_until(planned):
+        engine.scheduler._launch(mid, planned, gen)
+    await engine.scheduler.wait_idle()
+    clock.advance(0.002)
+    assert engine.scheduler.dispatch_due() == 0 and target.hits == {"a": 1}
