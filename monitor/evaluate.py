@@ -35,7 +35,6 @@ from probes.base import Outcome, ProbeResult
 __all__ = ["Memory", "ParentStatus", "Context", "FlipDraft", "Evaluation", "evaluate", "classify"]
 
 FAILING = (State.DOWN, State.DEGRADED, State.UNREACHABLE)
-CAP = 1000  # streak counters stop here (every threshold is far below), so a steady monitor's memory is steady
 WORST_FIRST = "DGU"
 LETTER_STATE = {"D": State.DOWN, "G": State.DEGRADED, "U": State.UP}
 
@@ -58,7 +57,9 @@ class Memory:
 
     def signature(self) -> tuple:
         """What a stored state row must reflect; equal signatures need no rewrite of the row."""
-        return (self.state, self.up, self.degraded, self.down, self.failing, self.history, self.flapping,
+        # A history of one outcome only says which; its length does not matter to anyone after a restart.
+        history = self.history[:1] if self.history.count(self.history[:1]) == len(self.history) else self.history
+        return (self.state, self.up, self.degraded, self.down, self.failing, history, self.flapping,
                 self.root_monitor_id)
 
     def to_data(self) -> dict[str, Any]:
@@ -121,15 +122,24 @@ def classify(result: ProbeResult, thresholds: Thresholds, state: State) -> str:
     return "degraded" if result.latency_s > limit else "up"
 
 
+def _cap(policy: Policy) -> int:
+    """Streak counters stop where no threshold looks further, so a steady monitor's memory is steady."""
+    return max(policy.down_after + policy.parent_grace, policy.degraded_after, policy.up_after)
+
+
 def _count(prev: Memory, observed: str, policy: Policy, now: datetime) -> Memory:
+    letter = OUTCOME_LETTER[observed]
+    history = push(prev.history, letter, policy.flap_window)
+    if prev.flap_percent == 0.0 and not prev.flapping and history.count(letter) == len(history):
+        percent, flapping = 0.0, False  # the same outcome all along: nothing to weigh
+    else:
+        percent = percent_change(history, policy.flap_window)
+        flapping = is_flapping(prev.flapping, percent, policy.flap_low, policy.flap_high)
+    cap = _cap(policy)
     up, deg, down = observed == "up", observed == "degraded", observed == "down"
-    history = push(prev.history, OUTCOME_LETTER[observed], policy.flap_window)
-    percent = percent_change(history, policy.flap_window)
-    return replace(
-        prev, last_check_at=now, history=history, flap_percent=percent,
-        flapping=is_flapping(prev.flapping, percent, policy.flap_low, policy.flap_high),
-        up=min(prev.up + 1, CAP) if up else 0, degraded=min(prev.degraded + 1, CAP) if deg else 0,
-        down=min(prev.down + 1, CAP) if down else 0, failing=0 if up else min(prev.failing + 1, CAP))
+    return Memory(prev.state, prev.since, now, min(prev.up + 1, cap) if up else 0,
+                  min(prev.degraded + 1, cap) if deg else 0, min(prev.down + 1, cap) if down else 0,
+                  0 if up else min(prev.failing + 1, cap), history, flapping, percent, prev.root_monitor_id)
 
 
 def _confirmed_failure(mem: Memory, policy: Policy) -> State | None:
@@ -232,6 +242,8 @@ def evaluate(previous: Memory, result: ProbeResult, policy: Policy, now: datetim
         held = replace(previous, last_check_at=now, up=0, degraded=0, down=0, failing=0)
         return Evaluation(previous.state, None, held, False, observed)
     mem = _count(previous, observed, policy, now)
+    if observed == "up" and previous.state is State.UP and not mem.flapping and not context.maintenance:
+        return Evaluation(State.UP, None, mem, False, observed)  # the common case, and the rules agree
     if context.maintenance:
         return _finish(previous, mem, State.MAINTENANCE, result, context, now, observed)
     base = State.UNKNOWN if previous.state is State.MAINTENANCE else previous.state

@@ -121,6 +121,7 @@ class Scheduler:
                                 registry=registry)
         self.checks = Counter("negahban_checks", "Checks run by the scheduler, by observed outcome",
                               ["outcome"], registry=registry)
+        self._checks_by = {k: self.checks.labels(k) for k in ("up", "degraded", "down", "skipped")}
         self.scheduled = Gauge("negahban_monitors_scheduled", "Monitors in the schedule", registry=registry)
 
     # --- life cycle -------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ class Scheduler:
                 # timeout) and is stored; the service drains the runner before closing the database.
                 ev = await asyncio.shield(self._runner.check(cfg))
                 retry = bool(ev and ev.retry_soon)
-                self.checks.labels(ev.observed if ev else "skipped").inc()
+                self._checks_by[ev.observed if ev else "skipped"].inc()
         except Exception:
             log.exception("check_failed monitor=%s", cfg.name)
         finally:

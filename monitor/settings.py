@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     canary_interval_seconds: float = Field(5.0, gt=0, le=300)
     # Failed checks are kept raw (with their messages) this long; rollups keep the rest.
     raw_result_days: float = Field(7.0, gt=0, le=3650)
+    # The event loop of ``negahban serve``: uvloop (default) or the standard asyncio loop.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # How often the scheduler looks for added, changed, paused or removed monitors.
     reload_seconds: float = Field(10.0, gt=0, le=3600)
 
