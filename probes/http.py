@@ -1,45 +1,199 @@
-"""HTTP(S) probe."""
+"""HTTP(S) probe: one fresh connection per request, redirects followed up to a limit, body capped."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
+from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from probes.base import Outcome, ProbeContext, ProbeResult, SpecBase
+from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
+from probes.http_wire import Response, build_request, exchange
+from probes.net import cert_verdict, open_conn
 
-__all__ = ["HttpSpec", "probe_http"]
+__all__ = ["HttpSpec", "BodyRule", "probe_http"]
+
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class BodyRule(BaseModel):
+    """A keyword (or regex, when ``regex``) that must be present in the body, or absent when not ``present``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pattern: str = Field(min_length=1)
+    regex: bool = False
+    present: bool = True
+
+    @model_validator(mode="after")
+    def _compiles(self) -> BodyRule:
+        if self.regex:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regex: {exc}") from None
+        return self
+
+    def found(self, text: str) -> bool:
+        return bool(_compiled(self.pattern).search(text)) if self.regex else self.pattern in text
+
+
+@lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
 
 
 class HttpSpec(SpecBase):
     kind: Literal["http"] = "http"
-    method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
-    expected_status: list[int] = Field(default_factory=lambda: list(range(200, 400)))
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    expected_status: list[int] = Field(default_factory=lambda: list(range(200, 300)))
+    body_rules: list[BodyRule] = Field(default_factory=list)
+    json_path: str | None = None
+    json_equals: Any = None
+    max_redirects: int = Field(5, ge=0, le=20)
+    max_body_bytes: int = Field(1 << 20, ge=0)
+    ip_version: Literal[0, 4, 6] = 0
+    tls_verify: bool = True
+    cert_expiry_warn_days: float = Field(14.0, ge=0)
     degraded_latency_s: float | None = Field(None, gt=0)
 
+    @field_validator("target")
+    @classmethod
+    def _is_http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("target must be an http:// or https:// URL with a host")
+        return v
 
-async def probe_http(spec: HttpSpec, ctx: ProbeContext) -> ProbeResult:
+
+async def probe_http(spec: HttpSpec, ctx) -> ProbeResult:
+    """Request ``spec.target`` (following redirects) and judge status, body, certificate and latency."""
     start = time.perf_counter()
+    phases: dict[str, float] = {}
+    details: dict[str, Any] = {}
     try:
         async with asyncio.timeout(spec.timeout_s):
-            async with ctx.http.request(spec.method, spec.target, allow_redirects=False) as resp:
-                await resp.read()
-                status = resp.status
+            resp = await _follow(spec, ctx, phases, details)
+        latency = time.perf_counter() - start
+        return _judge(spec, ctx, resp, latency, phases, details)
     except TimeoutError:
-        return ProbeResult(Outcome.DOWN, "timeout", f"no answer within {spec.timeout_s:g}s",
-                           time.perf_counter() - start)
-    except aiohttp.ClientConnectorError as exc:
-        return ProbeResult(Outcome.DOWN, "refused", str(exc), time.perf_counter() - start)
-    except aiohttp.ClientError as exc:
-        return ProbeResult(Outcome.DOWN, "http_error", str(exc), time.perf_counter() - start)
-    latency = time.perf_counter() - start
-    details = {"status_code": status}
-    if status not in spec.expected_status:
-        return ProbeResult(Outcome.DOWN, "status_mismatch", f"status {status}", latency, details=details)
-    if spec.degraded_latency_s is not None and latency > spec.degraded_latency_s:
-        return ProbeResult(Outcome.DEGRADED, "latency", f"{latency:.3f}s > {spec.degraded_latency_s:g}s",
-                           latency, details=details)
-    return ProbeResult(Outcome.UP, "ok", f"status {status}", latency, details=details)
+        return ProbeResult(Outcome.DOWN, "timeout", f"no complete answer within {spec.timeout_s:g}s",
+                           time.perf_counter() - start, phases, details)
+    except Failure as f:
+        return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, phases, details)
+
+
+async def _follow(spec: HttpSpec, ctx, phases: dict, details: dict) -> Response:
+    url, method, body = spec.target, spec.method, spec.body
+    for hop in range(spec.max_redirects + 1):
+        resp = await _one_request(spec, ctx, url, method, body, phases, details)
+        location = resp.headers.get("location")
+        if resp.status not in _REDIRECTS or not location:
+            details["redirects"] = hop
+            return resp
+        url = urljoin(url, location)
+        if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
+            method, body = "GET", None
+    raise Failure("too_many_redirects", f"more than {spec.max_redirects} redirects (last to {url})")
+
+
+async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | None, phases: dict,
+                       details: dict) -> Response:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Failure("http_error", f"redirect to unsupported URL {url}")
+    tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if parts.scheme == "https" else None
+    port = parts.port or (443 if tls else 80)
+    conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname)
+    try:
+        details["address"] = conn.address
+        if conn.peer_cert_der is not None:
+            details["_cert_der"] = conn.peer_cert_der
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        request = build_request(method, parts.netloc.rpartition("@")[2], path, spec.headers,
+                                body.encode() if body is not None else None)
+        resp = await exchange(conn, request, spec.max_body_bytes, method == "HEAD")
+    finally:
+        conn.stream.close()
+        _add(phases, conn.phases)
+    _add(phases, resp.phases)
+    details["status_code"] = resp.status
+    return resp
+
+
+def _add(total: dict, more: dict) -> None:
+    for key, value in more.items():
+        total[key] = total.get(key, 0.0) + value
+
+
+def _judge(spec: HttpSpec, ctx, resp: Response, latency: float, phases: dict, details: dict) -> ProbeResult:
+    der = details.pop("_cert_der", None)
+    try:
+        _check_content(spec, resp)
+        verdict = cert_verdict(der, ctx.now(), spec.cert_expiry_warn_days, details)
+        if verdict is not None:
+            raise verdict
+    except Failure as f:
+        return ProbeResult(f.outcome, f.reason, f.message, latency, phases, details)
+    outcome, reason, message = up_or_degraded(latency, spec.degraded_latency_s, f"HTTP {resp.status}")
+    return ProbeResult(outcome, reason, message, latency, phases, details)
+
+
+def _check_content(spec: HttpSpec, resp: Response) -> None:
+    if resp.status not in spec.expected_status:
+        raise Failure("status_mismatch", f"HTTP {resp.status}, expected {_ranges(spec.expected_status)}")
+    if spec.body_rules:
+        text = resp.body.decode("utf-8", "replace")
+        for rule in spec.body_rules:
+            if rule.found(text) != rule.present:
+                reason = "keyword_missing" if rule.present else "keyword_present"
+                raise Failure(reason, f"{'missing' if rule.present else 'unwanted'} {rule.pattern!r} in body")
+    if spec.json_path is not None:
+        _check_json(spec, resp.body)
+
+
+def _check_json(spec: HttpSpec, body: bytes) -> None:
+    try:
+        value = json_lookup(json.loads(body), spec.json_path)
+    except (ValueError, UnicodeDecodeError):
+        raise Failure("json_mismatch", "body is not JSON") from None
+    except LookupError:
+        raise Failure("json_mismatch", f"{spec.json_path} not found in body") from None
+    if value != spec.json_equals:
+        raise Failure("json_mismatch", f"{spec.json_path} is {value!r}, expected {spec.json_equals!r}")
+
+
+_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def json_lookup(doc: Any, path: str) -> Any:
+    """Follow a path such as ``$.data.items[0].name`` (leading ``$`` optional) into ``doc``."""
+    path = path[1:] if path.startswith("$") else path
+    pos = 0
+    while pos < len(path):
+        m = _STEP.match(path, pos)
+        if m is None:
+            raise LookupError(path)
+        key, index = m.groups()
+        if index is not None:
+            if not isinstance(doc, list) or int(index) >= len(doc):
+                raise LookupError(path)
+            doc = doc[int(index)]
+        elif not isinstance(doc, dict) or key not in doc:
+            raise LookupError(path)
+        else:
+            doc = doc[key]
+        pos = m.end()
+    return doc
+
+
+def _ranges(codes: list[int]) -> str:
+    if len(codes) > 3 and codes == list(range(codes[0], codes[-1] + 1)):
+        return f"{codes[0]}-{codes[-1]}"
+    return ",".join(map(str, codes))
