@@ -56,6 +56,7 @@ class HttpSpec(SpecBase):
     body_rules: list[BodyRule] = Field(default_factory=list)
     json_path: str | None = None
     json_equals: Any = None
+    follow_redirects: bool = True
     max_redirects: int = Field(5, ge=0, le=20)
     max_body_bytes: int = Field(1 << 20, ge=0)
     ip_version: Literal[0, 4, 6] = 0
@@ -94,7 +95,7 @@ async def _follow(spec: HttpSpec, ctx, phases: dict, details: dict) -> Response:
     for hop in range(spec.max_redirects + 1):
         resp = await _one_request(spec, ctx, url, method, body, phases, details)
         location = resp.headers.get("location")
-        if resp.status not in _REDIRECTS or not location:
+        if resp.status not in _REDIRECTS or not location or not spec.follow_redirects:
             details["redirects"] = hop
             return resp
         url = urljoin(url, location)
@@ -110,9 +111,8 @@ async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | N
         raise Failure("http_error", f"redirect to unsupported URL {url}")
     tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if parts.scheme == "https" else None
     port = parts.port or (443 if tls else 80)
-    conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname)
+    conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname, details)
     try:
-        details["address"] = conn.address
         if conn.peer_cert_der is not None:
             details["_cert_der"] = conn.peer_cert_der
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

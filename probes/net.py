@@ -113,11 +113,13 @@ class Conn:
 
 
 async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLContext | None,
-                    server_name: str | None) -> Conn:
-    """Resolve, connect and (optionally) handshake TLS; time each phase. Raise ``Failure`` on error.
+                    server_name: str | None, details: dict) -> Conn:
+    """Resolve, connect and (optionally) handshake TLS; time each phase; record ``details["address"]``.
+    Raise ``Failure`` on error.
 
     The caller must ``conn.stream.close()`` (a ``finally`` does it, so cancellation leaks nothing)."""
     addr, _, resolve_s = await resolve(ctx, host, ip_version)
+    details["address"] = addr
     loop = asyncio.get_running_loop()
     stream = Stream()
     conn = Conn(stream, addr, {"resolve": resolve_s})

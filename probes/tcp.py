@@ -66,9 +66,8 @@ async def probe_tcp(spec: TcpSpec, ctx) -> ProbeResult:
         async with asyncio.timeout(spec.timeout_s):
             host, port = split_host_port(spec.target)
             tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if spec.tls else None
-            conn = await open_conn(ctx, host, port, spec.ip_version, tls, spec.server_name)
+            conn = await open_conn(ctx, host, port, spec.ip_version, tls, spec.server_name, details)
             phases.update(conn.phases)
-            details["address"] = conn.address
             stage = "expect"
             await _converse(spec, conn, details)
         return _judge(spec, ctx, conn, time.perf_counter() - start, phases, details)
