@@ -46,7 +46,10 @@ class DnsSpec(SpecBase):
     @field_validator("target")
     @classmethod
     def _name(cls, v: str) -> str:
-        dns.name.from_text(v)
+        try:
+            dns.name.from_text(v)
+        except dns.exception.DNSException as exc:
+            raise ValueError(f"not a DNS name: {exc}") from None
         return v
 
     @field_validator("resolver")
