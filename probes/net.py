@@ -18,7 +18,7 @@ from cryptography import x509
 
 from probes.base import Failure, Outcome
 
-__all__ = ["Conn", "Stream", "resolve", "open_conn", "cert_verdict", "numeric_family"]
+__all__ = ["Conn", "Stream", "resolve", "open_conn", "connect_only", "cert_verdict", "numeric_family"]
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
 _X509_V_ERR_CERT_HAS_EXPIRED = 10
@@ -132,6 +132,22 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
     if tls is not None:
         await _handshake(loop, conn, tls, server_name or host)
     return conn
+
+
+async def connect_only(ctx, host: str, port: int, ip_version: int, details: dict) -> dict[str, float]:
+    """Resolve and connect, then close: a bare socket, no transport, for the cheapest TCP check."""
+    addr, fam, resolve_s = await resolve(ctx, host, ip_version)
+    details["address"] = addr
+    sock = socket.socket(fam, socket.SOCK_STREAM)
+    t0 = time.perf_counter()
+    try:
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (addr, port))
+    except OSError as exc:
+        raise _connect_failure(exc, addr, port) from None
+    finally:
+        sock.close()
+    return {"resolve": resolve_s, "connect": time.perf_counter() - t0}
 
 
 async def _handshake(loop, conn: Conn, tls: ssl.SSLContext, server_name: str) -> None:

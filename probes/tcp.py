@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
-from probes.net import Conn, cert_verdict, open_conn
+from probes.net import Conn, cert_verdict, connect_only, open_conn
 
 __all__ = ["TcpSpec", "probe_tcp", "split_host_port"]
 
@@ -65,6 +65,9 @@ async def probe_tcp(spec: TcpSpec, ctx) -> ProbeResult:
     try:
         async with asyncio.timeout(spec.timeout_s):
             host, port = split_host_port(spec.target)
+            if not spec.tls and spec.send is None and spec.expect is None:
+                phases.update(await connect_only(ctx, host, port, spec.ip_version, details))
+                return _connected(spec, time.perf_counter() - start, phases, details)
             tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if spec.tls else None
             conn = await open_conn(ctx, host, port, spec.ip_version, tls, spec.server_name, details)
             phases.update(conn.phases)
@@ -105,5 +108,10 @@ def _judge(spec: TcpSpec, ctx, conn: Conn, latency: float, phases: dict, details
     verdict = cert_verdict(conn.peer_cert_der, ctx.now(), spec.cert_expiry_warn_days, details)
     if verdict is not None:
         return ProbeResult(verdict.outcome, verdict.reason, verdict.message, latency, phases, details)
-    outcome, reason, message = up_or_degraded(latency, spec.degraded_latency_s, f"connected to {conn.address}")
+    return _connected(spec, latency, phases, details)
+
+
+def _connected(spec: TcpSpec, latency: float, phases: dict, details: dict) -> ProbeResult:
+    outcome, reason, message = up_or_degraded(latency, spec.degraded_latency_s,
+                                              f"connected to {details['address']}")
     return ProbeResult(outcome, reason, message, latency, phases, details)
