@@ -96,7 +96,7 @@ async def probe_dns(spec: DnsSpec, ctx) -> ProbeResult:
         return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, details=details)
     outcome, reason, message = up_or_degraded(latency, spec.degraded_latency_s,
                                               f"{spec.record_type} {spec.target}: {', '.join(details['answers'])}")
-    return ProbeResult(outcome, reason, message, latency, {"resolve": latency}, details)
+    return ProbeResult(outcome, reason, message, latency, {"request": latency}, details)
 
 
 async def _query(spec: DnsSpec, ctx, details: dict) -> dns.message.Message:
