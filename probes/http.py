@@ -111,18 +111,21 @@ async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | N
         raise Failure("http_error", f"redirect to unsupported URL {url}")
     tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if parts.scheme == "https" else None
     port = parts.port or (443 if tls else 80)
-    conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname, details)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = build_request(method, parts.netloc.rpartition("@")[2], path, spec.headers,
+                            body.encode() if body is not None else None)
+    hop: dict[str, float] = {}
+    conn = None
     try:
+        conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname, details, hop)
         if conn.peer_cert_der is not None:
             details["_cert_der"] = conn.peer_cert_der
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = build_request(method, parts.netloc.rpartition("@")[2], path, spec.headers,
-                                body.encode() if body is not None else None)
         resp = await exchange(conn, request, spec.max_body_bytes, method == "HEAD")
+        hop.update(resp.phases)
     finally:
-        conn.stream.close()
-        _add(phases, conn.phases)
-    _add(phases, resp.phases)
+        if conn is not None:
+            conn.stream.close()
+        _add(phases, hop)
     details["status_code"] = resp.status
     return resp
 

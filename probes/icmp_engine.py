@@ -71,7 +71,7 @@ class IcmpEngine:
         self._icmplib = {socket.AF_INET: v4}
         self._socks: dict[int, socket.socket] = {}
         self._pending: dict[tuple[str, int], tuple[_Run, float]] = {}
-        self._ident = os.getpid() & 0xFFFF
+        self._ident = int.from_bytes(os.urandom(2), "big")  # raw sockets see every reply: ours carry it
         self._seq = int.from_bytes(os.urandom(2), "big")
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -113,16 +113,16 @@ class Conn:
 
 
 async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLContext | None,
-                    server_name: str | None, details: dict) -> Conn:
-    """Resolve, connect and (optionally) handshake TLS; time each phase; record ``details["address"]``.
-    Raise ``Failure`` on error.
+                    server_name: str | None, details: dict, phases: dict[str, float]) -> Conn:
+    """Resolve, connect and (optionally) handshake TLS; record ``details["address"]`` and each finished
+    phase in ``phases`` (so a failure still shows how far it got). Raise ``Failure`` on error.
 
     The caller must ``conn.stream.close()`` (a ``finally`` does it, so cancellation leaks nothing)."""
-    addr, _, resolve_s = await resolve(ctx, host, ip_version)
+    addr, _, phases["resolve"] = await resolve(ctx, host, ip_version)
     details["address"] = addr
     loop = asyncio.get_running_loop()
     stream = Stream()
-    conn = Conn(stream, addr, {"resolve": resolve_s})
+    conn = Conn(stream, addr, phases)
     t0 = time.perf_counter()
     try:
         transport, _ = await loop.create_connection(lambda: stream, addr, port)
@@ -130,7 +130,11 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
         raise _connect_failure(exc, addr, port) from None
     conn.phases["connect"] = time.perf_counter() - t0
     if tls is not None:
-        await _handshake(loop, conn, tls, server_name or host)
+        try:
+            await _handshake(loop, conn, tls, server_name or host)
+        except BaseException:  # a timeout or cancellation mid-handshake must not leak the connection
+            stream.close()
+            raise
     return conn
 
 

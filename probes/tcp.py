@@ -69,8 +69,7 @@ async def probe_tcp(spec: TcpSpec, ctx) -> ProbeResult:
                 phases.update(await connect_only(ctx, host, port, spec.ip_version, details))
                 return _connected(spec, time.perf_counter() - start, phases, details)
             tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if spec.tls else None
-            conn = await open_conn(ctx, host, port, spec.ip_version, tls, spec.server_name, details)
-            phases.update(conn.phases)
+            conn = await open_conn(ctx, host, port, spec.ip_version, tls, spec.server_name, details, phases)
             stage = "expect"
             await _converse(spec, conn, details)
         return _judge(spec, ctx, conn, time.perf_counter() - start, phases, details)
@@ -104,7 +103,6 @@ async def _converse(spec: TcpSpec, conn: Conn, details: dict) -> None:
 
 
 def _judge(spec: TcpSpec, ctx, conn: Conn, latency: float, phases: dict, details: dict) -> ProbeResult:
-    phases.update(conn.phases)
     verdict = cert_verdict(conn.peer_cert_der, ctx.now(), spec.cert_expiry_warn_days, details)
     if verdict is not None:
         return ProbeResult(verdict.outcome, verdict.reason, verdict.message, latency, phases, details)

@@ -96,3 +96,23 @@ async def test_tcp_with_tls_judges_banner_and_certificate(tls_banner_server, ctx
     assert (result.outcome, result.reason) == (outcome, reason), result.message
     if outcome is not Outcome.DOWN:
         assert {"connect", "tls", "processing"} <= set(result.phases)
+
+
+async def test_a_handshake_that_never_finishes_times_out_and_closes_the_connection(ctx):
+    closed = asyncio.Event()
+
+    async def mute(reader, writer):
+        await reader.read()  # never answers the ClientHello; returns when the prober hangs up
+        closed.set()
+        writer.close()
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await probe_http(HttpSpec(target=f"https://127.0.0.1:{port}/", timeout_s=0.4), ctx)
+        assert (result.outcome, result.reason) == (Outcome.DOWN, "timeout")
+        assert "connect" in result.phases and "tls" not in result.phases and 0.4 <= result.latency_s < 0.8
+        await asyncio.wait_for(closed.wait(), 5)
+    finally:
+        server.close()
+        await server.wait_closed()
