@@ -125,6 +125,8 @@ async def exchange(conn: Conn, request: bytes, max_body: int, head_only: bool) -
 
 
 def _body(framing: _Framing, buf: bytearray) -> bytes:
+    if framing.no_body:
+        return b""
     raw = bytes(buf[framing.head_len:])
     if framing.chunked:
         decoded = _dechunk(raw)

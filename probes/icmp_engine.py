@@ -90,6 +90,16 @@ class IcmpEngine:
     def mode(self) -> str:
         return "privileged" if self.privileged else "unprivileged"
 
+    @property
+    def sockets_open(self) -> int:
+        """Sockets in use: one per address family, however many targets are being pinged."""
+        return len(self._socks)
+
+    @property
+    def in_flight(self) -> int:
+        """Echo requests still waiting for a reply."""
+        return len(self._pending)
+
     def close(self) -> None:
         for sock in self._socks.values():
             if self._loop is not None and not self._loop.is_closed():

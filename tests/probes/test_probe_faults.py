@@ -49,7 +49,7 @@ async def test_http_down_on_link_down_within_timeout_and_up_again(ns_http, ctx):
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.latency_s <= 1.0 + 0.2
     link.up()
-    assert (await _eventually(lambda: probe_http(spec, ctx))).ok
+    assert (await probe_http(spec, ctx)).ok
 
 
 async def test_http_degraded_by_300ms_delay_then_up_when_restored(ns_http, ctx):
@@ -72,7 +72,7 @@ async def test_tcp_down_on_link_down_and_up_again(ns_http, ctx):
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.latency_s <= 1.2
     link.up()
-    assert (await _eventually(lambda: probe_tcp(spec, ctx))).ok
+    assert (await probe_tcp(spec, ctx)).ok
 
 
 async def test_icmp_down_on_link_down_within_timeout_and_up_again(netns_link, ctx):
@@ -84,7 +84,7 @@ async def test_icmp_down_on_link_down_within_timeout_and_up_again(netns_link, ct
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.phases["loss"] == 1.0
     link.up()
-    assert (await _eventually(lambda: probe_icmp(spec, ctx))).ok
+    assert (await probe_icmp(spec, ctx)).ok
 
 
 async def test_icmp_degraded_with_the_measured_loss_under_30_percent_drop(netns_link, ctx):
@@ -147,14 +147,3 @@ async def test_icmp_degraded_by_300ms_delay_then_up_when_restored(netns_link, ct
     ns.sysctl("net.ipv4.icmp_echo_ignore_all", 0)
     restored = await probe_icmp(spec, ctx)
     assert restored.ok and restored.phases["rtt_max"] < 0.2
-
-
-async def _eventually(check, attempts: int = 20):
-    """Re-run ``check`` until it is up (a link coming back needs a moment for carrier); bounded."""
-    result = None
-    for _ in range(attempts):
-        result = await check()
-        if result.ok:
-            return result
-        await asyncio.sleep(0.1)
-    return result

@@ -19,6 +19,7 @@ from tests.probes.conftest import serve
     ("/redirect/3", {"max_redirects": 2}, Outcome.DOWN, "too_many_redirects"),
     ("/redirect/1", {"follow_redirects": False, "expected_status": [302]}, Outcome.UP, "ok"),
     ("/text", {"body_rules": [{"pattern": "nominal"}]}, Outcome.UP, "ok"),
+    ("/text", {"method": "HEAD", "body_rules": [{"pattern": "nominal", "present": False}]}, Outcome.UP, "ok"),
     ("/text", {"body_rules": [{"pattern": "maintenance"}]}, Outcome.DOWN, "keyword_missing"),
     ("/text", {"body_rules": [{"pattern": "error", "present": False}]}, Outcome.UP, "ok"),
     ("/text", {"body_rules": [{"pattern": "hello", "present": False}]}, Outcome.DOWN, "keyword_present"),
@@ -46,6 +47,13 @@ async def test_it_reports_blackbox_phases_status_and_address(http_server, ctx):
     assert set(result.phases) == {"resolve", "connect", "processing", "transfer"}
     assert result.details == {"address": "127.0.0.1", "status_code": 200, "redirects": 2}
     assert 0 < sum(result.phases.values()) <= result.latency_s
+
+
+async def test_a_host_name_is_resolved_by_the_system_resolver(http_server, ctx):
+    base, _ = http_server
+    result = await probe_http(HttpSpec(target=base.replace("127.0.0.1", "localhost") + "/text"), ctx)
+    assert result.ok, result.message
+    assert result.details["address"] == "127.0.0.1" and result.phases["resolve"] > 0
 
 
 async def test_it_sends_method_headers_and_body(http_server, ctx):

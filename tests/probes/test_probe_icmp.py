@@ -40,8 +40,8 @@ async def test_many_targets_share_one_socket_and_all_answer(ctx):
     specs = [IcmpSpec(target=f"127.1.{i // 250}.{i % 250 + 1}", count=2, interval_s=0.01) for i in range(600)]
     results = await asyncio.gather(*(probe_icmp(s, ctx) for s in specs))
     assert [r.outcome for r in results] == [Outcome.UP] * len(specs)
-    assert len(ctx.icmp._socks) == 1
-    assert ctx.icmp._pending == {}
+    assert ctx.icmp.sockets_open == 1
+    assert ctx.icmp.in_flight == 0
 
 
 @pytest.mark.parametrize(("rtts", "sent", "spec", "outcome", "reason"), [
