@@ -16,9 +16,11 @@ import argparse
 import asyncio
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -153,36 +155,67 @@ async def wait_http(url: str) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def row(name: str, n: int, cpu: float, ok: int) -> float:
-    per = cpu / n * 1000
-    print(f"  {name:<28} {per:8.3f} CPU-s/1000   ({ok}/{n} up)")
-    return per
+GOALS = {("http", "blackbox_exporter"): 0.75, ("tcp", "blackbox_exporter"): 0.5,
+         ("icmp", "blackbox_exporter"): 0.4, ("icmp", "fping"): 4.0}
+
+
+@dataclass
+class Bench:
+    ctx: object
+    session: aiohttp.ClientSession
+    bb_pid: int
+    bb_port: int
+    targets: list[str]
+    concurrency: int
+
+
+async def measure(b: Bench, name: str, kind: str, specs: list, bb_targets: list[str]) -> dict[str, tuple]:
+    """One round for one kind: {peer: (cpu seconds, probes up)}."""
+    got = {"negahban": await ours(kind, specs, b.ctx, b.concurrency),
+           "blackbox_exporter": await blackbox(b.session, b.bb_port, b.bb_pid, name, bb_targets, b.concurrency)}
+    if name == "icmp":
+        got["fping"] = fping(b.targets)
+        got["icmplib async_multiping"] = await icmplib_multiping(b.targets, b.concurrency)
+    return got
+
+
+def report(name: str, n: int, rounds: list[dict[str, tuple]]) -> dict[str, float]:
+    """Print the median (and range) over rounds of CPU-s per 1000 probes; return the medians."""
+    print(f"{name}:")
+    medians = {}
+    for peer in rounds[0]:
+        per = sorted(r[peer][0] / n * 1000 for r in rounds)
+        ups = min(r[peer][1] for r in rounds)
+        medians[peer] = statistics.median(per)
+        print(f"  {peer:<26} {medians[peer]:7.3f}  (range {per[0]:.3f}-{per[-1]:.3f}; min up {ups}/{n})")
+    return medians
 
 
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--targets", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    n, conc = args.targets, args.concurrency
-    targets = addresses(n)
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        servers, (http_port, tcp_port, https_port) = start_servers(tmp)
+        servers, ports = start_servers(tmp)
         bb, bb_port = start_blackbox(tmp)
         try:
             await wait_http(f"http://127.0.0.1:{bb_port}/metrics")
-            await run_all(targets, conc, bb.pid, bb_port, http_port, tcp_port, https_port)
+            ctx = await make_context(icmp="privileged")
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency)) as session:
+                b = Bench(ctx, session, bb.pid, bb_port, addresses(args.targets), args.concurrency)
+                await run_all(b, ports, args.rounds)
+            await ctx.close()
         finally:
             for proc in (bb, servers):
                 proc.terminate()
                 proc.wait(10)
 
 
-async def run_all(targets, conc, bb_pid, bb_port, http_port, tcp_port, https_port) -> None:
-    n = len(targets)
-    ctx = await make_context(icmp="privileged")
-    kinds = {
+def kinds(targets: list[str], http_port: int, tcp_port: int, https_port: int) -> dict[str, tuple]:
+    return {
         "http": ("http", [HttpSpec(target=f"http://{t}:{http_port}/", timeout_s=5) for t in targets],
                  [f"http://{t}:{http_port}/" for t in targets]),
         "tcp": ("tcp", [TcpSpec(target=f"{t}:{tcp_port}", timeout_s=5) for t in targets],
@@ -191,22 +224,20 @@ async def run_all(targets, conc, bb_pid, bb_port, http_port, tcp_port, https_por
         "https": ("http", [HttpSpec(target=f"https://{t}:{https_port}/", timeout_s=5, tls_verify=False)
                            for t in targets], [f"https://{t}:{https_port}/" for t in targets]),
     }
-    print(f"{n} loopback targets, {conc} probes in flight, CPU-seconds per 1000 probes\n")
-    summary = []
-    connector = aiohttp.TCPConnector(limit=conc)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for name, (kind, specs, bb_targets) in kinds.items():
-            print(f"{name}:")
-            our = row("negahban", n, *await ours(kind, specs, ctx, conc))
-            theirs = row("blackbox_exporter", n, *await blackbox(session, bb_port, bb_pid, name, bb_targets, conc))
-            summary.append((name, "blackbox_exporter", our / theirs, {"http": 0.75, "tcp": 0.5, "icmp": 0.4}.get(name)))
-            if name == "icmp":
-                fp = row("fping", n, *fping(targets))
-                row("icmplib async_multiping", n, *await icmplib_multiping(targets, conc))
-                summary.append((name, "fping", our / fp, 4.0))
-    await ctx.close()
+
+
+async def run_all(b: Bench, ports: list[int], rounds: int) -> None:
+    n = len(b.targets)
+    print(f"{n} loopback targets, {b.concurrency} probes in flight, median of {rounds} rounds; "
+          f"CPU-seconds per 1000 probes\n")
+    ratios = []
+    for name, (kind, specs, bb_targets) in kinds(b.targets, *ports).items():
+        medians = report(name, n, [await measure(b, name, kind, specs, bb_targets) for _ in range(rounds)])
+        for peer in ("blackbox_exporter", "fping"):
+            if peer in medians:
+                ratios.append((name, peer, medians["negahban"] / medians[peer], GOALS.get((name, peer))))
     print("\nratios (ours / peer):")
-    for name, peer, ratio, goal in summary:
+    for name, peer, ratio, goal in ratios:
         verdict = "" if goal is None else f"  target <= {goal:g}x: {'met' if ratio <= goal else 'MISSED'}"
         print(f"  {name:<6} vs {peer:<18} {ratio:6.2f}x{verdict}")
 
