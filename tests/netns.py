@@ -9,7 +9,7 @@ firewall untouched: the only thing added there is the root end of a veth pair wi
     link = ns.veth()                      # root end 10.231.a.b+1/30 <-> ns end 10.231.a.b+2/30
     sock = ns.socket(AF_INET, SOCK_STREAM) # a socket living in the namespace, usable from this process
     ns.popen([sys.executable, "-c", ...])  # a process inside
-    ns.sysctl("net.ipv4.icmp_echo_ignore_all", 1); ns.nft("table inet t { ... }")
+    ns.sysctl("net.ipv4.icmp_echo_ignore_all", 1); ns.drop(30)   # 30% of ICMP in; ns.nft(ruleset)
     link.down(); link.up()
     ns.delete()
 
@@ -109,6 +109,22 @@ class Netns:
 
     def nft_flush(self) -> None:
         self.run(["nft", "flush", "ruleset"])
+
+    def drop(self, percent: int, match: str = "meta l4proto icmp") -> None:
+        """Drop ``percent`` % of the packets matching ``match`` that arrive in the namespace, at random
+        (nftables ``numgen random``; this kernel has no netem). ``clear_drops()`` undoes it."""
+        if not 0 <= percent <= 100:
+            raise ValueError(f"percent must be 0..100, not {percent}")
+        self.nft(f"""
+            table inet ngb_drop {{
+                chain input {{
+                    type filter hook input priority 0; policy accept;
+                    {match} numgen random mod 100 < {percent} drop
+                }}
+            }}""")
+
+    def clear_drops(self) -> None:
+        self.run(["nft", "delete", "table", "inet", "ngb_drop"], check=False)
 
     def socket(self, family: int, type: int, proto: int = 0) -> socket.socket:
         """A socket created inside the namespace (setns in a short-lived thread); use it from anywhere."""

@@ -15,16 +15,6 @@ from tests.probes.conftest import Seen, make_app, serve
 
 pytestmark = pytest.mark.netns
 
-LOSS_RULES = """
-table inet ngb_loss {
-    chain input {
-        type filter hook input priority 0; policy accept;
-        meta l4proto icmp numgen random mod 10 < 3 drop
-    }
-}
-"""
-
-
 @pytest.fixture
 async def ns_http(netns_link):
     """An HTTP server listening inside the namespace; yields (ns, link, base URL, Seen)."""
@@ -92,12 +82,12 @@ async def test_icmp_degraded_with_the_measured_loss_under_30_percent_drop(netns_
     # 400 echoes: the drop count is Binomial(400, 0.3), mean 120, sd 9.2; the bounds below are > 6 sd away.
     spec = IcmpSpec(target=link.ns_addr, count=400, interval_s=0.003, timeout_s=4.0,
                     degraded_loss=0.1, down_loss=0.6)
-    ns.nft(LOSS_RULES)
+    ns.drop(30)  # meta l4proto icmp numgen random mod 100 < 30 drop
     lossy = await probe_icmp(spec, ctx)
     assert (lossy.outcome, lossy.reason) == (Outcome.DEGRADED, "loss"), lossy.message
     assert 0.15 < lossy.phases["loss"] < 0.45
     assert lossy.details["sent"] == 400
-    ns.nft_flush()
+    ns.clear_drops()
     healthy = await probe_icmp(spec.model_copy(update={"count": 50}), ctx)
     assert healthy.ok and healthy.phases["loss"] == 0
 
