@@ -6,9 +6,10 @@ import asyncio
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -67,36 +68,50 @@ class HttpSpec(SpecBase):
     @field_validator("target")
     @classmethod
     def _is_http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("target must be an http:// or https:// URL with a host")
+        _split_url(v)
         return v
+
+
+def _split_url(url: str) -> tuple[SplitResult, int]:
+    """(parts, port) of an http(s) URL; ValueError if it is not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("target must be an http:// or https:// URL with a host")
+    return parts, parts.port or (443 if parts.scheme == "https" else 80)  # .port raises on a bad port
+
+
+@dataclass
+class _Trace:
+    """What one check gathers along its hops; ``details`` stays JSON-serialisable."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    cert_der: bytes | None = None
 
 
 async def probe_http(spec: HttpSpec, ctx) -> ProbeResult:
     """Request ``spec.target`` (following redirects) and judge status, body, certificate and latency."""
     start = time.perf_counter()
-    phases: dict[str, float] = {}
-    details: dict[str, Any] = {}
+    trace = _Trace()
     try:
         async with asyncio.timeout(spec.timeout_s):
-            resp = await _follow(spec, ctx, phases, details)
-        latency = time.perf_counter() - start
-        return _judge(spec, ctx, resp, latency, phases, details)
+            resp = await _follow(spec, ctx, trace)
+        return _judge(spec, ctx, resp, time.perf_counter() - start, trace)
     except TimeoutError:
         return ProbeResult(Outcome.DOWN, "timeout", f"no complete answer within {spec.timeout_s:g}s",
-                           time.perf_counter() - start, phases, details)
+                           time.perf_counter() - start, trace.phases, trace.details)
     except Failure as f:
-        return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, phases, details)
+        return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, trace.phases,
+                           trace.details)
 
 
-async def _follow(spec: HttpSpec, ctx, phases: dict, details: dict) -> Response:
+async def _follow(spec: HttpSpec, ctx, trace: _Trace) -> Response:
     url, method, body = spec.target, spec.method, spec.body
     for hop in range(spec.max_redirects + 1):
-        resp = await _one_request(spec, ctx, url, method, body, phases, details)
+        resp = await _one_request(spec, ctx, url, method, body, trace)
         location = resp.headers.get("location")
         if resp.status not in _REDIRECTS or not location or not spec.follow_redirects:
-            details["redirects"] = hop
+            trace.details["redirects"] = hop
             return resp
         url = urljoin(url, location)
         if resp.status == 303 or (resp.status in (301, 302) and method == "POST"):
@@ -104,29 +119,28 @@ async def _follow(spec: HttpSpec, ctx, phases: dict, details: dict) -> Response:
     raise Failure("too_many_redirects", f"more than {spec.max_redirects} redirects (last to {url})")
 
 
-async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | None, phases: dict,
-                       details: dict) -> Response:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Failure("http_error", f"redirect to unsupported URL {url}")
+async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | None, trace: _Trace) -> Response:
+    try:
+        parts, port = _split_url(url)
+    except ValueError:
+        raise Failure("http_error", f"redirect to unsupported URL {url}") from None
     tls = (ctx.ssl_verify if spec.tls_verify else ctx.ssl_noverify) if parts.scheme == "https" else None
-    port = parts.port or (443 if tls else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     request = build_request(method, parts.netloc.rpartition("@")[2], path, spec.headers,
                             body.encode() if body is not None else None)
     hop: dict[str, float] = {}
     conn = None
     try:
-        conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname, details, hop)
-        if conn.peer_cert_der is not None:
-            details["_cert_der"] = conn.peer_cert_der
+        conn = await open_conn(ctx, parts.hostname, port, spec.ip_version, tls, parts.hostname, trace.details,
+                               hop)
+        trace.cert_der = conn.peer_cert_der
         resp = await exchange(conn, request, spec.max_body_bytes, method == "HEAD")
         hop.update(resp.phases)
     finally:
         if conn is not None:
             conn.stream.close()
-        _add(phases, hop)
-    details["status_code"] = resp.status
+        _add(trace.phases, hop)
+    trace.details["status_code"] = resp.status
     return resp
 
 
@@ -135,11 +149,11 @@ def _add(total: dict, more: dict) -> None:
         total[key] = total.get(key, 0.0) + value
 
 
-def _judge(spec: HttpSpec, ctx, resp: Response, latency: float, phases: dict, details: dict) -> ProbeResult:
-    der = details.pop("_cert_der", None)
+def _judge(spec: HttpSpec, ctx, resp: Response, latency: float, trace: _Trace) -> ProbeResult:
+    phases, details = trace.phases, trace.details
     try:
         _check_content(spec, resp)
-        verdict = cert_verdict(der, ctx.now(), spec.cert_expiry_warn_days, details)
+        verdict = cert_verdict(trace.cert_der, ctx.now(), spec.cert_expiry_warn_days, details)
         if verdict is not None:
             raise verdict
     except Failure as f:

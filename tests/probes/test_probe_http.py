@@ -132,6 +132,7 @@ async def test_it_picks_the_ip_version_asked_for(ca):
 @pytest.mark.parametrize(("field", "value"), [
     ("target", "ftp://127.0.0.1/"),
     ("target", "not a url"),
+    ("target", "http://127.0.0.1:99999/"),
     ("timeout_s", 0),
     ("max_redirects", -1),
     ("body_rules", [{"pattern": "(", "regex": True}]),

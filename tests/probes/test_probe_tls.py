@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
 
 import pytest
@@ -47,6 +48,7 @@ async def test_https_judges_the_certificate(https_server, ctx, days_left, names,
     url = await https_server(days_left, *names)
     result = await probe_http(HttpSpec(target=url, tls_verify=verify, cert_expiry_warn_days=14), ctx)
     assert (result.outcome, result.reason) == (outcome, reason), result.message
+    json.dumps(result.details)  # stored as JSON by the runner
 
 
 async def test_https_reports_the_tls_phase_and_not_after(https_server, ctx):
@@ -56,6 +58,13 @@ async def test_https_reports_the_tls_phase_and_not_after(https_server, ctx):
     assert set(result.phases) == {"resolve", "connect", "tls", "processing", "transfer"}
     not_after = datetime.fromisoformat(result.details["cert_not_after"])
     assert 2.9 < (not_after - ctx.now()).total_seconds() / 86400 < 3.1
+
+
+async def test_a_failed_https_check_keeps_details_json_serialisable(https_server, ctx):
+    url = await https_server(3)
+    result = await probe_http(HttpSpec(target=url + "missing"), ctx)
+    assert (result.outcome, result.reason) == (Outcome.DOWN, "status_mismatch")
+    assert json.loads(json.dumps(result.details))["status_code"] == 404
 
 
 async def test_a_server_that_speaks_no_tls_is_a_tls_error(http_server, ctx):
