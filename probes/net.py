@@ -125,7 +125,7 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
     conn = Conn(stream, addr, phases)
     t0 = time.perf_counter()
     try:
-        transport, _ = await loop.create_connection(lambda: stream, addr, port)
+        await loop.create_connection(lambda: stream, addr, port)
     except OSError as exc:
         raise _connect_failure(exc, addr, port) from None
     conn.phases["connect"] = time.perf_counter() - t0
@@ -184,7 +184,11 @@ def cert_verdict(der: bytes | None, now: datetime, warn_days: float, details: di
     """Record the certificate's not-after in ``details``; return a Failure if it expired or expires soon."""
     if der is None:
         return None
-    not_after = x509.load_der_x509_certificate(der).not_valid_after_utc
+    try:
+        not_after = x509.load_der_x509_certificate(der).not_valid_after_utc
+    except ValueError as exc:  # a certificate cryptography cannot parse: say so rather than crash the check
+        details["cert_error"] = str(exc)[:200]
+        return None
     details["cert_not_after"] = not_after.isoformat()
     days = (not_after - now).total_seconds() / 86400
     details["cert_days_left"] = round(days, 2)
