@@ -7,7 +7,7 @@ grams, not whole words, because Persian attaches pronouns and suffixes to words 
 ``سایتم``) and paraphrases share stems more than words. Subject and body are compared together.
 
 The threshold, 0.40, was tuned on the paraphrase and different-request pairs in
-``tests/test_tickets_duplicates.py``: paraphrases of one request score 0.45-0.75, different requests about
+``tests/test_tickets_duplicates.py``: paraphrases of one request score 0.55-1.0, different requests about
 the same service score under 0.25.
 """
 
