@@ -29,14 +29,17 @@ __all__ = ["get_ticket", "list_tickets", "add_message", "answer", "assign", "clo
 CLOSE_REASONS = ("incomplete_information", "duplicate", "out_of_scope", "violation", "no_reply")
 
 
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def ticket_json(t: Ticket, now: datetime | None = None) -> dict:
-    iso = (lambda v: v.isoformat() if v else None)  # noqa: E731
     out = {k: getattr(t, k) for k in (
         "id", "customer_id", "service_id", "department", "source", "incident_id", "subject", "body", "fields",
         "status", "close_reason", "priority", "requested_priority", "priority_flag", "scope", "package_id",
         "references_ticket_id", "assignee_id", "sla_band", "shown_article_ids")}
-    out |= {"opened_at": iso(t.opened_at), "first_response_due": iso(t.first_response_due),
-            "first_response_at": iso(t.first_response_at), "closed_at": iso(t.closed_at)}
+    out |= {"opened_at": _iso(t.opened_at), "first_response_due": _iso(t.first_response_due),
+            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at)}
     if now is not None:
         out["breached"] = is_breached(t.first_response_due, t.first_response_at, now)
     return out

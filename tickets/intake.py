@@ -105,10 +105,22 @@ def _require_fields(draft: dict, rule: DepartmentRule) -> None:
 async def _reference(session: AsyncSession, principal: Principal, ref: Any) -> int | None:
     if ref in (None, ""):
         return None
-    stmt = scope(select(Ticket.id).where(Ticket.id == int(ref)), principal, Ticket.customer_id)
+    refusal = Refusal("reference_not_found", "references_ticket_id", "تیکت ارجاع‌شده در حساب شما پیدا نشد.")
+    try:
+        ref = int(ref)
+    except (TypeError, ValueError):
+        raise refusal from None
+    stmt = scope(select(Ticket.id).where(Ticket.id == ref), principal, Ticket.customer_id)
     if (await session.execute(stmt)).scalar_one_or_none() is None:
-        raise Refusal("reference_not_found", "references_ticket_id", "تیکت ارجاع‌شده در حساب شما پیدا نشد.")
-    return int(ref)
+        raise refusal
+    return ref
+
+
+def _shown(draft: dict) -> list[int]:
+    try:
+        return sorted({int(i) for i in draft.get("shown_article_ids") or []})
+    except (TypeError, ValueError):
+        raise Refusal("invalid_article_ids", "shown_article_ids", "فهرست مقاله‌های نمایش‌داده‌شده نامعتبر است.") from None
 
 
 async def _check_duplicate(session: AsyncSession, customer_id: int, service_id, rule, subject, body) -> None:
@@ -163,7 +175,7 @@ async def _build(session: AsyncSession, principal: Principal, draft: dict, now: 
         requested_priority=draft.get("priority") or priority,
         priority_flag=await urgent_flag(session, priority, service_id, has_open_incident),
         references_ticket_id=ref, opened_by_id=principal.user_id, opened_at=now, sla_band=band,
-        first_response_due=due, shown_article_ids=[int(i) for i in draft.get("shown_article_ids") or []],
+        first_response_due=due, shown_article_ids=_shown(draft),
     )
 
 

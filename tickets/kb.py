@@ -24,7 +24,7 @@ from tickets.persian import require_persian
 from tickets.tokens import tokens
 
 __all__ = ["MIN_SCORE", "score", "search", "suggest", "create_article", "update_article", "delete_article",
-           "ScoredArticle", "article_json"]
+           "ScoredArticle", "article_json", "list_articles"]
 
 MIN_SCORE = 0.5
 
@@ -79,6 +79,15 @@ def article_json(article: KbArticle, score_: float | None = None) -> dict:
     if score_ is not None:
         out["score"] = score_
     return out
+
+
+async def list_articles(sm: async_sessionmaker, principal: Principal) -> list[KbArticle]:
+    """Every article for staff; published ones for customers."""
+    stmt = select(KbArticle).order_by(KbArticle.id)
+    if not principal.is_staff:
+        stmt = stmt.where(KbArticle.published.is_(True))
+    async with sm() as session:
+        return list((await session.execute(stmt)).scalars())
 
 
 async def create_article(sm: async_sessionmaker, principal: Principal, *, title: str, body: str,
