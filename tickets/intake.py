@@ -140,12 +140,12 @@ async def check_draft(sm: async_sessionmaker, principal: Principal, draft: Mappi
     async with sm() as session:
         await _verified_customer(session, principal)
         articles = await kb.suggest(session, draft)
+        missing = []
         try:
-            rule = await _department(session, draft)
-            missing = missing_fields(draft, rule)
+            await _owned_service(session, principal, draft.get("service_id"))
+            missing = missing_fields(draft, await _department(session, draft))
         except Refusal as r:
             problems.append(r.payload() | {"draft": None})
-            missing = []
     for name in ("subject", "body"):
         if draft.get(name):
             try:
