@@ -46,8 +46,16 @@ DRAFT_FIELDS = ("department", "service_id", "subject", "body", "priority", "serv
                 "invoice_number", "references_ticket_id", "shown_article_ids")
 
 
+MAX_DRAFT_KEYS = 40
+
+
 def _clean(draft: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: draft[k] for k in DRAFT_FIELDS if k in draft}
+    """The draft's known fields first, then a configured department's own (plain values, bounded)."""
+    if not isinstance(draft, Mapping):
+        raise Refusal("invalid_draft", None, "پیش‌نویس درخواست نامعتبر است.")
+    known = {k: draft[k] for k in DRAFT_FIELDS if k in draft}
+    extra = {str(k): v for k, v in draft.items() if k not in known and isinstance(v, str | int | float | None)}
+    return known | dict(list(extra.items())[: MAX_DRAFT_KEYS - len(known)])
 
 
 async def _department(session: AsyncSession, draft: dict) -> DepartmentRule:
@@ -97,7 +105,7 @@ async def _owned_service(session: AsyncSession, principal: Principal, service_id
 def _require_fields(draft: dict, rule: DepartmentRule) -> None:
     missing = missing_fields(draft, rule)
     if missing:
-        labels = "، ".join(FIELD_LABELS.get(m, m) for m in missing)
+        labels = "، ".join(rule.labels.get(m) or FIELD_LABELS.get(m, m) for m in missing)
         raise MissingFields("missing_fields", missing[0], f"این موارد را کامل کنید: {labels}.",
                             extra={"missing": missing})
 
