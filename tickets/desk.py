@@ -19,7 +19,7 @@ from monitor.errors import NotFound
 from tickets import audit
 from tickets.errors import Refusal, TicketClosed
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority, Status, Ticket, TicketMessage
-from tickets.persian import require_persian
+from tickets.persian import fa_digits, require_persian
 from tickets.priority import RANK
 from tickets.sla import is_breached
 
@@ -89,8 +89,8 @@ def _refuse_if_closed(ticket: Ticket, draft: dict) -> None:
     if ticket.status in CLOSED_STATUSES:
         raise TicketClosed(
             "ticket_closed", "ticket_id",
-            f"تیکت شمارهٔ {ticket.id} بسته شده و دوباره باز نمی‌شود. لطفاً برای این درخواست یک تیکت تازه باز کنید "
-            f"و در آن به تیکت {ticket.id} ارجاع دهید.", draft=draft,
+            f"تیکت شمارهٔ {fa_digits(ticket.id)} بسته شده و دوباره باز نمی‌شود. لطفاً برای این درخواست یک تیکت "
+            f"تازه باز کنید و در آن به تیکت {fa_digits(ticket.id)} ارجاع دهید.", draft=draft,
             extra={"ticket_id": ticket.id, "open_new_with": {"references_ticket_id": ticket.id}})
 
 

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from tickets.errors import TextRefused
 
-__all__ = ["normalise", "strip_ignorable", "judge", "Verdict", "require_persian", "MESSAGES"]
+__all__ = ["normalise", "strip_ignorable", "judge", "Verdict", "require_persian", "MESSAGES", "fa_digits"]
 
 _PRESENTATION = ((0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
 _LETTERS = str.maketrans({"ي": "ی", "ك": "ک"})
@@ -61,6 +61,11 @@ def _fold_char(ch: str) -> str:
     if ch.isdecimal() and not ch.isascii() and ch not in _PERSIAN_DIGITS:
         return _PERSIAN_DIGITS[unicodedata.decimal(ch)]
     return ch
+
+
+def fa_digits(value: object) -> str:
+    """``value`` as text with ASCII digits shown as Persian digits (for customer-facing messages)."""
+    return str(value).translate(str.maketrans("0123456789", _PERSIAN_DIGITS))
 
 
 def normalise(text: str) -> str:
