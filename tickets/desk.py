@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from monitor.accounts import STAFF, Principal, require_role, scope
+from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
 from monitor.errors import NotFound
 from tickets import audit
 from tickets.errors import Refusal, TicketClosed
@@ -136,8 +136,14 @@ async def _staff_ticket(sm_session: AsyncSession, principal: Principal, ticket_i
 
 
 async def assign(sm: async_sessionmaker, principal: Principal, ticket_id: int, assignee_id: int | None) -> Ticket:
+    """Assign the ticket to an active staff member (None unassigns it)."""
     async with sm.begin() as session:
         ticket = await _staff_ticket(session, principal, ticket_id)
+        if assignee_id is not None:
+            user = await session.get(User, assignee_id)
+            if user is None or not user.active or Role(user.role) not in STAFF:
+                raise Refusal("invalid_assignee", "assignee_id", "تیکت فقط به یکی از کارکنان فعال سپرده می‌شود.",
+                              draft={"assignee_id": assignee_id})
         ticket.assignee_id = assignee_id
     return ticket
 

@@ -201,6 +201,7 @@ class Assign(BaseModel):
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/assign", roles=STAFF)
+@refusals
 async def assign(request: web.Request) -> web.Response:
     sm, principal, now = _ctx(request)
     body = await read_model(request, Assign)
