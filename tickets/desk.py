@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
 from monitor.errors import NotFound
 from tickets import audit
+from tickets.calendar import jalali_text
 from tickets.errors import Refusal, TicketClosed
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority, Status, Ticket, TicketMessage
 from tickets.persian import fa_digits, require_persian
@@ -39,7 +40,8 @@ def ticket_json(t: Ticket, now: datetime | None = None) -> dict:
         "status", "close_reason", "priority", "requested_priority", "priority_flag", "scope", "package_id",
         "references_ticket_id", "assignee_id", "sla_band", "shown_article_ids")}
     out |= {"opened_at": _iso(t.opened_at), "first_response_due": _iso(t.first_response_due),
-            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at)}
+            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at),
+            "opened_at_fa": jalali_text(t.opened_at), "first_response_due_fa": jalali_text(t.first_response_due)}
     if now is not None:
         out["breached"] = is_breached(t.first_response_due, t.first_response_at, now)
     return out
