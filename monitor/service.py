@@ -81,7 +81,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
-    ctx = await make_context(now=clock.now)
+    ctx = await make_context(now=clock.now, icmp=settings.icmp)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
     register_probe_collector(registry, lambda: runner.latest)
