@@ -42,6 +42,8 @@ class Source(enum.StrEnum):
 class Audience(enum.StrEnum):
     NOC = "noc"
     CUSTOMER = "customer"
+    # Reached only through an escalation policy (an on-call manager's phone, for instance).
+    ESCALATION = "escalation"
 
 
 class ChannelKind(enum.StrEnum):
