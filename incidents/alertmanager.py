@@ -97,7 +97,9 @@ def parse_payload(body: bytes | str | Mapping[str, Any]) -> WebhookPayload:
 
 
 def alert_key(fingerprint: str, starts_at: datetime) -> str:
-    return f"alert:{fingerprint}:{utc(starts_at).isoformat()}"
+    """The alert's identity. Milliseconds only: the webhook carries nanoseconds, the API v2 milliseconds."""
+    at = utc(starts_at)
+    return f"alert:{fingerprint}:{at.replace(microsecond=at.microsecond // 1000 * 1000).isoformat()}"
 
 
 def severity_of(alert: Alert, config: AlertmanagerConfig) -> Severity | None:
