@@ -24,7 +24,7 @@ class InventoryError(NegahbanError):
     def __init__(self, file: str, line: int | None, path: str, reason: str) -> None:
         self.file, self.line, self.path, self.reason = file, line, path, reason
         where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {path or '<root>'}: {reason}")
+        super().__init__(f"{where}: {path}: {reason}" if path else f"{where}: {reason}")
 
 
 class InvalidInput(NegahbanError):

@@ -1,0 +1,1 @@
+"""The aiohttp web app: JSON API, NOC screen, customer portal, status page."""

@@ -1,0 +1,34 @@
+"""The web application factory."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dashboards.web import api_inventory
+from dashboards.web.body import MAX_BODY
+from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.middleware import auth_middleware, error_middleware
+from dashboards.web.routing import RouteTable
+
+__all__ = ["build_app", "ROUTE_TABLES"]
+
+metrics_routes = RouteTable()
+
+
+@metrics_routes.get("/metrics", public=True)
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[DEPS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# Every area's routes; tests walk these to check roles and tenant isolation on every route.
+ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes]
+
+
+def build_app(deps: WebDeps) -> web.Application:
+    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app[DEPS] = deps
+    for table in ROUTE_TABLES:
+        table.register(app)
+    return app

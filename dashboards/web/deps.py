@@ -1,0 +1,31 @@
+"""What the web app is given by the composition root (no module singletons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from monitor.clock import Clock
+
+__all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP"]
+
+
+@dataclass
+class WebDeps:
+    sessionmaker: async_sessionmaker
+    clock: Clock
+    registry: CollectorRegistry
+    # Readiness: set by the service once migrations ran and the scheduler started.
+    ready: dict[str, bool] = field(default_factory=lambda: {"ready": False})
+    cookie_secure: bool = True
+    # Services of other packages the routes call (runner, incident engine, desk, ...), by name.
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+DEPS = web.AppKey("negahban_deps", WebDeps)
+# Set by the web-login module: ``async (request) -> Principal | None`` from a session cookie.
+SESSION_LOOKUP = web.AppKey("negahban_session_lookup", object)

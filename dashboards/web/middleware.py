@@ -1,0 +1,66 @@
+"""Authentication, role checks and error translation for every request."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import web
+
+from dashboards.web.deps import DEPS, SESSION_LOOKUP
+from monitor.accounts import Principal, principal_for_token
+from monitor.errors import AccessDenied, InvalidInput, NegahbanError, NotFound
+
+__all__ = ["auth_middleware", "error_middleware", "PRINCIPAL", "json_error"]
+
+log = logging.getLogger("negahban.web")
+PRINCIPAL = web.RequestKey("principal", object)
+
+
+def json_error(status: int, error: str, **extra) -> web.Response:
+    return web.json_response({"error": error, **extra}, status=status,
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _principal(request: web.Request) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        async with request.app[DEPS].sessionmaker() as session:
+            return await principal_for_token(session, header[7:].strip())
+    session_lookup = request.app.get(SESSION_LOOKUP)
+    if session_lookup is not None:
+        return await session_lookup(request)
+    return None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler):
+    declared = getattr(request.match_info.handler, "__negahban_route__", None)
+    if declared is None:
+        # aiohttp's own handlers (404/405, static files) pass through unchanged.
+        return await handler(request)
+    roles, public = declared
+    principal = await _principal(request)
+    request[PRINCIPAL] = principal
+    if public:
+        return await handler(request)
+    if principal is None:
+        return json_error(401, "authentication required")
+    if principal.role not in roles:
+        return json_error(403, "forbidden", reason=f"role {principal.role} may not call this route")
+    return await handler(request)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except NotFound as exc:
+        return json_error(404, "not found", reason=str(exc))
+    except AccessDenied as exc:
+        # Another tenant's row is answered as missing: its existence is not disclosed.
+        return json_error(404, "not found", reason=str(exc))
+    except InvalidInput as exc:
+        return json_error(400, "invalid input", field=exc.field, reason=exc.reason)
+    except NegahbanError as exc:
+        return json_error(400, "invalid request", reason=str(exc))

@@ -1,0 +1,178 @@
+"""The ``negahban`` command line (a composition root: it may import every package)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import NegahbanError
+from monitor.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+EXIT_INVALID = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="negahban", description="Negahban: round-the-clock monitoring, incidents, "
+                                "ticket desk and ledger. Settings come from NEGAHBAN_* environment variables.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("serve", help="run the service (probes, incidents, desk, web)",
+                       description="Apply migrations, optionally apply an inventory, then run until SIGTERM.")
+    s.add_argument("--inventory", type=Path, help="apply this inventory file at start")
+    s.add_argument("--listen", help="HOST:PORT to listen on (default from NEGAHBAN_LISTEN_HOST/PORT)")
+    db = sub.add_parser("db", help="database maintenance", description="Database maintenance.")
+    dbs = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbs.add_parser("upgrade", help="apply all migrations", description="Apply all Alembic migrations.")
+    inv = sub.add_parser("inventory", help="inventory as code", description="Inventory as code (YAML).")
+    invs = inv.add_subparsers(dest="inv_command", required=True, metavar="ACTION")
+    ap = invs.add_parser("apply", help="validate and apply a YAML file in one transaction",
+                         description="Validate FILE completely, then apply it in one transaction. "
+                         "Errors name file, line, path and reason; nothing is applied if anything is invalid.")
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--prune", action="store_true", help="also delete what the file does not name")
+    ap.add_argument("--check", action="store_true", help="validate only; write nothing")
+    ex = invs.add_parser("export", help="write the stored inventory as YAML",
+                         description="Write the stored inventory as YAML that 'inventory apply' accepts.")
+    ex.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    sub.add_parser("check-config", help="validate settings and exit",
+                   description="Validate NEGAHBAN_* settings (and the inventory file if one is set).")
+    sub.add_parser("version", help="print the version", description="Print the version.")
+    u = sub.add_parser("user", help="accounts", description="Create users and API tokens.")
+    us = u.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    ua = us.add_parser("add", help="create a user", description="Create a user; the password is read from "
+                       "standard input when --password-stdin is given.")
+    ua.add_argument("username")
+    ua.add_argument("--role", required=True, choices=["admin", "noc", "technician", "finance", "customer"])
+    ua.add_argument("--customer", help="the customer's name (required for role customer)")
+    ua.add_argument("--password-stdin", action="store_true")
+    ut = us.add_parser("token", help="issue an API token for a user (printed once)",
+                       description="Issue an API token for USERNAME; it is printed once and stored hashed.")
+    ut.add_argument("username")
+    ut.add_argument("--name", default="cli")
+    return p
+
+
+async def _with_db(settings: Settings, fn):
+    from monitor.db import make_engine, make_sessionmaker, upgrade
+
+    engine = make_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await fn(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _inventory_apply(settings: Settings, args) -> int:
+    from monitor.clock import SystemClock
+    from monitor.inventory import apply_inventory, load_inventory
+
+    inv, specs = load_inventory(args.file)
+    if args.check:
+        print(f"{args.file}: valid ({len(inv.monitors)} monitors)")
+        return 0
+    counts = await _with_db(settings, lambda sm: apply_inventory(sm, inv, specs, SystemClock().now(),
+                                                                 prune=args.prune))
+    print(f"{args.file}: applied " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+async def _inventory_export(settings: Settings, args) -> int:
+    from monitor.inventory import export_inventory
+
+    text = await _with_db(settings, export_inventory)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+async def _user(settings: Settings, args) -> int:
+    from sqlalchemy import select
+
+    from monitor.accounts import User, create_user, issue_token
+    from monitor.clock import SystemClock
+    from monitor.errors import InvalidInput
+    from monitor.models import Customer
+
+    async def run(sm):
+        async with sm.begin() as s:
+            if args.user_command == "add":
+                cid = None
+                if args.customer:
+                    cid = (await s.execute(select(Customer.id).where(Customer.name == args.customer))).scalar()
+                    if cid is None:
+                        raise InvalidInput("--customer", f"unknown customer {args.customer!r}")
+                password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+                user = await create_user(s, args.username, args.role, password=password, customer_id=cid)
+                return f"user {user.username} created (id {user.id})"
+            user = (await s.execute(select(User).where(User.username == args.username))).scalar_one_or_none()
+            if user is None:
+                raise InvalidInput("username", f"unknown user {args.username!r}")
+            return await issue_token(s, user.id, args.name, SystemClock().now())
+
+    print(await _with_db(settings, run))
+    return 0
+
+
+def _run(args, settings: Settings) -> int:
+    from monitor.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        from monitor.service import serve
+
+        asyncio.run(serve(settings))
+        return 0
+    if args.command == "db":
+        from monitor.db import make_engine, upgrade
+
+        async def up():
+            engine = make_engine(settings.database_url)
+            await upgrade(engine)
+            await engine.dispose()
+
+        asyncio.run(up())
+        print("database is at the newest revision")
+        return 0
+    if args.command == "inventory":
+        fn = _inventory_apply if args.inv_command == "apply" else _inventory_export
+        return asyncio.run(fn(settings, args))
+    if args.command == "user":
+        return asyncio.run(_user(settings, args))
+    if args.command == "check-config":
+        if settings.inventory_file:
+            from monitor.inventory import load_inventory
+
+            load_inventory(settings.inventory_file)
+        print("configuration is valid")
+        return 0
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "version":
+        print(f"negahban {__version__}")
+        return 0
+    try:
+        overrides = {}
+        if getattr(args, "inventory", None):
+            overrides["inventory_file"] = args.inventory
+        if getattr(args, "listen", None):
+            host, _, port = args.listen.rpartition(":")
+            overrides.update(listen_host=host or "127.0.0.1", listen_port=port)
+        settings = load_settings(**overrides)
+        return _run(args, settings)
+    except NegahbanError as exc:
+        print(f"negahban: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

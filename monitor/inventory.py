@@ -1,0 +1,282 @@
+"""Inventory as code: validate a YAML file completely, then apply it in one transaction, or export it.
+
+Every error names the file, the line, the path inside the document and the reason. Validation happens
+before anything is written, and the write is one transaction: an invalid file changes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import delete, select, true
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from monitor.errors import InventoryError
+from monitor.inventory_schema import InventoryDoc
+from monitor.models import Customer, Datacenter, Monitor, NetworkDevice, Server, Service
+from probes import SPECS
+
+__all__ = ["load_inventory", "parse_inventory", "apply_inventory", "export_inventory"]
+
+Loc = tuple[str | int, ...]
+
+
+def _lines(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    out[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            out[(*loc, key.value)] = key.start_mark.line + 1
+            _lines(value, (*loc, key.value), out)
+            out[(*loc, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _lines(item, (*loc, i), out)
+
+
+def _path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class _Doc:
+    """The parsed document with a way to find the line of any path in it."""
+
+    def __init__(self, file: str, text: str) -> None:
+        self.file = file
+        try:
+            node = yaml.compose(text)
+            self.data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            reason = f"invalid YAML: {getattr(exc, 'problem', None) or exc}"
+            raise InventoryError(file, mark.line + 1 if mark else None, "", reason) from None
+        self.lines: dict[Loc, int] = {}
+        if node is not None:
+            _lines(node, (), self.lines)
+        if self.data is None:
+            self.data = {}
+        if not isinstance(self.data, dict):
+            raise InventoryError(file, 1, "", "the document must be a mapping")
+
+    def error(self, loc: Loc, reason: str) -> InventoryError:
+        line = None
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in self.lines:
+                line = self.lines[loc[:n]]
+                break
+        return InventoryError(self.file, line, _path(loc), reason)
+
+
+def _validate_model(doc: _Doc) -> InventoryDoc:
+    try:
+        return InventoryDoc.model_validate(doc.data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise doc.error(loc, msg) from None
+
+
+def _check_unique(doc: _Doc, inv: InventoryDoc) -> None:
+    groups: dict[str, list[tuple[Loc, str]]] = {
+        "datacenters": [(("datacenters", i, "name"), d.name) for i, d in enumerate(inv.datacenters)],
+        "devices": [(("devices", i, "name"), d.name) for i, d in enumerate(inv.devices)],
+        "customers": [(("customers", i, "name"), c.name) for i, c in enumerate(inv.customers)],
+        "services": [(("customers", i, "services", j, "name"), s.name)
+                     for i, c in enumerate(inv.customers) for j, s in enumerate(c.services)],
+        "servers": [(("servers", i, "name"), s.name) for i, s in enumerate(inv.servers)],
+        "monitors": [(("monitors", i, "name"), m.name) for i, m in enumerate(inv.monitors)],
+    }
+    for group, items in groups.items():
+        seen: set[str] = set()
+        for loc, name in items:
+            if name in seen:
+                raise doc.error(loc, f"duplicate name {name!r} in {group}")
+            seen.add(name)
+
+
+def _check_refs(doc: _Doc, inv: InventoryDoc) -> None:
+    dcs = {d.name for d in inv.datacenters}
+    devices = {d.name for d in inv.devices}
+    services = {s.name for c in inv.customers for s in c.services}
+    servers = {s.name for s in inv.servers}
+
+    def need(value: str | None, known: set[str], loc: Loc, what: str) -> None:
+        if value is not None and value not in known:
+            raise doc.error(loc, f"unknown {what} {value!r}")
+
+    for i, d in enumerate(inv.devices):
+        need(d.datacenter, dcs, ("devices", i, "datacenter"), "datacenter")
+        need(d.parent, devices, ("devices", i, "parent"), "parent device")
+    for i, s in enumerate(inv.servers):
+        need(s.datacenter, dcs, ("servers", i, "datacenter"), "datacenter")
+        need(s.parent, devices, ("servers", i, "parent"), "parent device")
+        need(s.service, services, ("servers", i, "service"), "service")
+    for i, m in enumerate(inv.monitors):
+        need(m.server, servers, ("monitors", i, "server"), "server")
+        need(m.device, devices, ("monitors", i, "device"), "device")
+        need(m.service, services, ("monitors", i, "service"), "service")
+
+
+def _check_cycles(doc: _Doc, inv: InventoryDoc) -> None:
+    parent = {d.name: d.parent for d in inv.devices}
+    index = {d.name: i for i, d in enumerate(inv.devices)}
+    for start in parent:
+        seen, node = [start], parent[start]
+        while node is not None:
+            if node in seen:
+                raise doc.error(("devices", index[start], "parent"),
+                                "cycle of parents: " + " -> ".join([*seen, node]))
+            seen.append(node)
+            node = parent.get(node)
+
+
+def _check_specs(doc: _Doc, inv: InventoryDoc) -> list[dict[str, Any]]:
+    specs = []
+    for i, m in enumerate(inv.monitors):
+        if m.kind not in SPECS:
+            raise doc.error(("monitors", i, "kind"), f"unknown kind {m.kind!r}; known: {', '.join(sorted(SPECS))}")
+        try:
+            spec = SPECS[m.kind].model_validate({**m.spec_fields(), "kind": m.kind})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            raise doc.error(("monitors", i, *err["loc"]), msg) from None
+        specs.append(spec.model_dump(mode="json", exclude={"kind", "target", "timeout_s"}, exclude_unset=True)
+                     | {"target": spec.target, "timeout_s": spec.timeout_s})
+    return specs
+
+
+def parse_inventory(text: str, file: str = "<inventory>") -> tuple[InventoryDoc, list[dict[str, Any]]]:
+    """Validate the whole document; return it with each monitor's validated spec fields."""
+    doc = _Doc(file, text)
+    inv = _validate_model(doc)
+    _check_unique(doc, inv)
+    _check_refs(doc, inv)
+    _check_cycles(doc, inv)
+    return inv, _check_specs(doc, inv)
+
+
+def load_inventory(path: str | Path) -> tuple[InventoryDoc, list[dict[str, Any]]]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(str(path), None, "", f"cannot be read: {exc}") from None
+    return parse_inventory(text, str(path))
+
+
+async def _upsert(session: AsyncSession, model, name: str, **values):
+    row = (await session.execute(select(model).where(model.name == name))).scalar_one_or_none()
+    if row is None:
+        row = model(name=name)
+        session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    await session.flush()
+    return row
+
+
+async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str, Any]], now) -> dict:
+    ids: dict[str, dict[str, int]] = {k: {} for k in ("dc", "dev", "svc", "srv")}
+    for d in inv.datacenters:
+        ids["dc"][d.name] = (await _upsert(session, Datacenter, d.name, display_name=d.display_name,
+                                           location=d.location)).id
+    for d in inv.devices:  # parents are linked in a second pass: they may come later in the file
+        ids["dev"][d.name] = (await _upsert(session, NetworkDevice, d.name, kind=d.kind.value,
+                                            address=d.address, datacenter_id=ids["dc"].get(d.datacenter))).id
+    for d in inv.devices:
+        dev = await session.get(NetworkDevice, ids["dev"][d.name])
+        dev.parent_id = ids["dev"].get(d.parent) if d.parent else None
+    for c in inv.customers:
+        cust = await _upsert(session, Customer, c.name, display_name=c.display_name, verified=c.verified,
+                             email=c.email, phone=c.phone)
+        for s in c.services:
+            ids["svc"][s.name] = (await _upsert(session, Service, s.name, display_name=s.display_name,
+                                                public_status=s.public_status, customer_id=cust.id)).id
+    for s in inv.servers:
+        ids["srv"][s.name] = (await _upsert(
+            session, Server, s.name, address=s.address, datacenter_id=ids["dc"].get(s.datacenter),
+            parent_device_id=ids["dev"].get(s.parent), service_id=ids["svc"].get(s.service))).id
+    for m, spec in zip(inv.monitors, specs, strict=True):
+        fields = dict(spec)
+        await _upsert(session, Monitor, m.name, kind=m.kind, target=fields.pop("target"),
+                      timeout_s=fields.pop("timeout_s"), interval_s=m.interval, spec=fields,
+                      policy=m.policy.model_dump(exclude_defaults=True), enabled=m.enabled,
+                      server_id=ids["srv"].get(m.server), device_id=ids["dev"].get(m.device),
+                      service_id=_monitor_service(m, inv, ids), updated_at=now)
+    return {k: len(v) for k, v in ids.items()} | {"monitors": len(inv.monitors)}
+
+
+def _monitor_service(m, inv: InventoryDoc, ids) -> int | None:
+    """A monitor's service: named, or inherited from the server it watches."""
+    if m.service:
+        return ids["svc"][m.service]
+    server = next((s for s in inv.servers if s.name == m.server), None)
+    return ids["svc"].get(server.service) if server and server.service else None
+
+
+async def _prune(session: AsyncSession, inv: InventoryDoc) -> None:
+    """Remove what the file no longer names (monitors, servers, devices, services, customers, datacenters)."""
+    keep = {
+        Monitor: {m.name for m in inv.monitors}, Server: {s.name for s in inv.servers},
+        NetworkDevice: {d.name for d in inv.devices},
+        Service: {s.name for c in inv.customers for s in c.services},
+        Customer: {c.name for c in inv.customers}, Datacenter: {d.name for d in inv.datacenters},
+    }
+    for model, names in keep.items():
+        await session.execute(delete(model).where(model.name.not_in(names) if names else true()))
+
+
+async def apply_inventory(sessionmaker: async_sessionmaker, inv: InventoryDoc, specs: list[dict[str, Any]],
+                          now, *, prune: bool = False) -> dict:
+    """Apply a validated inventory in one transaction; return counts of what it names."""
+    async with sessionmaker.begin() as session:
+        counts = await _apply(session, inv, specs, now)
+        if prune:
+            await _prune(session, inv)
+    return counts
+
+
+async def export_inventory(sessionmaker: async_sessionmaker) -> str:
+    """Write the stored inventory back as YAML that ``apply`` accepts."""
+    async with sessionmaker() as s:
+        dcs = (await s.execute(select(Datacenter).order_by(Datacenter.name))).scalars().all()
+        devs = (await s.execute(select(NetworkDevice).order_by(NetworkDevice.name))).scalars().all()
+        custs = (await s.execute(select(Customer).order_by(Customer.name))).scalars().all()
+        svcs = (await s.execute(select(Service).order_by(Service.name))).scalars().all()
+        srvs = (await s.execute(select(Server).order_by(Server.name))).scalars().all()
+        mons = (await s.execute(select(Monitor).order_by(Monitor.name))).scalars().all()
+    dc = {d.id: d.name for d in dcs}
+    dev = {d.id: d.name for d in devs}
+    svc = {x.id: x.name for x in svcs}
+    srv = {x.id: x.name for x in srvs}
+    doc = {
+        "datacenters": [_clean({"name": d.name, "display_name": d.display_name, "location": d.location})
+                        for d in dcs],
+        "devices": [_clean({"name": d.name, "kind": d.kind, "address": d.address,
+                            "datacenter": dc.get(d.datacenter_id), "parent": dev.get(d.parent_id)})
+                    for d in devs],
+        "customers": [_clean({"name": c.name, "display_name": c.display_name, "verified": c.verified,
+                              "email": c.email, "phone": c.phone,
+                              "services": [_clean({"name": x.name, "display_name": x.display_name,
+                                                   "public_status": x.public_status})
+                                           for x in svcs if x.customer_id == c.id]}) for c in custs],
+        "servers": [_clean({"name": x.name, "address": x.address, "datacenter": dc.get(x.datacenter_id),
+                            "parent": dev.get(x.parent_device_id), "service": svc.get(x.service_id)})
+                    for x in srvs],
+        "monitors": [_clean({"name": m.name, "kind": m.kind, "target": m.target, "interval": m.interval_s,
+                             "timeout_s": m.timeout_s, "enabled": m.enabled, "server": srv.get(m.server_id),
+                             "device": dev.get(m.device_id), "service": svc.get(m.service_id),
+                             "policy": m.policy or None, **(m.spec or {})}) for m in mons],
+    }
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _clean(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v not in (None, "", [], {})}

@@ -1,0 +1,90 @@
+"""The inventory file's schema (pydantic). Names are the keys that tie entries together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from monitor.models import DeviceKind
+from monitor.policy import Policy
+
+__all__ = ["InventoryDoc", "MonitorEntry", "COMMON_MONITOR_KEYS"]
+
+Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatacenterEntry(_Entry):
+    name: str = Name
+    display_name: str = ""
+    location: str = ""
+
+
+class DeviceEntry(_Entry):
+    name: str = Name
+    kind: DeviceKind
+    address: str | None = None
+    datacenter: str | None = None
+    parent: str | None = None
+
+
+class ServiceEntry(_Entry):
+    name: str = Name
+    display_name: str = ""
+    public_status: bool = False
+
+
+class CustomerEntry(_Entry):
+    name: str = Name
+    display_name: str = ""
+    verified: bool = False
+    email: str | None = None
+    phone: str | None = None
+    services: list[ServiceEntry] = []
+
+
+class ServerEntry(_Entry):
+    name: str = Name
+    address: str = Field(min_length=1, max_length=255)
+    datacenter: str | None = None
+    parent: str | None = None  # a network device
+    service: str | None = None
+
+
+COMMON_MONITOR_KEYS = {"name", "kind", "interval", "enabled", "server", "device", "service", "policy"}
+
+
+class MonitorEntry(BaseModel):
+    """A monitor: the common keys below, plus the fields of its kind's probe spec (``probes.SPECS``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Name
+    kind: str
+    interval: float = Field(60.0, ge=5, le=3600)
+    enabled: bool = True
+    server: str | None = None
+    device: str | None = None
+    service: str | None = None
+    policy: Policy = Policy()
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> MonitorEntry:
+        if self.server and self.device:
+            raise ValueError("a monitor watches a server or a device, not both")
+        return self
+
+    def spec_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class InventoryDoc(_Entry):
+    datacenters: list[DatacenterEntry] = []
+    devices: list[DeviceEntry] = []
+    customers: list[CustomerEntry] = []
+    servers: list[ServerEntry] = []
+    monitors: list[MonitorEntry] = []

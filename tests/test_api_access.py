@@ -1,0 +1,113 @@
+"""Every route declares its roles, and no customer reaches another customer's data through any route.
+
+The test walks the app's route tables, so a route added later is checked without editing this file,
+except to add a row of the other tenant for a new kind of path parameter (``OTHER_TENANT_IDS``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+
+from dashboards.web.app import ROUTE_TABLES, build_app
+from dashboards.web.deps import WebDeps
+from monitor.accounts import Role, create_user, issue_token
+from monitor.models import Customer, Monitor, Service
+
+SECRET = "zz-secret-of-b"
+
+
+async def _world(sm, now) -> dict:
+    async with sm.begin() as s:
+        a = Customer(name="cust-a", display_name="A", verified=True)
+        b = Customer(name="cust-b", display_name=SECRET, verified=True)
+        s.add_all([a, b])
+        await s.flush()
+        sa_, sb = Service(name="svc-a", customer_id=a.id), Service(name=f"svc-{SECRET}", customer_id=b.id)
+        s.add_all([sa_, sb])
+        await s.flush()
+        ma = Monitor(name="mon-a", kind="http", target="http://127.0.0.1:9/", service_id=sa_.id)
+        mb = Monitor(name=f"mon-{SECRET}", kind="http", target="http://127.0.0.1:9/b", service_id=sb.id)
+        s.add_all([ma, mb])
+        await s.flush()
+        users = {}
+        for name, role, cid in (("alice", Role.CUSTOMER, a.id), ("bob", Role.CUSTOMER, b.id),
+                                ("nora", Role.NOC, None)):
+            u = await create_user(s, name, role, customer_id=cid)
+            users[name] = await issue_token(s, u.id, "t", now)
+        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id}}
+
+
+@pytest.fixture
+async def world(db, clock):
+    w = await _world(db.sessionmaker, clock.now())
+    app = build_app(WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry()))
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        w["client"] = client
+        yield w
+
+
+def _entries():
+    return [e for table in ROUTE_TABLES for e in table.entries]
+
+
+def _fill(path: str, ids: dict) -> str:
+    def sub(m):
+        name = m.group(1).split(":")[0]
+        assert name in ids, f"add a row of the other tenant for path parameter {name!r} to this test"
+        return str(ids[name])
+
+    return re.sub(r"\{([^}]+)\}", sub, path)
+
+
+def test_every_route_declares_roles_or_is_explicitly_public():
+    for e in _entries():
+        assert e.public or e.roles, f"{e.method} {e.path}"
+
+
+async def test_no_customer_route_shows_or_changes_another_customers_data(world):
+    client, alice = world["client"], world["tokens"]["alice"]
+    checked = 0
+    for e in _entries():
+        if e.public or Role.CUSTOMER not in e.roles:
+            continue
+        path = _fill(e.path, world["b"])
+        resp = await client.request(e.method, path, headers={"Authorization": f"Bearer {alice}"},
+                                    json={} if e.method != "GET" else None)
+        body = await resp.text()
+        assert SECRET not in body, f"{e.method} {e.path} leaked another tenant's data"
+        if "{" in e.path or e.method != "GET":
+            assert resp.status in (400, 403, 404), f"{e.method} {e.path} -> {resp.status}"
+        checked += 1
+    assert checked >= 4
+
+
+async def test_staff_only_routes_refuse_customers_and_anonymous_callers(world):
+    client, alice = world["client"], world["tokens"]["alice"]
+    for e in _entries():
+        if e.public:
+            continue
+        path = _fill(e.path, world["b"])
+        anon = await client.request(e.method, path)
+        assert anon.status == 401, f"{e.method} {e.path} answered an anonymous caller"
+        if Role.CUSTOMER not in e.roles:
+            resp = await client.request(e.method, path, headers={"Authorization": f"Bearer {alice}"})
+            assert resp.status == 403, f"{e.method} {e.path}"
+
+
+async def test_a_customer_sees_their_own_services_and_staff_see_all(world):
+    client = world["client"]
+    mine = await (await client.get("/api/v1/services",
+                                   headers={"Authorization": f"Bearer {world['tokens']['alice']}"})).json()
+    assert [s["name"] for s in mine] == ["svc-a"]
+    staff = await (await client.get("/api/v1/services",
+                                    headers={"Authorization": f"Bearer {world['tokens']['nora']}"})).json()
+    assert {s["name"] for s in staff} == {"svc-a", f"svc-{SECRET}"}
+
+
+async def test_an_unknown_or_revoked_token_is_refused(world):
+    resp = await world["client"].get("/api/v1/me", headers={"Authorization": "Bearer ngb_not-a-token"})
+    assert resp.status == 401
