@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from monitor.errors import InvalidInput, NegahbanError
 
 __all__ = ["LedgerError", "LedgerInput", "PaymentFileError", "RowError", "AppendOnly"]
@@ -23,17 +25,13 @@ class LedgerInput(LedgerError, InvalidInput):
     pass
 
 
-class RowError(tuple):
-    """``(line, field, reason)`` of one bad CSV row."""
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One bad CSV row: its ``line`` in the file (the header is line 1), the ``field`` and the ``reason``."""
 
-    __slots__ = ()
-
-    def __new__(cls, line: int, field: str, reason: str):
-        return super().__new__(cls, (line, field, reason))
-
-    line = property(lambda self: self[0])
-    field = property(lambda self: self[1])
-    reason = property(lambda self: self[2])
+    line: int
+    field: str
+    reason: str
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.field}: {self.reason}"
