@@ -71,7 +71,8 @@ async def post(session: AsyncSession, *, key: str, customer_id: int, kind: Entry
             session.add(entry)
     except IntegrityError:
         # Someone else posted the same key between our look and our insert: theirs stands.
-        session.expunge(entry)
+        if entry in session:
+            session.expunge(entry)
         existing = await _by_key(session, key)
         if existing is None:
             raise

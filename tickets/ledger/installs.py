@@ -68,7 +68,8 @@ async def _insert_install(session: AsyncSession, module: Module, customer_id: in
                 session.add(install)
             return install
         except IntegrityError:
-            session.expunge(install)
+            if install in session:
+                session.expunge(install)
     raise LedgerInput("module_id", "too many installs of this module recorded at once; try again")
 
 
