@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import Principal, Role, require_role, scope
@@ -145,7 +145,7 @@ async def generate_month(sm: async_sessionmaker, jalali_year: int, jalali_month:
                          now: datetime) -> int:
     """Store the month's statement of every customer who has ledger entries (a job for the scheduler)."""
     async with sm.begin() as session:
-        ids = (await session.execute(select(distinct(LedgerEntry.customer_id)))).scalars().all()
+        ids = (await session.execute(select(LedgerEntry.customer_id).distinct())).scalars().all()
         for cid in sorted(ids):
             await _generate(session, cid, jalali_year, jalali_month, now)
     return len(ids)
