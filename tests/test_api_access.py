@@ -38,7 +38,31 @@ async def _world(sm, now) -> dict:
                                 ("nora", Role.NOC, None)):
             u = await create_user(s, name, role, customer_id=cid)
             users[name] = await issue_token(s, u.id, "t", now)
-        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id}}
+        ledger_b = await _ledger_rows_of(s, b.id, now)
+        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id,
+                                       **ledger_b}}
+
+
+async def _ledger_rows_of(s, customer_id: int, now) -> dict:
+    """Another tenant's ledger rows: a ticket, a datacenter visit and an entry, and a month of statement."""
+    from datetime import timedelta
+
+    from monitor.models import Datacenter
+    from tickets.ledger.models import DatacenterVisit, LedgerEntry
+    from tickets.models import Ticket
+
+    dc = Datacenter(name=f"dc-{SECRET}")
+    ticket = Ticket(customer_id=customer_id, department="technical", subject=SECRET, opened_at=now,
+                    sla_band="office", first_response_due=now + timedelta(hours=1))
+    s.add_all([dc, ticket])
+    await s.flush()
+    visit = DatacenterVisit(datacenter_id=dc.id, customer_id=customer_id, ticket_id=ticket.id, departed_at=now,
+                            returned_at=now, cause="customer_server", notes=SECRET, recorded_at=now)
+    entry = LedgerEntry(customer_id=customer_id, kind="fine", amount_rials=1, idempotency_key=SECRET,
+                        description=SECRET, posted_at=now, ticket_id=ticket.id)
+    s.add_all([visit, entry])
+    await s.flush()
+    return {"visit_id": visit.id, "entry_id": entry.id, "year": 1405, "month": 9}
 
 
 @pytest.fixture
