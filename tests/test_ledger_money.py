@@ -258,3 +258,30 @@ async def test_a_reversal_is_not_itself_reversed_and_a_visit_charge_is_corrected
     async with sessionmaker() as s:
         assert (await s.execute(select(func.count()).select_from(LedgerEntry))).scalar_one() == 2
         assert await balance(s, w.customer_a) == 0
+
+
+@pytest.mark.parametrize("sql", ["UPDATE ledger_entries SET amount_rials = 1",
+                                 "UPDATE ledger_entries SET kind = 'payment', customer_id = customer_id",
+                                 "DELETE FROM ledger_entries"])
+async def test_the_database_itself_refuses_to_edit_or_delete_a_posted_entry(sessionmaker, sql):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    w = await make_ledger_world(sessionmaker)
+    await record_payment(sessionmaker, w.finance, customer_id=w.customer_a, amount_rials=10, reference="R",
+                         now=NOW)
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with sessionmaker.begin() as s:
+            await s.execute(text(sql))
+    assert [e.amount_rials for e in await entries(sessionmaker)] == [-10]
+
+
+async def test_a_ticket_link_may_still_be_cleared_on_an_entry(sessionmaker):
+    from sqlalchemy import text
+
+    w = await make_ledger_world(sessionmaker)
+    await record_priced_item(sessionmaker, w.finance, ticket_id=w.ticket_a, kind="out_of_scope", amount_rials=5,
+                             now=NOW)
+    async with sessionmaker.begin() as s:
+        await s.execute(text("UPDATE ledger_entries SET ticket_id = NULL"))
+    assert [(e.ticket_id, e.amount_rials) for e in await entries(sessionmaker)] == [(None, 5)]
