@@ -102,6 +102,19 @@ async def test_staff_lower_a_flagged_priority_but_never_raise_it(sessionmaker):
         await desk.lower_priority(sessionmaker, world.a, ticket.id, "normal")
 
 
+async def test_a_ticket_is_assigned_only_to_active_staff(sessionmaker):
+    world = await make_world(sessionmaker)
+    ticket = await _ticket(sessionmaker, world)
+    assert (await desk.assign(sessionmaker, world.noc, ticket.id, world.admin.user_id)).assignee_id == world.admin.user_id
+    for bad in (world.a.user_id, 999999):
+        with pytest.raises(Refusal) as caught:
+            await desk.assign(sessionmaker, world.noc, ticket.id, bad)
+        assert caught.value.code == "invalid_assignee"
+    assert (await desk.assign(sessionmaker, world.noc, ticket.id, None)).assignee_id is None
+    with pytest.raises(AccessDenied):
+        await desk.assign(sessionmaker, world.a, ticket.id, world.noc.user_id)
+
+
 async def test_staff_close_without_answer_for_incomplete_information(sessionmaker):
     world = await make_world(sessionmaker)
     ticket = await _ticket(sessionmaker, world)

@@ -12,6 +12,7 @@ from tickets.desk import close
 from tickets.errors import Refusal
 from tickets.intake import check_draft, open_ticket
 from tickets.models import Ticket
+from tickets.persian import fa_digits
 
 NOW = tehran(2026, 11, 25, 10, 0)
 
@@ -173,6 +174,7 @@ async def test_a_paraphrase_of_an_open_ticket_is_refused_as_a_duplicate(sessionm
     with pytest.raises(Refusal) as caught:
         await open_ticket(sessionmaker, world.a, technical_draft(world.service_a, subject=s2, body=b2), now=NOW)
     assert (caught.value.code, caught.value.extra["duplicate_of"]) == ("duplicate", first.id)
+    assert f"شمارهٔ {fa_digits(first.id)}" in caught.value.message
 
 
 @pytest.mark.parametrize("s1, b1, s2, b2", DIFFERENT, ids=["outage-vs-ssl", "outage-vs-mail", "slow-vs-disk"])

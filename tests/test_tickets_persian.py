@@ -36,6 +36,8 @@ def test_it_accepts_persian_and_normalises_arabic_keyboard_forms(text, expected)
     "IP سرور 192.0.2.10 و 2001:db8::1 پینگ نمی‌شود",
     "البته الان سرور وصل شد ولی کند است",
     "تأخیر در پاسخ سرور زیاد است",
+    "این دستور کار نمی‌کند:\nsudo systemctl restart nginx\ncurl -I https://example.com",
+    "سرور قطع است. Please check ASAP",
 ])
 def test_it_accepts_persian_with_logs_urls_and_english_terms(text):
     assert judge(text).language == "persian"
@@ -45,6 +47,8 @@ def test_it_accepts_persian_with_logs_urls_and_english_terms(text):
     ("salam, server man kar nemikone", "finglish"),
     ("Hello, my server is down since morning, please help", "finglish"),
     ("server ghat shode\n```\nERROR connection refused\n```", "finglish"),
+    ("service man kar nemikone\nsudo systemctl status nginx", "finglish"),
+    ("مرحبا، الموقع لا يعمل", "arabic"),
     ("سلام this is my problem with the server and it is not working at all", "finglish"),
     ("الخادم لا يعمل منذ الصباح", "arabic"),
     ("هذه المشكلة في الخادم التي حدثت على الموقع", "arabic"),

@@ -114,3 +114,10 @@ async def test_only_admins_change_the_calendar_and_only_seeded_dates_are_removed
         await calendar_admin.remove_seeded_date(sessionmaker, world.admin, date(2026, 11, 29),
                                                 now=tehran(2026, 11, 1))
     assert caught.value.code == "not_a_seeded_holiday"
+
+
+def test_customers_read_times_as_jalali_tehran_time_in_persian_digits():
+    from tickets.calendar import jalali_text
+
+    assert jalali_text(tehran(2026, 11, 25, 16, 59)) == "۱۴۰۵/۰۹/۰۴ ۱۶:۵۹"
+    assert jalali_text(tehran(2027, 3, 21, 0, 0)) == "۱۴۰۶/۰۱/۰۱ ۰۰:۰۰"

@@ -23,9 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tickets.models import CalendarDay
+from tickets.persian import fa_digits
 
 __all__ = ["TEHRAN", "OFFICE_WEEKDAYS", "OPENS", "CLOSES", "OfficeCalendar", "seeded_holidays",
-           "jalali_year", "is_office_hours", "phone_support_open", "load_calendar", "CLOSURE", "REMOVED"]
+           "jalali_year", "is_office_hours", "phone_support_open", "load_calendar", "CLOSURE", "REMOVED",
+           "jalali_text"]
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 # Python weekdays: Monday is 0. Saturday, Sunday, Monday, Tuesday, Wednesday.
@@ -70,6 +72,14 @@ class OfficeCalendar:
         if day.weekday() not in OFFICE_WEEKDAYS:
             return "weekend"
         return None
+
+
+def jalali_text(moment: datetime | None) -> str | None:
+    """``moment`` as customers read it: Jalali date and Tehran time in Persian digits (۱۴۰۵/۰۹/۰۴ ۱۰:۰۰)."""
+    if moment is None:
+        return None
+    local = jdatetime.datetime.fromgregorian(datetime=moment.astimezone(TEHRAN))
+    return fa_digits(local.strftime("%Y/%m/%d %H:%M"))
 
 
 def is_office_hours(now: datetime, calendar: OfficeCalendar) -> bool:

@@ -8,7 +8,7 @@ department's own fields such as ``server_address``); ``description`` is the draf
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +28,7 @@ class DepartmentRule:
     name_fa: str
     required_fields: tuple[str, ...] = ()
     forced_priority: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # Persian names of the department's own fields
 
 
 DEFAULT_DEPARTMENTS = {
@@ -50,7 +51,7 @@ async def load_departments(session: AsyncSession) -> dict[str, DepartmentRule]:
             rules.pop(row.key, None)
             continue
         rules[row.key] = DepartmentRule(row.key, row.name_fa, tuple(row.required_fields or ()),
-                                        row.forced_priority)
+                                        row.forced_priority, dict(row.field_labels or {}))
     return rules
 
 

@@ -14,12 +14,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from monitor.accounts import STAFF, Principal, require_role, scope
+from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
 from monitor.errors import NotFound
 from tickets import audit
+from tickets.calendar import jalali_text
 from tickets.errors import Refusal, TicketClosed
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority, Status, Ticket, TicketMessage
-from tickets.persian import require_persian
+from tickets.persian import fa_digits, require_persian
 from tickets.priority import RANK
 from tickets.sla import is_breached
 
@@ -39,7 +40,8 @@ def ticket_json(t: Ticket, now: datetime | None = None) -> dict:
         "status", "close_reason", "priority", "requested_priority", "priority_flag", "scope", "package_id",
         "references_ticket_id", "assignee_id", "sla_band", "shown_article_ids")}
     out |= {"opened_at": _iso(t.opened_at), "first_response_due": _iso(t.first_response_due),
-            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at)}
+            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at),
+            "opened_at_fa": jalali_text(t.opened_at), "first_response_due_fa": jalali_text(t.first_response_due)}
     if now is not None:
         out["breached"] = is_breached(t.first_response_due, t.first_response_at, now)
     return out
@@ -89,8 +91,8 @@ def _refuse_if_closed(ticket: Ticket, draft: dict) -> None:
     if ticket.status in CLOSED_STATUSES:
         raise TicketClosed(
             "ticket_closed", "ticket_id",
-            f"تیکت شمارهٔ {ticket.id} بسته شده و دوباره باز نمی‌شود. لطفاً برای این درخواست یک تیکت تازه باز کنید "
-            f"و در آن به تیکت {ticket.id} ارجاع دهید.", draft=draft,
+            f"تیکت شمارهٔ {fa_digits(ticket.id)} بسته شده و دوباره باز نمی‌شود. لطفاً برای این درخواست یک تیکت "
+            f"تازه باز کنید و در آن به تیکت {fa_digits(ticket.id)} ارجاع دهید.", draft=draft,
             extra={"ticket_id": ticket.id, "open_new_with": {"references_ticket_id": ticket.id}})
 
 
@@ -136,8 +138,14 @@ async def _staff_ticket(sm_session: AsyncSession, principal: Principal, ticket_i
 
 
 async def assign(sm: async_sessionmaker, principal: Principal, ticket_id: int, assignee_id: int | None) -> Ticket:
+    """Assign the ticket to an active staff member (None unassigns it)."""
     async with sm.begin() as session:
         ticket = await _staff_ticket(session, principal, ticket_id)
+        if assignee_id is not None:
+            user = await session.get(User, assignee_id)
+            if user is None or not user.active or Role(user.role) not in STAFF:
+                raise Refusal("invalid_assignee", "assignee_id", "تیکت فقط به یکی از کارکنان فعال سپرده می‌شود.",
+                              draft={"assignee_id": assignee_id})
         ticket.assignee_id = assignee_id
     return ticket
 

@@ -20,6 +20,7 @@ rule                  code                      when
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -36,18 +37,28 @@ from tickets.duplicates import find_duplicate
 from tickets.errors import DuplicateTicket, MissingFields, NotAllowed, Refusal, SupportSuspended
 from tickets.fines import overdue_fine
 from tickets.models import Source, Status, Ticket
-from tickets.persian import require_persian
+from tickets.persian import fa_digits, require_persian
 from tickets.priority import HasOpenIncident, choose_priority, no_incident_known, urgent_flag
 from tickets.sla import SlaTargets, first_response_due
 
 __all__ = ["check_draft", "open_ticket", "DRAFT_FIELDS"]
 
+log = logging.getLogger("negahban.tickets")
+
 DRAFT_FIELDS = ("department", "service_id", "subject", "body", "priority", "server_address", "started_at",
                 "invoice_number", "references_ticket_id", "shown_article_ids")
 
 
+MAX_DRAFT_KEYS = 40
+
+
 def _clean(draft: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: draft[k] for k in DRAFT_FIELDS if k in draft}
+    """The draft's known fields first, then a configured department's own (plain values, bounded)."""
+    if not isinstance(draft, Mapping):
+        raise Refusal("invalid_draft", None, "پیش‌نویس درخواست نامعتبر است.")
+    known = {k: draft[k] for k in DRAFT_FIELDS if k in draft}
+    extra = {str(k): v for k, v in draft.items() if k not in known and isinstance(v, str | int | float | None)}
+    return known | dict(list(extra.items())[: MAX_DRAFT_KEYS - len(known)])
 
 
 async def _department(session: AsyncSession, draft: dict) -> DepartmentRule:
@@ -97,7 +108,7 @@ async def _owned_service(session: AsyncSession, principal: Principal, service_id
 def _require_fields(draft: dict, rule: DepartmentRule) -> None:
     missing = missing_fields(draft, rule)
     if missing:
-        labels = "، ".join(FIELD_LABELS.get(m, m) for m in missing)
+        labels = "، ".join(rule.labels.get(m) or FIELD_LABELS.get(m, m) for m in missing)
         raise MissingFields("missing_fields", missing[0], f"این موارد را کامل کنید: {labels}.",
                             extra={"missing": missing})
 
@@ -128,7 +139,7 @@ async def _check_duplicate(session: AsyncSession, customer_id: int, service_id, 
                                text=f"{subject}\n{body}")
     if dup is not None:
         raise DuplicateTicket("duplicate", "body",
-                              f"برای همین درخواست تیکت بازِ شمارهٔ {dup.id} را دارید؛ لطفاً پیام خود را در همان "
+                              f"برای همین درخواست تیکت بازِ شمارهٔ {fa_digits(dup.id)} را دارید؛ لطفاً پیام خود را در همان "
                               "تیکت بفرستید و تیکت تکراری باز نکنید.", extra={"duplicate_of": dup.id})
 
 
@@ -140,12 +151,12 @@ async def check_draft(sm: async_sessionmaker, principal: Principal, draft: Mappi
     async with sm() as session:
         await _verified_customer(session, principal)
         articles = await kb.suggest(session, draft)
+        missing = []
         try:
-            rule = await _department(session, draft)
-            missing = missing_fields(draft, rule)
+            await _owned_service(session, principal, draft.get("service_id"))
+            missing = missing_fields(draft, await _department(session, draft))
         except Refusal as r:
             problems.append(r.payload() | {"draft": None})
-            missing = []
     for name in ("subject", "body"):
         if draft.get(name):
             try:
@@ -189,5 +200,8 @@ async def open_ticket(sm: async_sessionmaker, principal: Principal, draft: Mappi
             ticket = await _build(session, principal, draft, now, targets, has_open_incident)
             session.add(ticket)
     except Refusal as refusal:
+        log.info("ticket_refused customer=%s code=%s field=%s", principal.customer_id, refusal.code, refusal.field)
         raise refusal.with_draft(draft) from None
+    log.info("ticket_opened id=%s customer=%s department=%s band=%s due=%s", ticket.id, ticket.customer_id,
+             ticket.department, ticket.sla_band, ticket.first_response_due.isoformat())
     return ticket

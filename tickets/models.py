@@ -104,6 +104,8 @@ class Department(Base):
     name_fa: Mapped[str] = mapped_column(String(100))
     required_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     forced_priority: Mapped[str | None] = mapped_column(String(10))
+    # Persian names of the department's own fields, shown when one is missing.
+    field_labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -11,7 +11,8 @@ live in IPs, ports and pasted logs. ``ى`` (alef maksura) is *not* folded, becau
 **Judgement** (:func:`judge`) runs on the text with its ignorable parts removed: fenced (```) and indented
 code/log blocks, URLs, e-mail addresses, IPv4/IPv6 addresses, and Latin-only lines that look like logs or
 error messages (a timestamp, a log level, ``Error:``/``Exception``/``Traceback``, ``key=value``, a path, an
-HTTP status line, ...). What remains is split into words:
+HTTP status line, ...) or shell commands (``sudo ...``, ``systemctl ...``, ``curl ...``). What remains is
+split into words:
 
 * no word at all -> ``empty``;
 * no Arabic-script word, or more Latin words than Arabic-script words -> ``finglish`` (Persian written in
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 
 from tickets.errors import TextRefused
 
-__all__ = ["normalise", "strip_ignorable", "judge", "Verdict", "require_persian", "MESSAGES"]
+__all__ = ["normalise", "strip_ignorable", "judge", "Verdict", "require_persian", "MESSAGES", "fa_digits"]
 
 _PRESENTATION = ((0xFB50, 0xFDFF), (0xFE70, 0xFEFF))
 _LETTERS = str.maketrans({"ي": "ی", "ك": "ک"})
@@ -61,6 +62,11 @@ def _fold_char(ch: str) -> str:
     if ch.isdecimal() and not ch.isascii() and ch not in _PERSIAN_DIGITS:
         return _PERSIAN_DIGITS[unicodedata.decimal(ch)]
     return ch
+
+
+def fa_digits(value: object) -> str:
+    """``value`` as text with ASCII digits shown as Persian digits (for customer-facing messages)."""
+    return str(value).translate(str.maketrans("0123456789", _PERSIAN_DIGITS))
 
 
 def normalise(text: str) -> str:
@@ -80,7 +86,9 @@ _LOGGY = re.compile(
     r"|\b(?:error|err|errno|warn(?:ing)?|fatal|critical|info|debug|exception|traceback|failed|failure"
     r"|denied|refused|timeout|timed out|unreachable|segfault|panic|killed|not found|forbidden)\b"
     r"|\w+(?:Error|Exception)\b|\bHTTP/\d|\b[1-5]\d\d\b|\w+=\S+|[/\\][\w.-]+[/\\]|\[[^\]]*\]"
-    r"|\bat [\w.$]+\(|File \"|\w+\(\)|[{};<>]|::|->|\$ ",
+    r"|\bat [\w.$]+\(|File \"|\w+\(\)|[{};<>]|::|->|\$ "
+    r"|^\s*(?:sudo|systemctl|apt-get|apt|yum|dnf|curl|wget|traceroute|mtr|ssh|scp|dig|nslookup|netstat"
+    r"|ifconfig|iptables|nft|grep|mysql|docker|kubectl)\b",                  # shell commands
     re.I,
 )
 _PERSIAN_SCRIPT = re.compile(r"[\u0600-\u06FF\uFB50-\uFDFF\uFE70-\uFEFF]")

@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column('name_fa', sa.String(length=100), nullable=False),
     sa.Column('required_fields', sa.JSON(), nullable=False),
     sa.Column('forced_priority', sa.String(length=10), nullable=True),
+    sa.Column('field_labels', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments')),
     sa.UniqueConstraint('key', name=op.f('uq_departments_key'))
