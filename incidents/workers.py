@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from incidents.alertmanager import AlertmanagerConfig, reconcile
@@ -17,6 +18,7 @@ from incidents.dispatcher import DispatchConfig, Dispatcher
 from incidents.engine import EngineConfig, IncidentEngine, InMaintenance, never_in_maintenance
 from incidents.errors import ReconcileFailed
 from incidents.escalation import escalate_due
+from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
 from monitor.clock import Clock
 
@@ -37,15 +39,17 @@ class IncidentWorkers:
                  notifiers: Mapping[str, Notifier], *, engine: EngineConfig | None = None,
                  dispatch: DispatchConfig | None = None, periodic: PeriodicConfig | None = None,
                  alertmanager: AlertmanagerConfig | None = None,
-                 in_maintenance: InMaintenance = never_in_maintenance) -> None:
+                 in_maintenance: InMaintenance = never_in_maintenance,
+                 registry: CollectorRegistry | None = None) -> None:
         self.sessionmaker, self.clock, self.http = sessionmaker, clock, http
         self.periodic = periodic or PeriodicConfig()
         self.alertmanager = alertmanager or AlertmanagerConfig()
-        self.dispatcher = Dispatcher(sessionmaker, clock, notifiers, dispatch)
+        self.metrics = IncidentMetrics(registry) if registry is not None else None
+        self.dispatcher = Dispatcher(sessionmaker, clock, notifiers, dispatch, self.metrics)
         # Extra events woken after incident changes (e.g. the desk's auto-ticketing), added before start.
         self.followers: list[asyncio.Event] = []
         self.engine = IncidentEngine(sessionmaker, clock, engine, in_maintenance,
-                                     downstream=[self.dispatcher.wake])
+                                     downstream=[self.dispatcher.wake], metrics=self.metrics)
         self._tasks: list[asyncio.Task] = []
         self._stop = asyncio.Event()
 

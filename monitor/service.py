@@ -97,14 +97,15 @@ def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Not
     return notifiers
 
 
-def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock,
-                      http: aiohttp.ClientSession) -> IncidentWorkers:
+def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
+                      registry: CollectorRegistry) -> IncidentWorkers:
     alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
                                       service_label=settings.alertmanager_service_label,
                                       url=settings.alertmanager_url)
     return IncidentWorkers(sm, clock, http, _notifiers(settings, http), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
-                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy))
+                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
+                           registry=registry)
 
 
 async def build_service(settings: Settings, clock: Clock | None = None,
@@ -123,7 +124,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
     register_probe_collector(registry, lambda: runner.latest)
-    incidents = _incident_workers(settings, sm, clock, http)
+    incidents = _incident_workers(settings, sm, clock, http, registry)
     runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
