@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import aiohttp
 from prometheus_client import CollectorRegistry
@@ -22,9 +23,19 @@ from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
 from monitor.clock import Clock
 
-__all__ = ["PeriodicConfig", "IncidentWorkers"]
+__all__ = ["PeriodicConfig", "IncidentWorkers", "Stage"]
 
 log = logging.getLogger("negahban.incidents")
+
+
+class Stage(Protocol):
+    """A later stage run beside the workers: woken through ``wake``, looping in ``run`` until ``stop``."""
+
+    wake: asyncio.Event
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +62,18 @@ class IncidentWorkers:
         self.engine = IncidentEngine(sessionmaker, clock, engine, in_maintenance,
                                      downstream=[self.dispatcher.wake], metrics=self.metrics)
         self._tasks: list[asyncio.Task] = []
+        self._stages: list[Stage] = []
         self._stop = asyncio.Event()
 
     def follow(self, event: asyncio.Event) -> None:
-        """Wake ``event`` whenever incidents change (used by the desk to open tickets at once)."""
+        """Wake ``event`` whenever incidents change."""
         self.followers.append(event)
         self.engine.downstream = (*self.engine.downstream, event)
+
+    def add_stage(self, stage: Stage) -> None:
+        """Run a later stage (the desk's auto-ticketing) with these workers, woken on every incident change."""
+        self.follow(stage.wake)
+        self._stages.append(stage)
 
     @property
     def on_flip(self) -> Callable[[], None]:
@@ -96,10 +113,13 @@ class IncidentWorkers:
         self._tasks = [asyncio.create_task(self.engine.run(), name="incident-engine"),
                        asyncio.create_task(self.dispatcher.run(), name="notification-dispatcher"),
                        asyncio.create_task(self._periodic(), name="incident-periodic")]
+        self._tasks += [asyncio.create_task(stage.run(), name=type(stage).__name__) for stage in self._stages]
 
     async def stop(self) -> None:
         self._stop.set()
         self.engine.stop()
         self.dispatcher.stop()
+        for stage in self._stages:
+            stage.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
