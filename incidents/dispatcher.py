@@ -17,6 +17,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from incidents.errors import DeliveryFailed
+from incidents.metrics import IncidentMetrics
 from incidents.models import NoticeStatus, Notification, NotificationChannel
 from incidents.notifiers import Message, Notifier
 from monitor.clock import Clock
@@ -44,9 +45,10 @@ def backoff_s(attempts: int, base: float, cap: float) -> float:
 
 class Dispatcher:
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, notifiers: Mapping[str, Notifier],
-                 config: DispatchConfig | None = None) -> None:
+                 config: DispatchConfig | None = None, metrics: IncidentMetrics | None = None) -> None:
         self.sessionmaker, self.clock, self.notifiers = sessionmaker, clock, dict(notifiers)
         self.config = config or DispatchConfig()
+        self.metrics = metrics
         self.wake = asyncio.Event()
         self._stopping = False
 
@@ -86,6 +88,7 @@ class Dispatcher:
             return False
         notice, channel = claim
         if not channel.enabled:
+            self._count(channel.kind, "skipped")
             await self._finish(notice.id, NoticeStatus.SKIPPED, f"channel disabled: {channel.disabled_reason}")
             return True
         notifier = self.notifiers.get(channel.kind)
@@ -98,8 +101,23 @@ class Dispatcher:
             await self._failed(notice, channel, exc)
         else:
             await self._finish(notice.id, NoticeStatus.SENT, sent_at=self.clock.now())
+            self._count(channel.kind, "sent")
             log.info("notice_sent notice_id=%s channel=%s kind=%s", notice.id, channel.name, notice.kind)
         return True
+
+    def _count(self, kind: str, outcome: str) -> None:
+        if self.metrics:
+            self.metrics.notices.labels(kind, outcome).inc()
+
+    async def refresh_channel_metrics(self) -> None:
+        """Export which channels are disabled (a permanent failure must be visible, not silent)."""
+        if not self.metrics:
+            return
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(select(NotificationChannel.name, NotificationChannel.kind,
+                                                 NotificationChannel.enabled))).all()
+        for name, kind, enabled in rows:
+            self.metrics.channel_disabled.labels(name, kind).set(0 if enabled else 1)
 
     async def _finish(self, notice_id: int, status: NoticeStatus, error: str = "",
                       sent_at: datetime | None = None) -> None:
@@ -111,6 +129,7 @@ class Dispatcher:
         now = self.clock.now()
         log.warning("notice_failed notice_id=%s channel=%s attempts=%s permanent=%s reason=%r", notice.id,
                     channel.name, notice.attempts, exc.permanent, exc.reason)
+        self._count(channel.kind, "permanent_failure" if exc.permanent else "transient_failure")
         if exc.permanent:
             await self._disable(channel.id, exc.reason, now)
             await self._finish(notice.id, NoticeStatus.FAILED, exc.reason)
@@ -135,6 +154,7 @@ class Dispatcher:
             self.wake.clear()
             try:
                 await self.dispatch_due()
+                await self.refresh_channel_metrics()
             except Exception:  # keep the loop alive through a database outage
                 log.exception("dispatch_pass_failed")
             if self._stopping:

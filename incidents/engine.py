@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.affected import affected_by_monitor
+from incidents.metrics import IncidentMetrics
 from incidents.models import Incident, Severity, Source, Status
 from incidents.rules import (
     Action,
@@ -56,13 +57,14 @@ class EngineConfig:
 class IncidentEngine:
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, config: EngineConfig | None = None,
                  in_maintenance: InMaintenance = never_in_maintenance,
-                 downstream: Sequence[asyncio.Event] = ()) -> None:
+                 downstream: Sequence[asyncio.Event] = (), metrics: IncidentMetrics | None = None) -> None:
         self.sessionmaker, self.clock = sessionmaker, clock
         self.config = config or EngineConfig()
         self.in_maintenance = in_maintenance
         # Set by whoever commits flips; the engine sets ``downstream`` after committing incident changes.
         self.wake = asyncio.Event()
         self.downstream = tuple(downstream)
+        self.metrics = metrics
         self._stopping = False
 
     async def process_pending(self) -> int:
@@ -93,12 +95,15 @@ class IncidentEngine:
                     .values(processed_at=now, attempts=Flip.attempts + 1))
                 if claimed.rowcount != 1:
                     return False
-                await self._apply(session, await session.get(Flip, flip_id), now)
+                flip = await session.get(Flip, flip_id)
+                await self._apply(session, flip, now)
         except IntegrityError:
             # Another process opened the same cause's incident first; the flip stays unclaimed and is
             # applied to that incident on the next pass.
             log.info("flip_conflict flip_id=%s", flip_id)
             return False
+        if self.metrics:
+            self.metrics.flip_to_incident.observe(max(0.0, (self.clock.now() - flip.at).total_seconds()))
         self._changed()
         return True
 
@@ -144,6 +149,8 @@ class IncidentEngine:
             opened_at=flip.at, now=now, affected=rows, summary=f"{flip.reason} {flip.message}".strip(),
             monitor_id=root.id, service_id=rows[0].service_id, customer_id=rows[0].customer_id)
         log.info("incident_opened incident_id=%s key=%s severity=%s", incident.id, key, severity)
+        if self.metrics:
+            self.metrics.opened.labels(Source.MONITOR.value, severity.value).inc()
         return incident
 
     @staticmethod

@@ -12,10 +12,13 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
-from incidents.alertmanager import AlertmanagerConfig, receive, reconcile
-from incidents.errors import InvalidPayload
+from dashboards.web.app import build_app
+from dashboards.web.deps import WebDeps
+from incidents.alertmanager import AlertmanagerConfig, reconcile
 from incidents.models import Severity, Source, Status
+from monitor.accounts import Role, create_user, issue_token
 from monitor.clock import SystemClock
 from tests.incident_support import incidents
 
@@ -31,16 +34,22 @@ def free_port() -> int:
 
 
 class Receiver:
-    """Our receiver route on a loopback server; ``calls`` counts webhook deliveries as they complete."""
+    """The service's web app (the real receiver route) on a loopback server; ``calls`` yields the status of
+    each webhook delivery as it completes."""
 
     def __init__(self, sessionmaker, config: AlertmanagerConfig) -> None:
         self.sessionmaker, self.config = sessionmaker, config
         self.calls: asyncio.Queue[int] = asyncio.Queue()
         self.runner: web.AppRunner | None = None
+        self.token = ""
 
     async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/api/v1/alertmanager", self._handle)
+        async with self.sessionmaker() as s, s.begin():
+            user = await create_user(s, "alertmanager", Role.NOC)
+            self.token = await issue_token(s, user.id, "alertmanager", datetime.now(UTC))
+        deps = WebDeps(sessionmaker=self.sessionmaker, clock=SystemClock(), registry=CollectorRegistry(),
+                       services={"alertmanager": self.config})
+        app = build_app(deps)
         app.on_response_prepare.append(self._seen)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
@@ -48,13 +57,6 @@ class Receiver:
         await site.start()
         host, port = self.runner.addresses[0][:2]
         return f"http://{host}:{port}/api/v1/alertmanager"
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        try:
-            result = await receive(self.sessionmaker, await request.read(), SystemClock().now(), self.config)
-        except InvalidPayload as exc:
-            return web.json_response({"field": exc.field, "error": exc.reason}, status=400)
-        return web.json_response(vars(result))
 
     async def _seen(self, request: web.Request, response: web.StreamResponse) -> None:
         if request.path == "/api/v1/alertmanager":
@@ -76,6 +78,9 @@ receivers:
     webhook_configs:
       - url: {url}
         send_resolved: true
+        http_config:
+          authorization:
+            credentials: {token}
 """
 
 
@@ -83,10 +88,10 @@ receivers:
 async def alertmanager(tmp_path):
     procs = []
 
-    async def start(webhook_url: str) -> str:
+    async def start(webhook_url: str, token: str) -> str:
         port = free_port()
         cfg = tmp_path / "alertmanager.yml"
-        cfg.write_text(AM_CONFIG.format(url=webhook_url))
+        cfg.write_text(AM_CONFIG.format(url=webhook_url, token=token))
         proc = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
             [AM_BINARY, f"--config.file={cfg}", f"--storage.path={tmp_path / 'am-data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
@@ -137,7 +142,7 @@ async def test_alerts_from_the_real_alertmanager_open_resolve_and_reconcile_inci
         sessionmaker, alertmanager):
     config = AlertmanagerConfig()
     receiver = Receiver(sessionmaker, config)
-    am_url = await alertmanager(await receiver.start())
+    am_url = await alertmanager(await receiver.start(), receiver.token)
     config = AlertmanagerConfig(url=am_url)
     try:
         async with aiohttp.ClientSession() as http:

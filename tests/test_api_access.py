@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from dashboards.web.app import ROUTE_TABLES, build_app
 from dashboards.web.deps import WebDeps
+from incidents.models import Incident, IncidentAffected
 from monitor.accounts import Role, create_user, issue_token
 from monitor.models import Customer, Monitor, Service
 
@@ -33,6 +34,13 @@ async def _world(sm, now) -> dict:
         mb = Monitor(name=f"mon-{SECRET}", kind="http", target="http://127.0.0.1:9/b", service_id=sb.id)
         s.add_all([ma, mb])
         await s.flush()
+        inc = Incident(dedup_key=f"monitor:{mb.id}", open_key=f"monitor:{mb.id}", source="monitor",
+                       severity="urgent", title=f"{SECRET} down", monitor_id=mb.id, service_id=sb.id,
+                       customer_id=b.id, opened_at=now)
+        s.add(inc)
+        await s.flush()
+        s.add(IncidentAffected(incident_id=inc.id, key=f"monitor:{mb.id}", monitor_id=mb.id, service_id=sb.id,
+                               customer_id=b.id, added_at=now))
         users = {}
         for name, role, cid in (("alice", Role.CUSTOMER, a.id), ("bob", Role.CUSTOMER, b.id),
                                 ("nora", Role.NOC, None)):
@@ -41,7 +49,7 @@ async def _world(sm, now) -> dict:
         desk_ids = await _desk_rows_of_b(s, b.id, sb.id, now)
         ledger_ids = await _ledger_rows_of(s, b.id, now)
         return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids,
-                                       **ledger_ids}}
+                                       **ledger_ids, "incident_id": inc.id}}
 
 
 async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:

@@ -10,9 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
+from prometheus_client import CollectorRegistry
 
 from incidents.dispatcher import DispatchConfig, Dispatcher, backoff_s
 from incidents.engine import EngineConfig, IncidentEngine
+from incidents.metrics import IncidentMetrics
 from incidents.models import Audience, ChannelKind, NoticeStatus, NotificationChannel
 from incidents.notifiers import EmailNotifier, SmsNotifier, WebhookNotifier
 from monitor.models import Service
@@ -140,11 +142,19 @@ async def test_a_webhook_answering_404_disables_the_channel(sessionmaker, clock,
     url = await http_server(Receiver([404]))
     await channel(sessionmaker, "hook", Audience.NOC, address=f"{url}/gone")
     await open_incident(sessionmaker, clock)
+    registry = CollectorRegistry()
     async with aiohttp.ClientSession() as http:
-        await Dispatcher(sessionmaker, clock, {"webhook": WebhookNotifier(http)}).dispatch_due()
+        dispatcher = Dispatcher(sessionmaker, clock, {"webhook": WebhookNotifier(http)},
+                                metrics=IncidentMetrics(registry))
+        await dispatcher.dispatch_due()
+        await dispatcher.refresh_channel_metrics()
     async with sessionmaker() as s:
         ch = await s.get(NotificationChannel, 1)
     assert not ch.enabled and ch.disabled_reason.startswith("HTTP 404")
+    assert registry.get_sample_value("negahban_notification_channel_disabled",
+                                     {"channel": "hook", "kind": "webhook"}) == 1
+    assert registry.get_sample_value("negahban_notifications_total",
+                                     {"kind": "webhook", "outcome": "permanent_failure"}) == 1
 
 
 async def test_a_retried_notice_gives_up_after_max_attempts(sessionmaker, clock, http_server):
