@@ -256,3 +256,17 @@ async def test_setting_a_tariff_is_for_finance_and_refuses_float_rials(sessionma
     async with sessionmaker() as s:
         from sqlalchemy import select
         assert len((await s.execute(select(DatacenterTariff))).all()) == 1
+
+
+async def test_concurrent_cause_changes_of_a_billed_visit_reverse_it_once_on_postgresql(db):
+    _pg_only(db)
+    sm = db.sessionmaker
+    w = await make_ledger_world(sm)
+    visit = await _visit(sm, w)
+    await approve_visit(sm, w.lead, visit.id, now=NOW)
+    await asyncio.gather(*(set_cause(sm, lead, visit.id, Cause.COMPANY_NETWORK, now=NOW)
+                           for lead in [w.lead, w.admin] * 3))
+    assert [e.kind for e in await entries(sm, visit_id=visit.id)] == ["visit", "reversal"]
+    assert await total(sm, visit_id=visit.id) == 0
+    async with sm() as s:
+        assert (await s.get(type(visit), visit.id)).cause_version == 2
