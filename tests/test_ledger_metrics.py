@@ -32,8 +32,8 @@ async def test_visits_by_datacenter_and_billing_and_billed_rials_by_kind(session
         await record_install(sessionmaker, w.tech, customer_id=w.customer_b, module_id=mod.id, now=NOW)
     await record_payment(sessionmaker, w.finance, customer_id=w.customer_a, amount_rials=99, reference="R",
                          now=NOW)
-    async with sessionmaker() as s:
-        await collector.refresh(s)
+    assert registry.get_sample_value("negahban_ledger_visits", {"datacenter": "afranet", "billing": "bill"}) is None
+    await collector.refresh_with(sessionmaker)
 
     def visits_of(dc, billing):
         return registry.get_sample_value("negahban_ledger_visits", {"datacenter": dc, "billing": billing})

@@ -30,6 +30,7 @@ from tickets.ledger.statements import (
     generate_statement,
     month_span,
     month_statement,
+    previous_jalali_month,
     read_statement,
 )
 
@@ -61,6 +62,15 @@ def test_a_float_is_never_formatted_as_money():
 ])
 def test_dates_are_jalali_in_tehran_time(at, shown):
     assert jalali_fa(at) == shown
+
+
+@pytest.mark.parametrize(("now", "month"), [
+    (AZAR_STARTS, (1405, 8)),
+    (AZAR_STARTS - timedelta(seconds=1), (1405, 7)),
+    (datetime(2026, 3, 20, 20, 30, tzinfo=UTC), (1404, 12)),  # 1 Farvardin 1405 in Tehran
+])
+def test_the_monthly_job_stores_the_month_that_just_ended_in_tehran(now, month):
+    assert previous_jalali_month(now) == month
 
 
 def test_a_month_runs_from_tehran_midnight_to_tehran_midnight():

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from monitor.models import Datacenter
@@ -49,6 +49,11 @@ class LedgerCollector(Collector):
     async def refresh(self, session: AsyncSession) -> None:
         self.visits = await _visits(session)
         self.by_kind = await _net_by_kind(session)
+
+    async def refresh_with(self, sm: async_sessionmaker) -> None:
+        """Refresh in a session of its own (what a periodic job or a pre-scrape hook calls)."""
+        async with sm() as session:
+            await self.refresh(session)
 
 
 async def _visits(session: AsyncSession) -> dict[tuple[str, str], int]:

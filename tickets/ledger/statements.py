@@ -13,19 +13,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import jdatetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import Principal, Role, require_role, scope
 from monitor.errors import NotFound
 from monitor.models import Customer
+from tickets.calendar import TEHRAN
 from tickets.ledger.entries import balance
 from tickets.ledger.errors import LedgerInput
 from tickets.ledger.models import LedgerEntry, Statement
 from tickets.sla import jalali_month_span
 
 __all__ = ["Line", "StatementView", "build_statement", "month_statement", "read_statement",
-           "generate_statement", "generate_month", "STATEMENT_ROLES"]
+           "generate_statement", "generate_month", "previous_jalali_month", "STATEMENT_ROLES"]
 
 STATEMENT_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
 
@@ -82,6 +84,13 @@ def build_statement(customer_id: int, jalali_year: int, jalali_month: int, openi
     lines = tuple(sorted((e for e in entries if start <= e.posted_at < end), key=lambda e: (e.posted_at,
                                                                                              e.entry_id)))
     return StatementView(customer_id, jalali_year, jalali_month, start, end, opening_rials, lines)
+
+
+def previous_jalali_month(now: datetime) -> tuple[int, int]:
+    """The Jalali month (Tehran time) before the one ``now`` falls in: the month a job run at the start of a
+    month should store statements for."""
+    local = jdatetime.date.fromgregorian(date=now.astimezone(TEHRAN).date())
+    return (local.year - 1, 12) if local.month == 1 else (local.year, local.month - 1)
 
 
 def month_span(jalali_year: int, jalali_month: int) -> tuple[datetime, datetime]:
