@@ -11,6 +11,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -18,6 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from dashboards.metrics import register_probe_collector
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps
+from incidents.alertmanager import AlertmanagerConfig
+from incidents.engine import EngineConfig
+from incidents.notifiers import EmailNotifier, Notifier, SmsNotifier, WebhookNotifier
+from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.inventory import apply_inventory, load_inventory
@@ -48,6 +53,8 @@ class Service:
     async def start(self) -> None:
         if self.settings.run_scheduler:
             await self.scheduler.start()
+        if "incidents" in self.extras:
+            self.extras["incidents"].start()
         self.site_runner = web.AppRunner(self.app, handle_signals=False)
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
@@ -61,11 +68,44 @@ class Service:
         log.info("stopping")
         await self.scheduler.shutdown()
         await self.runner.drain()
+        if "incidents" in self.extras:
+            await self.extras["incidents"].stop()
         if self.site_runner:
             await self.site_runner.cleanup()
         await self.probe_ctx.close()
+        if "http" in self.extras:
+            await self.extras["http"].close()
         await self.engine.dispose()
         log.info("stopped")
+
+
+def _outbound_http() -> aiohttp.ClientSession:
+    """The session for notifications and Alertmanager calls (probes have their own connections)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                 timeout=aiohttp.ClientTimeout(total=30))
+
+
+def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Notifier]:
+    notifiers: dict[str, Notifier] = {
+        "webhook": WebhookNotifier(http),
+        "email": EmailNotifier(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
+                               username=settings.smtp_username, password=settings.smtp_password,
+                               starttls=settings.smtp_starttls)}
+    if settings.sms_gateway_url:
+        notifiers["sms"] = SmsNotifier(http, settings.sms_gateway_url, to_field=settings.sms_to_field,
+                                       text_field=settings.sms_text_field)
+    return notifiers
+
+
+def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
+                      registry: CollectorRegistry) -> IncidentWorkers:
+    alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
+                                      service_label=settings.alertmanager_service_label,
+                                      url=settings.alertmanager_url)
+    return IncidentWorkers(sm, clock, http, _notifiers(settings, http), alertmanager=alertmanager,
+                           engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
+                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
+                           registry=registry)
 
 
 async def build_service(settings: Settings, clock: Clock | None = None,
@@ -85,10 +125,16 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
     register_probe_collector(registry, lambda: runner.latest)
+    http = _outbound_http()
+    incidents = _incident_workers(settings, sm, clock, http, registry)
+    runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
-                   services={"runner": runner, "scheduler": scheduler})
+                   services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
+                             "alertmanager": incidents.alertmanager,
+                             "incidents_changed": incidents.incidents_changed})
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app)
+    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
+                   extras={"incidents": incidents, "http": http})
 
 
 async def serve(settings: Settings) -> None:
