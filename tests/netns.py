@@ -26,6 +26,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -62,8 +63,17 @@ class Veth:
         """Take the link down (by default the namespace end, so no root route changes)."""
         self._set(side, "down")
 
-    def up(self, side: str = "ns") -> None:
+    def up(self, side: str = "ns", ready_within_s: float = 5.0) -> None:
+        """Bring the link up and return once both ends have carrier (bounded), so a test that probes
+        right after does not race the kernel on a loaded machine."""
         self._set(side, "up")
+        deadline = time.monotonic() + ready_within_s
+        while time.monotonic() < deadline:
+            ns_up = "LOWER_UP" in self.ns.ip("link", "show", "dev", self.ns_if).stdout
+            root_up = "LOWER_UP" in _ip("link", "show", "dev", self.root_if).stdout
+            if ns_up and root_up:
+                return
+        raise AssertionError(f"{self.ns_if}/{self.root_if} had no carrier {ready_within_s}s after up")
 
     def _set(self, side: str, state: str) -> None:
         if side == "ns":
