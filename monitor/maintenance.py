@@ -18,13 +18,14 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.errors import InvalidInput
 from monitor.models import MaintenanceWindow, Monitor, NetworkDevice, Server, Service
 
-__all__ = ["WindowSpec", "occurrences", "merge", "Calendar", "create_window", "scope_keys", "load_calendar"]
+__all__ = ["WindowSpec", "occurrences", "merge", "Calendar", "create_window", "scope_keys", "scope_keys_in",
+           "load_calendar", "in_maintenance"]
 
 MAX_OCCURRENCES = 5000
 Interval = tuple[datetime, datetime]
@@ -162,13 +163,17 @@ def device_chain(device_id: int | None, parents: dict[int, int | None]) -> list[
 async def scope_keys(sessionmaker: async_sessionmaker, monitor_id: int) -> list[tuple[str, int]]:
     """Every scope that reaches one monitor (for a one-off question such as an uptime query)."""
     async with sessionmaker() as session:
-        mon = await session.get(Monitor, monitor_id)
-        if mon is None:
-            return []
-        server = await session.get(Server, mon.server_id) if mon.server_id else None
-        service_id = mon.service_id or (server.service_id if server else None)
-        service = await session.get(Service, service_id) if service_id else None
-        parents = dict((await session.execute(select(NetworkDevice.id, NetworkDevice.parent_id))).all())
+        return await scope_keys_in(session, monitor_id)
+
+
+async def scope_keys_in(session: AsyncSession, monitor_id: int) -> list[tuple[str, int]]:
+    mon = await session.get(Monitor, monitor_id)
+    if mon is None:
+        return []
+    server = await session.get(Server, mon.server_id) if mon.server_id else None
+    service_id = mon.service_id or (server.service_id if server else None)
+    service = await session.get(Service, service_id) if service_id else None
+    parents = dict((await session.execute(select(NetworkDevice.id, NetworkDevice.parent_id))).all())
     first_device = mon.device_id or (server.parent_device_id if server else None)
     keys = [("monitor", mon.id)] + [("device", d) for d in device_chain(first_device, parents)]
     if server:
@@ -176,3 +181,13 @@ async def scope_keys(sessionmaker: async_sessionmaker, monitor_id: int) -> list[
     if service:
         keys.append(("customer", service.customer_id))
     return keys
+
+
+async def in_maintenance(session: AsyncSession, monitor_id: int, at: datetime) -> bool:
+    """Whether a window covers the monitor at ``at`` (the incident engine's ``in_maintenance`` hook)."""
+    keys = await scope_keys_in(session, monitor_id)
+    clauses = [getattr(MaintenanceWindow, f"{kind}_id") == ident for kind, ident in keys]
+    if not clauses:
+        return False
+    rows = (await session.execute(select(MaintenanceWindow).where(or_(*clauses)))).scalars().all()
+    return Calendar(WindowSpec.of(r) for r in rows).active(keys, at)

@@ -19,15 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from dashboards.metrics import register_probe_collector
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps
+from incidents.alertmanager import AlertmanagerConfig
+from incidents.engine import EngineConfig
+from incidents.notifiers import EmailNotifier, Notifier, SmsNotifier, WebhookNotifier
+from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.inventory import apply_inventory, load_inventory
+from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, schedule_housekeeping
 from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.selfcheck import ensure_selfcheck
 from monitor.settings import Settings
-from probes import ProbeContext
+from probes import ProbeContext, make_context
 
 __all__ = ["Service", "build_service"]
 
@@ -41,7 +46,7 @@ class Service:
     sessionmaker: async_sessionmaker
     clock: Clock
     registry: CollectorRegistry
-    http: aiohttp.ClientSession
+    probe_ctx: ProbeContext
     runner: Runner
     scheduler: Scheduler
     app: web.Application
@@ -56,6 +61,8 @@ class Service:
             await self.scheduler.start()
             asyncio.get_running_loop().add_signal_handler(
                 signal.SIGHUP, lambda: asyncio.ensure_future(self.scheduler.reload(force=True)))
+        if "incidents" in self.extras:
+            self.extras["incidents"].start()
         self.site_runner = web.AppRunner(self.app, handle_signals=False)
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
@@ -72,19 +79,44 @@ class Service:
         await self.scheduler.shutdown()
         await self.runner.drain()
         await self.runner.flush()
+        if "incidents" in self.extras:
+            await self.extras["incidents"].stop()
         if self.site_runner:
             await self.site_runner.cleanup()
-        await self.http.close()
+        await self.probe_ctx.close()
+        if "http" in self.extras:
+            await self.extras["http"].close()
         await self.engine.dispose()
         log.info("stopped")
 
 
-def _http_session() -> aiohttp.ClientSession:
-    # force_close: a fresh connection per check, so a pooled keep-alive never hides a dead server;
-    # DummyCookieJar: no cookie state shared between monitors.
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None, use_dns_cache=False)
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 auto_decompress=True, trust_env=False)
+def _outbound_http() -> aiohttp.ClientSession:
+    """The session for notifications and Alertmanager calls (probes have their own connections)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                 timeout=aiohttp.ClientTimeout(total=30))
+
+
+def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Notifier]:
+    notifiers: dict[str, Notifier] = {
+        "webhook": WebhookNotifier(http),
+        "email": EmailNotifier(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
+                               username=settings.smtp_username, password=settings.smtp_password,
+                               starttls=settings.smtp_starttls)}
+    if settings.sms_gateway_url:
+        notifiers["sms"] = SmsNotifier(http, settings.sms_gateway_url, to_field=settings.sms_to_field,
+                                       text_field=settings.sms_text_field)
+    return notifiers
+
+
+def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
+                      registry: CollectorRegistry) -> IncidentWorkers:
+    alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
+                                      service_label=settings.alertmanager_service_label,
+                                      url=settings.alertmanager_url)
+    return IncidentWorkers(sm, clock, http, _notifiers(settings, http), alertmanager=alertmanager,
+                           engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
+                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
+                           registry=registry, in_maintenance=in_maintenance)
 
 
 async def build_service(settings: Settings, clock: Clock | None = None,
@@ -99,17 +131,24 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         counts = await apply_inventory(sm, inv, specs, clock.now())
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
     await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
-    http = _http_session()
-    ctx = ProbeContext(http=http, now=clock.now)
+    # Fresh connection per check and no state shared between monitors are the probes' own rules; this
+    # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
+    ctx = await make_context(now=clock.now, icmp=settings.icmp)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry, reload_every_s=settings.reload_seconds,
                           flush_every_s=settings.result_flush_seconds,
                           max_concurrent=settings.max_concurrent_probes)
     register_probe_collector(registry, lambda: runner.latest)
+    http = _outbound_http()
+    incidents = _incident_workers(settings, sm, clock, http, registry)
+    runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
-                   services={"runner": runner, "scheduler": scheduler})
+                   services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
+                             "alertmanager": incidents.alertmanager,
+                             "incidents_changed": incidents.incidents_changed})
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, http, runner, scheduler, app)
+    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
+                   extras={"incidents": incidents, "http": http})
 
 
 def run_loop(main, loop: str) -> None:

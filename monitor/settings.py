@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     run_scheduler: bool = True
     # The total number of connections/queries the probe runner may have in flight.
     max_concurrent_probes: int = Field(2000, ge=1, le=100_000)
+    # ICMP sockets: "auto" (raw as root, else datagram; start-up fails if neither opens), "privileged",
+    # "unprivileged", or "off" (no ICMP monitors; for a deployment without the rights).
+    icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
     # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
@@ -48,6 +51,24 @@ class Settings(BaseSettings):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # How often the scheduler looks for added, changed, paused or removed monitors.
     reload_seconds: float = Field(10.0, gt=0, le=3600)
+
+    # Incidents: a recovery resolves an incident once the cause stayed up this long (flaps keep it open).
+    incident_recovery_hold_seconds: float = Field(180.0, ge=0, le=86_400)
+    escalation_policy: str = "noc"
+    # Alertmanager: base URL for reconciliation (None: no reconciliation) and the severity label.
+    alertmanager_url: str | None = None
+    alertmanager_severity_label: str = "severity"
+    alertmanager_service_label: str = "service"
+    # Notification channels: SMTP for e-mail, an HTTP gateway for SMS (POST JSON {to_field, text_field}).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = "negahban@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    sms_gateway_url: str | None = None
+    sms_to_field: str = "to"
+    sms_text_field: str = "text"
 
     @field_validator("database_url")
     @classmethod

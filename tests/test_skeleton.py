@@ -65,7 +65,7 @@ monitors:
             results = (await s.execute(select(ProbeResultRow.outcome))).scalars().all()
         assert flips == ["UP", "DOWN"] and sorted(results) == ["down", "down", "up"]
     finally:
-        await service.http.close()
+        await service.probe_ctx.close()
         await service.engine.dispose()
         await target.cleanup()
 

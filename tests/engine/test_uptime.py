@@ -113,3 +113,13 @@ async def test_a_bad_window_is_refused_naming_the_field(sessionmaker, kwargs, fi
     with pytest.raises(InvalidInput) as exc:
         await create_window(sessionmaker, now=h(0), **kwargs)
     assert exc.value.field == field
+
+
+async def test_the_incident_engines_maintenance_hook_sees_customer_windows(sessionmaker):
+    from monitor.maintenance import in_maintenance
+
+    customer_id, monitor_id = await _inventory(sessionmaker)
+    await create_window(sessionmaker, starts_at=h(1), ends_at=h(2), customer_id=customer_id, now=h(0))
+    async with sessionmaker() as s:
+        assert await in_maintenance(s, monitor_id, h(1.5))
+        assert not await in_maintenance(s, monitor_id, h(2.5))

@@ -1,14 +1,14 @@
 """maintenance windows and rollups
 
 Revision ID: 0002
-Revises: 0001
+Revises: 0005
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0002'
-down_revision = '0001'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
