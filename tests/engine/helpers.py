@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.runner import Runner
 from monitor.scheduler import Scheduler
-from probes import ProbeContext
+from probes import ProbeContext, make_context
 
 
 class Target:
@@ -61,12 +60,15 @@ async def apply_yaml(sessionmaker, text: str, now) -> None:
 class Engine:
     """A runner and scheduler wired as the service wires them, driven by a manual clock."""
 
-    def __init__(self, sessionmaker, clock) -> None:
-        self.sessionmaker, self.clock = sessionmaker, clock
+    def __init__(self, sessionmaker, clock, ctx: ProbeContext) -> None:
+        self.sessionmaker, self.clock, self.ctx = sessionmaker, clock, ctx
         self.registry = CollectorRegistry()
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-        self.runner = Runner(sessionmaker, ProbeContext(http=self.http, now=clock.now), clock)
+        self.runner = Runner(sessionmaker, ctx, clock)
         self.scheduler = Scheduler(sessionmaker, self.runner, clock, self.registry)
+
+    @classmethod
+    async def create(cls, sessionmaker, clock) -> Engine:
+        return cls(sessionmaker, clock, await make_context(now=clock.now, icmp="off"))
 
     async def step(self, seconds: float) -> int:
         """Move the clock, start what is due, wait for those checks; returns how many ran."""
@@ -85,4 +87,4 @@ class Engine:
     async def close(self) -> None:
         await self.scheduler.wait_idle()
         await self.runner.flush()
-        await self.http.close()
+        await self.ctx.close()

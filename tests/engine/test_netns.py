@@ -108,7 +108,7 @@ async def prober(topo, http_servers, tmp_path, sqlite_template):
         sm = make_sessionmaker(engine)
         await apply_yaml(sm, _inventory(topo), clock.now())
         await ensure_selfcheck(sm, [f"http://{topo.GATEWAY}/"], clock.now(), interval_s=2, timeout_s=1)
-        e = Engine(sm, clock)
+        e = await Engine.create(sm, clock)
         await e.scheduler.reload(force=True)
         return engine, e
 

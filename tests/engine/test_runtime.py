@@ -40,7 +40,7 @@ async def target():
 @pytest.fixture
 async def engine(sessionmaker, clock, target):
     await apply_yaml(sessionmaker, _inventory(target), clock.now())
-    e = Engine(sessionmaker, clock)
+    e = await Engine.create(sessionmaker, clock)
     yield e
     await e.close()
 

@@ -46,7 +46,7 @@ async def target():
 
 @pytest.fixture
 async def engine(sessionmaker, clock):
-    e = Engine(sessionmaker, clock)
+    e = await Engine.create(sessionmaker, clock)
     yield e
     await e.close()
 
