@@ -31,7 +31,7 @@ from pathlib import Path
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -161,6 +161,21 @@ async def wait_http(port: int, path: str, bound_s: float) -> None:
     raise RuntimeError(f"nothing answered on port {port} within {bound_s} s")
 
 
+async def settled(url: str, bound_s: float) -> None:
+    """Wait until no flip is left unprocessed (the first check of every monitor is a flip)."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + bound_s
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                left = (await conn.execute(text("SELECT count(*) FROM flips WHERE processed_at IS NULL"))).scalar()
+            if not left:
+                return
+            await asyncio.sleep(2)
+    finally:
+        await engine.dispose()
+
+
 async def pg_backend_pids(url: str) -> list[int]:
     import asyncpg
 
@@ -224,6 +239,7 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
         await wait_http(web_port, "/metrics", 120)
         await wait_http(bb_port, "/metrics", 30)
         await asyncio.sleep(args.interval + 5)  # warm-up: every monitor has been checked once
+        await settled(url, 180)  # ... and the incident engine has read their first flips (UNKNOWN -> UP)
         pg_pids = await pg_backend_pids(url) if args.db == "postgresql" else []
         m0, s0, p0, b0, t0 = await scrape(web_port), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid), \
             time.monotonic()
