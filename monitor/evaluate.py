@@ -251,7 +251,8 @@ def evaluate(previous: Memory, result: ProbeResult, policy: Policy, now: datetim
     if flap is not None:
         if flap in FAILING and customer and context.parent is ParentStatus.DOWN:
             flap = State.UNREACHABLE
-        return _finish(previous, mem, flap, result, context, now, observed, flapping_started=flap != base)
+        return _finish(previous, mem, flap, result, context, now, observed, flapping_started=flap != base,
+                       quiet=policy.role == "canary")
     target = _apply_parent(base, _own_target(base, mem, observed, policy), mem, policy, context)
     # A canary's own changes are not flips: the one alert is the self-check monitor's (monitor.selfcheck).
     return _finish(previous, mem, target, result, context, now, observed, quiet=policy.role == "canary")
