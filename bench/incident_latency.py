@@ -18,6 +18,7 @@ import random
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -108,7 +109,10 @@ async def collect(service, args, expected: int) -> dict[str, list[float]]:
     for mid, iid in by_monitor.items():
         opened = tickets.get(iid)
         if opened is not None and mid in at_by_monitor:
-            opened = opened if getattr(opened, "tzinfo", None) else opened.replace(tzinfo=at_by_monitor[mid].tzinfo)
+            if isinstance(opened, str):  # SQLite hands a raw query's timestamps back as text
+                opened = datetime.fromisoformat(opened)
+            if opened.tzinfo is None:
+                opened = opened.replace(tzinfo=UTC)
             ticket_lat.append((opened - at_by_monitor[mid]).total_seconds())
     return {"incident": incident_lat, "ticket": ticket_lat}
 
