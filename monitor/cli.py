@@ -76,7 +76,7 @@ async def _inventory_apply(settings: Settings, args) -> int:
         print(f"{args.file}: valid ({len(inv.monitors)} monitors)")
         return 0
     counts = await _with_db(settings, lambda sm: apply_inventory(sm, inv, specs, SystemClock().now(),
-                                                                 prune=args.prune))
+                                                                 prune=args.prune, file=str(args.file)))
     print(f"{args.file}: applied " + " ".join(f"{k}={v}" for k, v in counts.items()))
     return 0
 

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 from sqlalchemy import delete, select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.errors import InventoryError
@@ -221,7 +222,7 @@ def _monitor_service(m, inv: InventoryDoc, ids) -> int | None:
     return ids["svc"].get(server.service) if server and server.service else None
 
 
-async def _prune(session: AsyncSession, inv: InventoryDoc) -> None:
+async def _prune(session: AsyncSession, inv: InventoryDoc, file: str) -> None:
     """Remove what the file no longer names (monitors, servers, devices, services, customers, datacenters)."""
     keep = {
         Monitor: {m.name for m in inv.monitors}, Server: {s.name for s in inv.servers},
@@ -230,16 +231,25 @@ async def _prune(session: AsyncSession, inv: InventoryDoc) -> None:
         Customer: {c.name for c in inv.customers}, Datacenter: {d.name for d in inv.datacenters},
     }
     for model, names in keep.items():
-        await session.execute(delete(model).where(model.name.not_in(names) if names else true()))
+        try:
+            async with session.begin_nested():
+                await session.execute(delete(model).where(model.name.not_in(names) if names else true()))
+        except IntegrityError:
+            # Money, tickets and incidents are never deleted with the inventory: refuse, apply nothing.
+            gone = (await session.execute(select(model.name).where(model.name.not_in(names) if names
+                                                                    else true()))).scalars().all()
+            raise InventoryError(file, None, model.__tablename__,
+                                 f"cannot prune {', '.join(sorted(gone)[:5])}: still referenced by records "
+                                 "that are kept (tickets, incidents or ledger entries)") from None
 
 
 async def apply_inventory(sessionmaker: async_sessionmaker, inv: InventoryDoc, specs: list[dict[str, Any]],
-                          now, *, prune: bool = False) -> dict:
+                          now, *, prune: bool = False, file: str = "<inventory>") -> dict:
     """Apply a validated inventory in one transaction; return counts of what it names."""
     async with sessionmaker.begin() as session:
         counts = await _apply(session, inv, specs, now)
         if prune:
-            await _prune(session, inv)
+            await _prune(session, inv, file)
     return counts
 
 

@@ -29,7 +29,7 @@ from monitor.inventory import apply_inventory, load_inventory
 from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.settings import Settings
-from probes import ProbeContext
+from probes import ProbeContext, make_context
 
 __all__ = ["Service", "build_service"]
 
@@ -43,7 +43,7 @@ class Service:
     sessionmaker: async_sessionmaker
     clock: Clock
     registry: CollectorRegistry
-    http: aiohttp.ClientSession
+    probe_ctx: ProbeContext
     runner: Runner
     scheduler: Scheduler
     app: web.Application
@@ -72,17 +72,17 @@ class Service:
             await self.extras["incidents"].stop()
         if self.site_runner:
             await self.site_runner.cleanup()
-        await self.http.close()
+        await self.probe_ctx.close()
+        if "http" in self.extras:
+            await self.extras["http"].close()
         await self.engine.dispose()
         log.info("stopped")
 
 
-def _http_session() -> aiohttp.ClientSession:
-    # force_close: a fresh connection per check, so a pooled keep-alive never hides a dead server;
-    # DummyCookieJar: no cookie state shared between monitors.
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None, use_dns_cache=False)
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 auto_decompress=True, trust_env=False)
+def _outbound_http() -> aiohttp.ClientSession:
+    """The session for notifications and Alertmanager calls (probes have their own connections)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                 timeout=aiohttp.ClientTimeout(total=30))
 
 
 def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Notifier]:
@@ -119,11 +119,13 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         inv, specs = load_inventory(settings.inventory_file)
         counts = await apply_inventory(sm, inv, specs, clock.now())
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
-    http = _http_session()
-    ctx = ProbeContext(http=http, now=clock.now)
+    # Fresh connection per check and no state shared between monitors are the probes' own rules; this
+    # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
+    ctx = await make_context(now=clock.now, icmp=settings.icmp)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
     register_probe_collector(registry, lambda: runner.latest)
+    http = _outbound_http()
     incidents = _incident_workers(settings, sm, clock, http, registry)
     runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
@@ -131,8 +133,8 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "alertmanager": incidents.alertmanager,
                              "incidents_changed": incidents.incidents_changed})
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, http, runner, scheduler, app,
-                   extras={"incidents": incidents})
+    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
+                   extras={"incidents": incidents, "http": http})
 
 
 async def serve(settings: Settings) -> None:

@@ -46,8 +46,50 @@ async def _world(sm, now) -> dict:
                                 ("nora", Role.NOC, None)):
             u = await create_user(s, name, role, customer_id=cid)
             users[name] = await issue_token(s, u.id, "t", now)
-        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id,
-                                 "incident_id": inc.id}}
+        desk_ids = await _desk_rows_of_b(s, b.id, sb.id, now)
+        ledger_ids = await _ledger_rows_of(s, b.id, now)
+        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids,
+                                       **ledger_ids, "incident_id": inc.id}}
+
+
+async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:
+    """B's ticket, fine and a knowledge-base article, for the desk's routes (tickets/, api_tickets)."""
+    from datetime import timedelta
+
+    from tickets.models import Fine, KbArticle, Ticket
+
+    t = Ticket(customer_id=customer_id, service_id=service_id, department="technical", subject=SECRET,
+               body=SECRET, opened_at=now, sla_band="office", first_response_due=now)
+    s.add(t)
+    await s.flush()
+    f = Fine(customer_id=customer_id, ticket_id=t.id, amount_rials=10, due_at=now - timedelta(days=1),
+             created_at=now)
+    a = KbArticle(title="راهنما", body="متن", updated_at=now)
+    s.add_all([f, a])
+    await s.flush()
+    return {"ticket_id": t.id, "fine_id": f.id, "article_id": a.id, "kind": "closure", "day": "2026-01-01"}
+
+
+async def _ledger_rows_of(s, customer_id: int, now) -> dict:
+    """Another tenant's ledger rows: a ticket, a datacenter visit and an entry, and a month of statement."""
+    from datetime import timedelta
+
+    from monitor.models import Datacenter
+    from tickets.ledger.models import DatacenterVisit, LedgerEntry
+    from tickets.models import Ticket
+
+    dc = Datacenter(name=f"dc-{SECRET}")
+    ticket = Ticket(customer_id=customer_id, department="technical", subject=SECRET, opened_at=now,
+                    sla_band="office", first_response_due=now + timedelta(hours=1))
+    s.add_all([dc, ticket])
+    await s.flush()
+    visit = DatacenterVisit(datacenter_id=dc.id, customer_id=customer_id, ticket_id=ticket.id, departed_at=now,
+                            returned_at=now, cause="customer_server", notes=SECRET, recorded_at=now)
+    entry = LedgerEntry(customer_id=customer_id, kind="fine", amount_rials=1, idempotency_key=SECRET,
+                        description=SECRET, posted_at=now, ticket_id=ticket.id)
+    s.add_all([visit, entry])
+    await s.flush()
+    return {"visit_id": visit.id, "entry_id": entry.id, "year": 1405, "month": 9}
 
 
 @pytest.fixture

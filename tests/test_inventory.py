@@ -139,3 +139,24 @@ def test_every_command_explains_itself_with_help():
         proc = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
                               cwd=ROOT, timeout=60)
         assert proc.returncode == 0 and "usage: negahban" in proc.stdout, args
+
+
+async def test_prune_refuses_to_delete_a_customer_with_money_on_record_and_applies_nothing(sessionmaker, clock):
+    from monitor.errors import InventoryError as Err
+    from monitor.models import Customer
+    from tickets.ledger.entries import post
+    from tickets.ledger.models import EntryKind
+
+    inv, specs = parse_inventory(GOOD)
+    await apply_inventory(sessionmaker, inv, specs, clock.now())
+    async with sessionmaker.begin() as s:
+        acme = (await s.execute(select(Customer).where(Customer.name == "acme"))).scalar_one()
+        await post(s, key="payment:test-1", customer_id=acme.id, kind=EntryKind.PAYMENT, amount_rials=-1000,
+                   now=clock.now())
+    before = await export_inventory(sessionmaker)
+    without_customers = GOOD.replace("    service: acme-web\n", "").split("customers:")[0] + \
+        "servers:" + GOOD.split("servers:")[1].replace("    service: acme-web\n", "")
+    inv2, specs2 = parse_inventory(without_customers)
+    with pytest.raises(Err, match="cannot prune acme: still referenced"):
+        await apply_inventory(sessionmaker, inv2, specs2, clock.now(), prune=True, file="inv.yaml")
+    assert await export_inventory(sessionmaker) == before

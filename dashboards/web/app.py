@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dashboards.web import api_incidents, api_inventory
+from dashboards.web import api_incidents, api_inventory, api_ledger, api_tickets
 from dashboards.web.body import MAX_BODY
 from dashboards.web.deps import DEPS, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
@@ -23,7 +23,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
-ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes]
+ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
+                                  api_ledger.routes]
 
 
 def build_app(deps: WebDeps) -> web.Application:
