@@ -30,6 +30,7 @@ from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.settings import Settings
 from probes import ProbeContext, make_context
+from tickets.auto_ticketing import AutoTicketer
 
 __all__ = ["Service", "build_service"]
 
@@ -127,6 +128,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     register_probe_collector(registry, lambda: runner.latest)
     http = _outbound_http()
     incidents = _incident_workers(settings, sm, clock, http, registry)
+    incidents.add_stage(AutoTicketer(sm, clock))
     runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
