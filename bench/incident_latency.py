@@ -153,8 +153,10 @@ async def collect(service, args, expected: int) -> dict[str, list[float]]:
 def report(name: str, values: list[float]) -> str:
     if not values:
         return f"{name}: no samples"
+    over = sum(v > 1.0 for v in values)
     return (f"{name}: n={len(values)} p50={statistics.median(values) * 1000:.0f}ms "
-            f"p99={percentile(values, 99) * 1000:.0f}ms max={max(values) * 1000:.0f}ms")
+            f"p90={percentile(values, 90) * 1000:.0f}ms p99={percentile(values, 99) * 1000:.0f}ms "
+            f"max={max(values) * 1000:.0f}ms over_1s={over}")
 
 
 async def main() -> None:

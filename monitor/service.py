@@ -76,6 +76,8 @@ class Service:
         await self.probe_ctx.close()
         if "http" in self.extras:
             await self.extras["http"].close()
+        if self.extras.get("incident_db") not in (None, self.engine):
+            await self.extras["incident_db"].dispose()
         await self.engine.dispose()
         log.info("stopped")
 
@@ -127,8 +129,13 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     scheduler = Scheduler(sm, runner, clock, registry)
     register_probe_collector(registry, lambda: runner.latest)
     http = _outbound_http()
-    incidents = _incident_workers(settings, sm, clock, http, registry)
-    incidents.add_stage(AutoTicketer(sm, clock))
+    # The incident path gets a small pool of its own, so a burst of result writes never makes a flip
+    # wait for a connection on its way to an incident and a ticket.
+    incident_db = make_engine(settings.database_url, pool_size=3, max_overflow=2) \
+        if settings.database_url.startswith("postgresql") else engine
+    incident_sm = make_sessionmaker(incident_db)
+    incidents = _incident_workers(settings, incident_sm, clock, http, registry)
+    incidents.add_stage(AutoTicketer(incident_sm, clock))
     runner.on_flip(incidents.on_flip)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
@@ -136,7 +143,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "incidents_changed": incidents.incidents_changed})
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
-                   extras={"incidents": incidents, "http": http})
+                   extras={"incidents": incidents, "http": http, "incident_db": incident_db})
 
 
 async def serve(settings: Settings) -> None:
