@@ -125,9 +125,9 @@ def _run(args, settings: Settings) -> int:
 
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        from monitor.service import serve
+        from monitor.service import run_loop, serve
 
-        asyncio.run(serve(settings))
+        run_loop(serve(settings), settings.event_loop)
         return 0
     if args.command == "db":
         from monitor.db import make_engine, upgrade

@@ -6,14 +6,14 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 
 __all__ = [
     "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
-    "MonitorState", "ProbeResultRow", "Flip",
+    "MonitorState", "ProbeResultRow", "Flip", "MaintenanceWindow", "RollupFine", "RollupArchive",
 ]
 
 
@@ -146,3 +146,60 @@ class Flip(Base):
     # Set when the incident engine has consumed the flip (claimed with a conditional UPDATE).
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class MaintenanceWindow(Base):
+    """Planned work: inside a window a monitor is MAINTENANCE, opens no outage, and the time is left out of
+    uptime. Scope: exactly one of monitor, server, device (and the devices, servers and monitors behind it)
+    or customer. One-off: ``starts_at``..``ends_at``. Recurring: ``rrule`` (RFC 5545 subset such as
+    ``FREQ=WEEKLY;BYDAY=FR``) from ``starts_at`` in ``timezone`` (wall-clock time kept), each occurrence
+    ``duration_s`` long; ``ends_at`` then ends the series. See ``monitor.maintenance``."""
+
+    __tablename__ = "maintenance_windows"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rrule: Mapped[str | None] = mapped_column(String(200))
+    duration_s: Mapped[int | None] = mapped_column(Integer)
+    timezone: Mapped[str] = mapped_column(String(50), default="Asia/Tehran")
+    monitor_id: Mapped[int | None] = fk_id("monitors.id", nullable=True)
+    server_id: Mapped[int | None] = fk_id("servers.id", nullable=True)
+    device_id: Mapped[int | None] = fk_id("network_devices.id", nullable=True)
+    customer_id: Mapped[int | None] = fk_id("customers.id", nullable=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RollupFine(Base):
+    """Per monitor, per 5-minute bucket (``bucket`` = epoch seconds // 300): kept 48 hours.
+
+    Written by upserts that add to the row, so a batch can be written without reading anything first.
+    Without a rowid on SQLite the primary key is the table itself (half the bytes)."""
+
+    __tablename__ = "rollups_fine"
+    monitor_id: Mapped[int] = mapped_column(BigId, ForeignKey("monitors.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    up: Mapped[int] = mapped_column(Integer, default=0)
+    degraded: Mapped[int] = mapped_column(Integer, default=0)
+    down: Mapped[int] = mapped_column(Integer, default=0)
+    latency_min: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_max: Mapped[float] = mapped_column(Float, default=0.0)
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class RollupArchive(Base):
+    """Hourly buckets (``resolution`` 3600: one row per UTC day, 24 slots) kept 90 days, and daily buckets
+    (``resolution`` 86400: one row per UTC month, 31 slots) kept for years. ``slots`` is packed by
+    ``monitor.rollups`` (20 bytes a slot): one row per period instead of one per bucket keeps a monitor's
+    year under 100 KB on PostgreSQL, whose per-row overhead would otherwise dominate."""
+
+    __tablename__ = "rollups_archive"
+    monitor_id: Mapped[int] = mapped_column(BigId, ForeignKey("monitors.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    resolution: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    slots: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = ({"sqlite_with_rowid": False},)

@@ -1,8 +1,11 @@
-"""The runner: one check of one monitor, from probe to stored result, state and flip.
+"""The runner: one check of one monitor, from probe to evaluated state, stored result and flip.
 
-The probe's answer is evaluated by the pure ``evaluate``; the result, the new state and any flip are written
-in one transaction. Listeners registered with ``on_flip`` are woken after the commit so that the next stage
-(incidents) reacts in well under a second, while its own database claim keeps it correct.
+Before evaluating, the runner gathers the facts outside the check (``Context``): is the monitor inside a
+maintenance window, are we blind (the self-check canaries fail), what do its parents say. The state of
+every monitor lives in memory (``memories``) so that parents are judged without a query. A flip is written
+before ``check`` returns (the flip, the state row and the result in one transaction); the rest is batched by
+the ``ResultStore`` and written by ``flush`` (see ``monitor.store``). Listeners registered with ``on_flip``
+are woken after the commit so that incidents react in well under a second.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.catalog import MonitorConfig
 from monitor.clock import Clock
-from monitor.evaluate import EvalState, Evaluation, evaluate
-from monitor.models import Flip, MonitorState, ProbeResultRow, State
+from monitor.evaluate import Context, Evaluation, Memory, evaluate
+from monitor.maintenance import Calendar
+from monitor.models import MonitorState, State
+from monitor.selfcheck import SelfCheck
+from monitor.store import ResultStore
+from monitor.topology import Topology, parent_status
 from probes import PROBERS, Outcome, ProbeContext, ProbeResult
 
 __all__ = ["Runner", "Latest"]
@@ -37,29 +45,21 @@ class Latest:
     state: State
 
 
-def _to_row(st: EvalState) -> dict:
-    return {"state": st.state.value, "since": st.since,
-            "data": {"candidate": st.candidate.value if st.candidate else None, "streak": st.streak,
-                     "extra": st.extra}}
-
-
-def _from_row(row: MonitorState) -> EvalState:
-    data = row.data or {}
-    cand = data.get("candidate")
-    return EvalState(State(row.state), row.since, State(cand) if cand else None, int(data.get("streak", 0)),
-                     dict(data.get("extra") or {}))
-
-
 class Runner:
-    def __init__(self, sessionmaker: async_sessionmaker, ctx: ProbeContext, clock: Clock) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, ctx: ProbeContext, clock: Clock,
+                 store: ResultStore | None = None, selfcheck: SelfCheck | None = None) -> None:
         self._sm = sessionmaker
         self._ctx = ctx
         self._clock = clock
-        self._states: dict[int, EvalState] = {}
+        self.store = store or ResultStore(sessionmaker)
+        self.selfcheck = selfcheck or SelfCheck()
+        self.memories: dict[int, Memory] = {}
+        self.latest: dict[int, Latest] = {}
+        self.topology = Topology()
+        self.calendar = Calendar(())
         self._in_flight: set[int] = set()
         self._idle = asyncio.Event()
         self._idle.set()
-        self.latest: dict[int, Latest] = {}
         self._listeners: list[Callable[[], None]] = []
         self.overlaps_skipped = 0
 
@@ -69,11 +69,15 @@ class Runner:
     async def load_states(self) -> None:
         async with self._sm() as session:
             rows = (await session.execute(select(MonitorState))).scalars().all()
-        self._states = {r.monitor_id: _from_row(r) for r in rows}
+        self.memories = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
 
     def forget(self, monitor_id: int) -> None:
-        self._states.pop(monitor_id, None)
+        self.memories.pop(monitor_id, None)
         self.latest.pop(monitor_id, None)
+        self.store.forget(monitor_id)
+
+    async def flush(self) -> int:
+        return await self.store.flush()
 
     async def drain(self, bound_s: float = 130.0) -> None:
         """Wait for in-flight checks to finish (each is bounded by its own timeout)."""
@@ -95,6 +99,12 @@ class Runner:
             return ProbeResult(Outcome.DOWN, "probe_error", f"{type(exc).__name__}: {exc}",
                                time.perf_counter() - start)
 
+    def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
+        keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
+        maintenance = bool(self.calendar) and self.calendar.active(keys, now)
+        parent, root = parent_status(self.topology.parents.get(cfg.id, ()), self.memories)
+        return Context(maintenance=maintenance, blind=self.selfcheck.blind, parent=parent, root_monitor_id=root)
+
     async def check(self, cfg: MonitorConfig) -> Evaluation | None:
         """Check ``cfg`` once. Return None if a check of this monitor is already running."""
         if cfg.id in self._in_flight:
@@ -104,35 +114,41 @@ class Runner:
         self._idle.clear()
         try:
             result = await self.probe(cfg)
-            now = self._clock.now()
-            ev = evaluate(self._states.get(cfg.id, EvalState()), result, cfg.policy, now)
-            await self._store(cfg, result, ev, now)
-            self._states[cfg.id] = ev.state
-            self.latest[cfg.id] = Latest(cfg, result, ev.state.state)
-            if ev.flip:
-                log.info("flip monitor=%s old=%s new=%s reason=%s", cfg.name, ev.flip.old_state,
-                         ev.flip.new_state, ev.flip.reason)
-                for listener in self._listeners:
-                    listener()
+            ev = await self.apply(cfg, result)
+            if cfg.policy.role == "canary":
+                await self._selfcheck_after(cfg.id, result)
             return ev
         finally:
             self._in_flight.discard(cfg.id)
             if not self._in_flight:
                 self._idle.set()
 
-    async def _store(self, cfg: MonitorConfig, result: ProbeResult, ev: Evaluation, now) -> None:
-        async with self._sm.begin() as session:
-            session.add(ProbeResultRow(monitor_id=cfg.id, at=now, outcome=result.outcome.value,
-                                       reason=result.reason, message=result.message[:2000],
-                                       latency_s=result.latency_s, details=result.details))
-            row = await session.get(MonitorState, cfg.id)
-            if row is None:
-                row = MonitorState(monitor_id=cfg.id)
-                session.add(row)
-            for key, value in _to_row(ev.state).items():
-                setattr(row, key, value)
-            row.last_check_at = now
-            if ev.flip:
-                session.add(Flip(monitor_id=cfg.id, at=now, old_state=ev.flip.old_state.value,
-                                 new_state=ev.flip.new_state.value, reason=ev.flip.reason,
-                                 message=ev.flip.message[:2000]))
+    async def apply(self, cfg: MonitorConfig, result: ProbeResult) -> Evaluation:
+        """Evaluate a result and record it (the flip durably); memory is rolled back if the flip fails."""
+        now = self._clock.now()
+        prev = self.memories.get(cfg.id, Memory())
+        ev = evaluate(prev, result, cfg.policy, now, self.context_for(cfg, now), cfg.thresholds)
+        self.memories[cfg.id] = ev.memory
+        self.latest[cfg.id] = Latest(cfg, result, ev.state)
+        try:
+            await self.store.record(cfg.id, now, result, ev)
+        except Exception:
+            if ev.flip is not None:
+                self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
+            raise
+        if ev.flip:
+            log.info("flip monitor=%s old=%s new=%s reason=%s root=%s", cfg.name, ev.flip.old_state,
+                     ev.flip.new_state, ev.flip.reason, ev.flip.root_monitor_id)
+            self._wake()
+        return ev
+
+    async def _selfcheck_after(self, canary_id: int, result: ProbeResult) -> None:
+        self.selfcheck.observe(canary_id, result)
+        internal = self.selfcheck.config
+        if internal is None:
+            return
+        await self.apply(internal, self.selfcheck.result())
+
+    def _wake(self) -> None:
+        for listener in self._listeners:
+            listener()

@@ -1,31 +1,49 @@
-"""The scheduler: wakes the runner for each monitor that is due.
+"""The scheduler: a due-queue fed by a few APScheduler ticks (chosen by measurement, see bench/README.md).
 
-Each monitor has a start phase derived from its id, so that load is spread evenly and the same monitor
-starts at the same offset after every restart. The catalog is reloaded periodically, so monitors added,
-changed, paused or removed take effect without a restart.
+One APScheduler job per monitor costs APScheduler's full bookkeeping (trigger arithmetic, job store,
+executor hand-off, events) on every run; at 10,000 monitors that is most of the service's CPU. Instead a
+single heap holds each monitor's next planned start. An APScheduler interval job ("tick", every ``tick_s``)
+takes the entries due before the next tick and arms one ``loop.call_later`` each, so a check starts on time
+(lateness is the event loop's, not the tick's) and the per-run cost is a heap pop and a timer.
+
+* Phase: a monitor's planned starts are ``phase + k * interval`` on the Unix time line, the phase derived
+  from its id, so load is even and the same after every restart.
+* Never two runs of one monitor at once: a monitor is re-queued only when its run ends; a start that finds
+  it still running is skipped and counted (``negahban_schedule_overlaps_skipped_total``).
+* After a failure (``Evaluation.retry_soon``) the next check comes at the policy's retry interval.
+* Lateness (actual minus planned start) goes to ``negahban_schedule_lateness_seconds``; planned starts that
+  passed unrun (a run longer than its interval, a stalled loop) to ``negahban_schedule_missed_total``.
+* Monitors added, changed, paused or removed: ``reload`` compares a cheap fingerprint every
+  ``reload_every_s`` (and on demand, e.g. SIGHUP) and re-reads the catalog only when it changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
 import logging
-from datetime import datetime, timedelta
+import math
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from monitor.catalog import MonitorConfig, load_catalog
+from monitor.catalog import MonitorConfig, fingerprint, load_catalog, load_links
 from monitor.clock import Clock
+from monitor.maintenance import load_calendar
+from monitor.models import Monitor
+from monitor.policy import load_policy
 from monitor.runner import Runner
+from monitor.selfcheck import SELF_CHECK_NAME
+from monitor.topology import build_topology
+from probes.base import SpecBase
 
-__all__ = ["Scheduler", "phase_of"]
+__all__ = ["Scheduler", "DueQueue", "phase_of", "next_start"]
 
 log = logging.getLogger("negahban.scheduler")
-
-EPOCH = datetime(2020, 1, 1).astimezone()
 
 
 def phase_of(monitor_id: int, interval_s: float) -> float:
@@ -34,65 +52,204 @@ def phase_of(monitor_id: int, interval_s: float) -> float:
     return (int.from_bytes(digest, "big") % 1_000_000) / 1_000_000 * interval_s
 
 
+def next_start(monitor_id: int, interval_s: float, after: float) -> float:
+    """The first planned start strictly after ``after`` (Unix seconds)."""
+    phase = phase_of(monitor_id, interval_s)
+    k = math.floor((after - phase) / interval_s) + 1
+    return phase + k * interval_s
+
+
+class DueQueue:
+    """A heap of (planned start, monitor id); re-queuing a monitor supersedes its earlier entry."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int]] = []
+        self._gen: dict[int, int] = {}
+
+    def put(self, monitor_id: int, at: float) -> None:
+        gen = self._gen.get(monitor_id, 0) + 1
+        self._gen[monitor_id] = gen
+        heapq.heappush(self._heap, (at, monitor_id, gen))
+
+    def discard(self, monitor_id: int) -> None:
+        self._gen[monitor_id] = self._gen.get(monitor_id, 0) + 1
+
+    def pop_until(self, until: float) -> list[tuple[float, int, int]]:
+        """Entries planned up to ``until`` as (at, monitor id, generation), superseded ones left out."""
+        out = []
+        while self._heap and self._heap[0][0] <= until:
+            at, mid, gen = heapq.heappop(self._heap)
+            if self._gen.get(mid) == gen:
+                out.append((at, mid, gen))
+        return out
+
+    def current(self, monitor_id: int, gen: int) -> bool:
+        """False when the monitor was re-queued or removed since this entry was taken."""
+        return self._gen.get(monitor_id) == gen
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
 class Scheduler:
     def __init__(self, sessionmaker: async_sessionmaker, runner: Runner, clock: Clock,
-                 registry: CollectorRegistry, reload_every_s: float = 10.0) -> None:
+                 registry: CollectorRegistry, reload_every_s: float = 10.0, tick_s: float = 1.0,
+                 flush_every_s: float = 2.0, max_concurrent: int = 2000) -> None:
         self._sm = sessionmaker
         self._runner = runner
         self._clock = clock
         self._reload_every_s = reload_every_s
-        self._aps = AsyncIOScheduler(timezone="UTC")
+        self._tick_s = tick_s
+        self._flush_every_s = flush_every_s
+        self._limit = asyncio.Semaphore(max_concurrent)
+        self.aps = AsyncIOScheduler(timezone="UTC")
         self.catalog: dict[int, MonitorConfig] = {}
-        self.lateness = Histogram("negahban_schedule_lateness_seconds",
-                                  "Actual minus planned start of a check",
-                                  buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=registry)
+        self.queue = DueQueue()
+        self._running: set[int] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._fingerprint: tuple | None = None
+        self._metrics(registry)
+
+    def _metrics(self, registry: CollectorRegistry) -> None:
+        self.lateness = Histogram("negahban_schedule_lateness_seconds", "Actual minus planned start of a check",
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
+                                  registry=registry)
+        self.missed = Counter("negahban_schedule_missed", "Planned starts that passed without a run",
+                              registry=registry)
+        self.overlaps = Counter("negahban_schedule_overlaps_skipped",
+                                "Starts skipped because the monitor's previous run was still going",
+                                registry=registry)
+        self.checks = Counter("negahban_checks", "Checks run by the scheduler, by observed outcome",
+                              ["outcome"], registry=registry)
+        self._checks_by = {k: self.checks.labels(k) for k in ("up", "degraded", "down", "skipped")}
+        self.scheduled = Gauge("negahban_monitors_scheduled", "Monitors in the schedule", registry=registry)
+
+    # --- life cycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self._runner.load_states()
-        await self.reload()
-        self._aps.add_job(self.reload, IntervalTrigger(seconds=self._reload_every_s), id="reload",
-                          max_instances=1, coalesce=True)
-        self._aps.start()
+        await self.reload(force=True)
+        opts = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
+        self.aps.add_job(self.tick, IntervalTrigger(seconds=self._tick_s), id="tick", **opts)
+        self.aps.add_job(self.reload, IntervalTrigger(seconds=self._reload_every_s), id="reload", **opts)
+        self.aps.add_job(self._flush, IntervalTrigger(seconds=self._flush_every_s), id="flush", **opts)
+        self.aps.start()
+        await self.tick()
 
     async def shutdown(self) -> None:
-        self._aps.shutdown(wait=False)
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        self.queue = DueQueue()  # armed timers find their entries gone and do nothing
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=130)
+        await self._flush()
 
-    async def reload(self) -> None:
-        """Bring the jobs in line with the enabled monitors in the database."""
+    async def _flush(self) -> None:
+        try:
+            await self._runner.flush()
+        except Exception:
+            log.exception("flush_failed buffered=%s", self._runner.store.buffered())
+
+    # --- the catalog --------------------------------------------------------------------------------------
+
+    async def reload(self, force: bool = False) -> bool:
+        """Bring the schedule in line with the database; returns True when something was re-read."""
+        fp = await fingerprint(self._sm)
+        if not force and fp == self._fingerprint:
+            return False
         fresh = await load_catalog(self._sm)
+        servers, devices = await load_links(self._sm)
+        self._runner.topology = build_topology((c.node for c in fresh.values()), servers, devices)
+        self._runner.calendar = await load_calendar(self._sm)
+        await self._set_selfcheck(fresh)
+        now = self._clock.now().timestamp()
         for mid in set(self.catalog) - set(fresh):
-            self._remove(mid)
+            self.queue.discard(mid)
+            self._runner.forget(mid)
         for mid, cfg in fresh.items():
             old = self.catalog.get(mid)
-            if old is None or not old.same_schedule(cfg):
-                self._add(cfg)
-            elif old != cfg:
-                self._aps.modify_job(f"m{mid}", args=[mid])
+            if (old is None or not old.same_schedule(cfg)) and mid not in self._running:
+                self.queue.put(mid, next_start(mid, cfg.interval_s, now))
         self.catalog = fresh
+        self._fingerprint = fp
+        self.scheduled.set(len(fresh))
+        log.info("catalog_loaded monitors=%s", len(fresh))
+        return True
 
-    def _add(self, cfg: MonitorConfig) -> None:
-        phase = phase_of(cfg.id, cfg.interval_s)
-        trigger = IntervalTrigger(seconds=cfg.interval_s, start_date=EPOCH + timedelta(seconds=phase))
-        self._aps.add_job(self._run, trigger, args=[cfg.id], id=f"m{cfg.id}", replace_existing=True,
-                          max_instances=1, coalesce=True, misfire_grace_time=max(1, int(cfg.interval_s)),
-                          next_run_time=self._clock.now() + timedelta(seconds=phase % min(cfg.interval_s, 5)))
+    async def _set_selfcheck(self, fresh: dict[int, MonitorConfig]) -> None:
+        canaries = {mid for mid, c in fresh.items() if c.policy.role == "canary"}
+        async with self._sm() as session:
+            row = (await session.execute(select(Monitor).where(Monitor.name == SELF_CHECK_NAME))).scalar()
+        config = None
+        if row is not None and canaries:
+            config = MonitorConfig(row.id, row.name, "selfcheck", SpecBase(target="canaries"), row.interval_s,
+                                   load_policy(row.policy), {"monitor": row.name, "kind": "selfcheck"})
+        self._runner.selfcheck.set_canaries(canaries, config)
 
-    def _remove(self, mid: int) -> None:
-        for job_id in (f"m{mid}", f"r{mid}"):
-            if self._aps.get_job(job_id):
-                self._aps.remove_job(job_id)
-        self._runner.forget(mid)
+    # --- running ------------------------------------------------------------------------------------------
 
-    async def _run(self, mid: int, planned: datetime | None = None) -> None:
+    async def tick(self) -> None:
+        """Arm a timer for every start planned before the next tick."""
+        loop = asyncio.get_running_loop()
+        # One reading of both clocks: timers are armed against it, so the time spent arming a thousand of
+        # them does not make the last ones late. The horizon covers two ticks, so a late tick loses nothing.
+        now, base = self._clock.now().timestamp(), loop.time()
+        for at, mid, gen in self.queue.pop_until(now + 2 * self._tick_s):
+            if at <= now:
+                self._launch(mid, at, gen)
+            else:
+                loop.call_at(base + (at - now), self._launch, mid, at, gen)
+
+    def dispatch_due(self) -> int:
+        """Start every monitor whose planned start has come (tests drive this with a manual clock)."""
+        due = self.queue.pop_until(self._clock.now().timestamp())
+        for at, mid, gen in due:
+            self._launch(mid, at, gen)
+        return len(due)
+
+    async def wait_idle(self, bound_s: float = 30.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=bound_s)
+
+    def _launch(self, mid: int, planned: float, gen: int) -> None:
         cfg = self.catalog.get(mid)
-        if cfg is None:
+        if cfg is None or not self.queue.current(mid, gen):
+            return  # removed, or re-planned by a reload since this timer was armed
+        if mid in self._running:  # cannot happen through the queue; kept as a guard and a measure
+            self.overlaps.inc()
             return
-        if planned is not None:
-            self.lateness.observe(max(0.0, (self._clock.now() - planned).total_seconds()))
-        # Shielded: shutting the scheduler down cancels its jobs, but a check in flight finishes (within its
-        # timeout) and is stored; the service drains the runner before closing the database.
-        ev = await asyncio.shield(self._runner.check(cfg))
-        if ev is not None and ev.retry_soon:
-            when = self._clock.now() + timedelta(seconds=cfg.policy.retry_interval_s)
-            self._aps.add_job(self._run, "date", run_date=when, args=[mid, when], id=f"r{mid}",
-                              replace_existing=True)
+        self._running.add(mid)
+        task = asyncio.create_task(self._run(cfg, planned))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, cfg: MonitorConfig, planned: float) -> None:
+        retry = False
+        try:
+            async with self._limit:
+                self.lateness.observe(max(0.0, self._clock.now().timestamp() - planned))
+                # Shielded: shutting down cancels the scheduler, but a check in flight finishes (within its
+                # timeout) and is stored; the service drains the runner before closing the database.
+                ev = await asyncio.shield(self._runner.check(cfg))
+                retry = bool(ev and ev.retry_soon)
+                self._checks_by[ev.observed if ev else "skipped"].inc()
+        except Exception:
+            log.exception("check_failed monitor=%s", cfg.name)
+        finally:
+            self._running.discard(cfg.id)
+            self._requeue(cfg, planned, retry)
+
+    def _requeue(self, cfg: MonitorConfig, planned: float, retry: bool) -> None:
+        current = self.catalog.get(cfg.id)
+        if current is None:
+            return  # removed or paused while it ran
+        now = self._clock.now().timestamp()
+        if retry:
+            self.queue.put(cfg.id, now + current.policy.retry_interval_s)
+            return
+        # After the planned start even if the timer fired a hair early (the loop's clock is not the wall's).
+        nxt = next_start(cfg.id, current.interval_s, max(now, planned))
+        skipped = int((nxt - planned) / current.interval_s + 1e-9) - 1
+        if skipped > 0 and current.interval_s == cfg.interval_s:
+            self.missed.inc(skipped)
+        self.queue.put(cfg.id, nxt)

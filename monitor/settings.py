@@ -42,6 +42,15 @@ class Settings(BaseSettings):
     icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
+    # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
+    canaries: str = ""
+    canary_interval_seconds: float = Field(5.0, gt=0, le=300)
+    # Failed checks are kept raw (with their messages) this long; rollups keep the rest.
+    raw_result_days: float = Field(7.0, gt=0, le=3650)
+    # The event loop of ``negahban serve``: uvloop (default) or the standard asyncio loop.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # How often the scheduler looks for added, changed, paused or removed monitors.
+    reload_seconds: float = Field(10.0, gt=0, le=3600)
 
     # Incidents: a recovery resolves an incident once the cause stayed up this long (flaps keep it open).
     incident_recovery_hold_seconds: float = Field(180.0, ge=0, le=86_400)

@@ -1,0 +1,217 @@
+"""Writing check results: flips at once, everything else in batches.
+
+* A check that flips a state writes the flip, the monitor's state row and the check's result in one
+  transaction before ``record`` returns: flips are never lost. Flips that arrive together share a
+  transaction (group commit, see ``write_flip``).
+* Every other check only goes into memory: its 5-minute rollup bucket, the monitor's latest state, and
+  (for a failure) the raw result with its message. ``flush`` writes all of it in one transaction: a few
+  multi-row upserts, whatever the number of checks. A crash loses at most the checks since the last flush
+  (``flush_s``, default 2 s) from rollups, raw failures and state rows; the state the runner reloads is then
+  at most that old, and a state row is never overwritten by an older one.
+* Successful checks are not stored one by one: they live on in the rollups. A state row is rewritten only
+  when what it says changes (a monitor UP for hours keeps the same row; its ``last_check_at`` then shows
+  when that was last true, and the live time of the last check is in the runner's memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from monitor.evaluate import Evaluation, FlipDraft, Memory
+from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, RollupFine
+from monitor.rollups import FINE_S, Bucket
+from probes.base import ProbeResult
+
+__all__ = ["ResultStore", "Pending"]
+
+log = logging.getLogger("negahban.store")
+
+
+@dataclass
+class Pending:
+    rollups: dict[tuple[int, int], Bucket]
+    states: dict[int, Memory]
+    raw: list[dict]
+
+    @classmethod
+    def empty(cls) -> Pending:
+        return cls({}, {}, [])
+
+    def __len__(self) -> int:
+        return len(self.rollups) + len(self.states) + len(self.raw)
+
+    def monitor_ids(self) -> set[int]:
+        return {m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
+
+    def drop(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        self.rollups = {k: v for k, v in self.rollups.items() if k[0] not in ids}
+        self.states = {k: v for k, v in self.states.items() if k not in ids}
+        self.raw = [r for r in self.raw if r["monitor_id"] not in ids]
+
+
+def _raw_row(monitor_id: int, at: datetime, result: ProbeResult) -> dict:
+    return {"monitor_id": monitor_id, "at": at, "outcome": str(result.outcome), "reason": result.reason[:40],
+            "message": result.message[:4000], "latency_s": result.latency_s, "details": result.details}
+
+
+def _state_row(monitor_id: int, mem: Memory) -> dict:
+    return {"monitor_id": monitor_id, "state": mem.state.value, "since": mem.since,
+            "last_check_at": mem.last_check_at, "data": mem.to_data()}
+
+
+def _insert_for(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+class ResultStore:
+    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+        self._sessionmaker = sessionmaker
+        self._pending = Pending.empty()
+        self.flushed_checks = 0
+        self._checks = 0
+        self._flips: list[tuple[dict, dict | None, dict, asyncio.Future]] = []
+        # What the state row of each monitor last said (see ``Memory.signature``): a monitor that stays UP
+        # check after check does not rewrite its row every time.
+        self._written: dict[int, tuple] = {}
+        self._writer: asyncio.Task | None = None
+        # One writer at a time: SQLite allows one anyway, and waiting here is cheaper than its busy loop.
+        self._write_lock = asyncio.Lock()
+
+    def buffered(self) -> int:
+        return len(self._pending)
+
+    async def record(self, monitor_id: int, at: datetime, result: ProbeResult, ev: Evaluation) -> int | None:
+        """Take one evaluated check; returns the flip's id when it flipped (written before returning)."""
+        bucket = self._pending.rollups.setdefault((monitor_id, int(at.timestamp()) // FINE_S), Bucket())
+        bucket.add(ev.observed, result.latency_s)
+        self._checks += 1
+        if ev.flip is None:
+            sig = ev.memory.signature()
+            if self._written.get(monitor_id) != sig:
+                self._pending.states[monitor_id] = ev.memory
+            if ev.observed != "up":
+                self._pending.raw.append(_raw_row(monitor_id, at, result))
+            return None
+        self._pending.states.pop(monitor_id, None)
+        self._written[monitor_id] = ev.memory.signature()
+        return await self.write_flip(monitor_id, ev.flip, ev.memory, _raw_row(monitor_id, at, result))
+
+    async def write_flip(self, monitor_id: int, flip: FlipDraft, mem: Memory, raw: dict | None) -> int:
+        """Write a flip (with its state row and result) and return its id once committed.
+
+        Group commit: flips arriving while a transaction is being written wait for the next one, so a burst
+        (the first check of 10,000 new monitors, a switch taking 500 servers with it) is a few transactions,
+        not one per flip, and still nothing returns before its flip is durable.
+        """
+        row = {"monitor_id": monitor_id, "at": flip.at, "old_state": flip.old_state.value,
+               "new_state": flip.new_state.value, "reason": flip.reason, "message": flip.message,
+               "root_monitor_id": flip.root_monitor_id}
+        done = asyncio.get_running_loop().create_future()
+        self._flips.append((row, raw, _state_row(monitor_id, mem), done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_flips())
+        return await done
+
+    async def _write_flips(self) -> None:
+        while self._flips:
+            batch, self._flips = self._flips, []
+            try:
+                async with self._write_lock, self._sessionmaker() as session, session.begin():
+                    ids = (await session.execute(insert(Flip).returning(Flip.id, sort_by_parameter_order=True),
+                                                 [b[0] for b in batch])).scalars().all()
+                    raws = [b[1] for b in batch if b[1] is not None]
+                    if raws:
+                        await session.execute(insert(ProbeResultRow.__table__), raws)
+                    await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
+            except Exception as exc:
+                for *_, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for (*_, done), flip_id in zip(batch, ids, strict=True):
+                if not done.done():
+                    done.set_result(flip_id)
+
+    def forget(self, monitor_id: int) -> None:
+        """Drop what is buffered for a removed monitor."""
+        self._pending.drop({monitor_id})
+        self._written.pop(monitor_id, None)
+
+    async def flush(self) -> int:
+        """Write everything buffered in one transaction; returns the number of checks written."""
+        pending, self._pending = self._pending, Pending.empty()
+        checks, self._checks = self._checks, 0
+        if not pending:
+            return 0
+        try:
+            try:
+                await self._write(pending)
+            except IntegrityError:
+                # A monitor deleted since its checks were buffered: drop its rows, write the rest.
+                pending.drop(pending.monitor_ids() - await self._existing(pending.monitor_ids()))
+                await self._write(pending)
+        except Exception:
+            self._requeue(pending, checks)
+            raise
+        self.flushed_checks += checks
+        for m, mem in pending.states.items():
+            self._written[m] = mem.signature()
+        return checks
+
+    async def _write(self, pending: Pending) -> None:
+        async with self._write_lock, self._sessionmaker() as session, session.begin():
+            await self._upsert_rollups(session, pending.rollups)
+            if pending.raw:
+                await session.execute(insert(ProbeResultRow.__table__), pending.raw)
+            await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
+
+    async def _existing(self, ids: set[int]) -> set[int]:
+        async with self._sessionmaker() as session:
+            return set((await session.execute(select(Monitor.id).where(Monitor.id.in_(ids)))).scalars())
+
+    def _requeue(self, pending: Pending, checks: int) -> None:
+        """A failed flush keeps its data for the next one (newer states win)."""
+        for key, b in pending.rollups.items():
+            self._pending.rollups.setdefault(key, Bucket()).merge(b)
+        for m, mem in pending.states.items():
+            self._pending.states.setdefault(m, mem)
+        self._pending.raw[:0] = pending.raw
+        self._checks += checks
+
+    async def _upsert_rollups(self, session: AsyncSession, rollups: dict[tuple[int, int], Bucket]) -> None:
+        if not rollups:
+            return
+        ins = _insert_for(session)(RollupFine.__table__)
+        pg = session.bind.dialect.name == "postgresql"
+        lo, hi = (func.least, func.greatest) if pg else (func.min, func.max)
+        t, x = RollupFine.__table__.c, ins.excluded
+        stmt = ins.on_conflict_do_update(index_elements=["monitor_id", "bucket"], set_={
+            "checks": t.checks + x.checks, "up": t.up + x.up, "degraded": t.degraded + x.degraded,
+            "down": t.down + x.down, "latency_sum": t.latency_sum + x.latency_sum,
+            "latency_min": lo(t.latency_min, x.latency_min), "latency_max": hi(t.latency_max, x.latency_max)})
+        rows = [{"monitor_id": m, "bucket": k, "checks": b.checks, "up": b.up, "degraded": b.degraded,
+                 "down": b.down, "latency_min": b.latency_min, "latency_sum": b.latency_sum,
+                 "latency_max": b.latency_max} for (m, k), b in rollups.items()]
+        await session.execute(stmt, rows)
+
+    async def _upsert_states(self, session: AsyncSession, rows: list[dict]) -> None:
+        if not rows:
+            return
+        ins = _insert_for(session)(MonitorState.__table__)
+        t, x = MonitorState.__table__.c, ins.excluded
+        stmt = ins.on_conflict_do_update(
+            index_elements=["monitor_id"],
+            set_={"state": x.state, "since": x.since, "last_check_at": x.last_check_at, "data": x.data},
+            # never let an older snapshot (a flush racing a flip) overwrite a newer one
+            where=(t.last_check_at.is_(None)) | (t.last_check_at <= x.last_check_at))
+        await session.execute(stmt, rows)

@@ -1,0 +1,94 @@
+"""Uptime, time-weighted from flips (not by counting checks), with maintenance left out.
+
+Between two flips a monitor was in the state the first one entered, for every second of it. Over a range:
+
+* time before the monitor's first flip (before it existed or before its first check) is UNKNOWN and counts
+  for nothing;
+* time inside a maintenance window, or in the MAINTENANCE state, is left out of both sides;
+* time after ``now`` has not happened yet;
+* UP and DEGRADED are available; DOWN and UNREACHABLE are not (a customer behind a dead switch was still cut
+  off, even though the outage is the switch's).
+
+``ratio`` is available / (available + unavailable), or None when nothing in the range was known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from monitor.maintenance import Calendar, Interval, load_calendar, scope_keys
+from monitor.models import Flip, State
+
+__all__ = ["Uptime", "uptime_from", "monitor_uptime"]
+
+AVAILABLE = (State.UP, State.DEGRADED)
+UNAVAILABLE = (State.DOWN, State.UNREACHABLE)
+
+
+@dataclass
+class Uptime:
+    seconds: dict[str, float] = field(default_factory=lambda: {s.value: 0.0 for s in State})
+
+    @property
+    def available_s(self) -> float:
+        return sum(self.seconds[s] for s in AVAILABLE)
+
+    @property
+    def unavailable_s(self) -> float:
+        return sum(self.seconds[s] for s in UNAVAILABLE)
+
+    @property
+    def ratio(self) -> float | None:
+        known = self.available_s + self.unavailable_s
+        return self.available_s / known if known > 0 else None
+
+
+def _overlap(s: datetime, e: datetime, windows: Sequence[Interval]) -> float:
+    total = 0.0
+    for ws, we in windows:
+        if we <= s:
+            continue
+        if ws >= e:
+            break
+        total += (min(e, we) - max(s, ws)).total_seconds()
+    return total
+
+
+def uptime_from(initial: State, flips: Sequence[tuple[datetime, State]], maintenance: Sequence[Interval],
+                start: datetime, end: datetime, now: datetime) -> Uptime:
+    """Pure: ``initial`` is the state at ``start`` (from the last flip before it), ``flips`` the (at,
+    new_state) pairs inside [start, end) in order, ``maintenance`` merged, sorted intervals."""
+    end = min(end, now)
+    out = Uptime()
+    marks = [(start, initial)] + [(at, st) for at, st in flips if start <= at < end] + [(end, initial)]
+    for (s, state), (e, _) in zip(marks, marks[1:], strict=False):
+        if e <= s:
+            continue
+        span = (e - s).total_seconds()
+        in_window = _overlap(s, e, maintenance) if state is not State.MAINTENANCE else span
+        out.seconds[State.MAINTENANCE.value] += in_window
+        if state is not State.MAINTENANCE:
+            out.seconds[state.value] += span - in_window
+    return out
+
+
+async def monitor_uptime(sessionmaker: async_sessionmaker, monitor_id: int, start: datetime, end: datetime,
+                         now: datetime, calendar: Calendar | None = None) -> Uptime:
+    """Uptime of one monitor over [start, end), read from its flips and the maintenance windows."""
+    async with sessionmaker() as session:
+        before = (await session.execute(
+            select(Flip.new_state).where(Flip.monitor_id == monitor_id, Flip.at < start)
+            .order_by(Flip.at.desc(), Flip.id.desc()).limit(1))).scalar()
+        rows = (await session.execute(
+            select(Flip.at, Flip.new_state).where(Flip.monitor_id == monitor_id, Flip.at >= start,
+                                                  Flip.at < end).order_by(Flip.at, Flip.id))).all()
+    calendar = calendar if calendar is not None else await load_calendar(sessionmaker)
+    windows = calendar.intervals(await scope_keys(sessionmaker, monitor_id), start, min(end, now)) \
+        if calendar else []
+    initial = State(before) if before else State.UNKNOWN
+    return uptime_from(initial, [(at, State(s)) for at, s in rows], windows, start, end, now)
