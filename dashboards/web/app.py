@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dashboards.web import api_inventory
+from dashboards.web import api_inventory, login
 from dashboards.web.body import MAX_BODY
-from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
 from dashboards.web.routing import RouteTable
 
@@ -23,12 +25,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
-ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes]
+ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, login.routes]
+STATIC = Path(__file__).parent / "static"
 
 
 def build_app(deps: WebDeps) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DEPS] = deps
+    app[SESSION_LOOKUP] = login.session_principal
     for table in ROUTE_TABLES:
         table.register(app)
+    app.router.add_static("/static", STATIC, name="static")
     return app
