@@ -16,7 +16,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from dashboards.metrics import register_probe_collector
+from dashboards.collectors import MetricsHub, flip_latency_families
+from dashboards.metrics import ProbeExposition
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps
 from monitor.clock import Clock, SystemClock
@@ -92,9 +93,11 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     ctx = ProbeContext(http=http, now=clock.now)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
-    register_probe_collector(registry, lambda: runner.latest)
+    hub = MetricsHub(registry, sm, clock)
+    hub.add("flips", flip_latency_families)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
-                   services={"runner": runner, "scheduler": scheduler})
+                   services={"runner": runner, "scheduler": scheduler},
+                   probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub)
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, http, runner, scheduler, app)
 

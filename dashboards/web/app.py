@@ -20,7 +20,12 @@ metrics_routes = RouteTable()
 
 @metrics_routes.get("/metrics", public=True)
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[DEPS].registry)
+    deps = request.app[DEPS]
+    if deps.metrics_hub is not None:
+        await deps.metrics_hub.refresh()
+    body = generate_latest(deps.registry)
+    if deps.probe_exposition is not None:
+        body = await deps.probe_exposition.render_async() + body
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -24,6 +24,10 @@ class WebDeps:
     cookie_secure: bool = True
     # Services of other packages the routes call (runner, incident engine, desk, ...), by name.
     services: dict[str, Any] = field(default_factory=dict)
+    # /metrics: the per-monitor series (``dashboards.metrics.ProbeExposition``) and the database-backed
+    # collectors (``dashboards.collectors.MetricsHub``), both optional.
+    probe_exposition: Any = None
+    metrics_hub: Any = None
 
 
 DEPS = web.AppKey("negahban_deps", WebDeps)
