@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.clock import Clock
-from monitor.models import Flip
+from monitor.models import Flip, State
 
 __all__ = ["DbCollector", "MetricsHub", "Gather", "histogram", "flip_latency_families", "DURATION_BUCKETS"]
 
@@ -99,7 +99,8 @@ async def flip_latency_families(session: AsyncSession, now: datetime,
     and the flips still waiting (a stuck incident engine shows here before customers notice)."""
     rows = (await session.execute(select(Flip.at, Flip.processed_at, Flip.new_state)
                                   .where(Flip.at > now - window))).all()
-    done: dict[tuple[str, ...], list[float]] = {}
+    # Every state gets its series from the start, so a dashboard shows zero rather than "no data".
+    done: dict[tuple[str, ...], list[float]] = {(s.value,): [] for s in State if s is not State.UNKNOWN}
     waiting = 0
     oldest = 0.0
     for at, processed_at, state in rows:
