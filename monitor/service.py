@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dashboards.collectors import MetricsHub, flip_latency_families
 from dashboards.metrics import ProbeExposition
+from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps
 from monitor.clock import Clock, SystemClock
@@ -95,8 +96,12 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     scheduler = Scheduler(sm, runner, clock, registry)
     hub = MetricsHub(registry, sm, clock)
     hub.add("flips", flip_latency_families)
+    noc_index = NocIndex(sm, clock, lambda: runner.latest)
+    noc_feed = StateFeed(lambda: runner.latest)
+    runner.on_flip(noc_feed.poke)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
-                   services={"runner": runner, "scheduler": scheduler},
+                   services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
+                             "noc_feed": noc_feed},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub)
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, http, runner, scheduler, app)
