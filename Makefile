@@ -1,20 +1,31 @@
 # The two set-up commands: `make run` and `make test` (see README.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-10)
+HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-10)
+RUN_STAMP := $(VENV)/.run-$(HASH)
+TEST_STAMP := $(VENV)/.test-$(HASH)
 DEMO_PORT ?= 8091
 
 .PHONY: run test lint system-deps bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
-	rm -f $(VENV)/.installed-*
+# uv installs in parallel (about 4x faster than pip here); pip is the fallback.
+INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) $(1); \
+	else $(PY) -m pip install -q $(1); fi
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q uv || echo "uv unavailable; installing with pip"
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(call INSTALL,-e .)
 	touch $@
 
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(call INSTALL,-e '.[test,bench]')
+	touch $@ $(RUN_STAMP)
+
 ## make run: install, migrate, start demo targets on loopback and the service on SQLite with the example inventory.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	@$(PY) examples/demo_targets.py $(DEMO_PORT) & demo=$$!; \
 	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
 	$(PY) examples/demo_users.py; \
@@ -23,15 +34,15 @@ run: $(STAMP)
 system-deps:
 	@bash tools/system-deps.sh
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
 ## make test: install (pip into .venv, Debian packages when missing), lint, import layers, pytest on SQLite and PostgreSQL.
-test: $(STAMP) system-deps lint
+test: $(TEST_STAMP) system-deps lint
 	$(PY) -m pytest
 
-bench: $(STAMP) system-deps
+bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run_all.py
 
 clean:

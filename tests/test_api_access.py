@@ -38,7 +38,26 @@ async def _world(sm, now) -> dict:
                                 ("nora", Role.NOC, None)):
             u = await create_user(s, name, role, customer_id=cid)
             users[name] = await issue_token(s, u.id, "t", now)
-        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id}}
+        desk_ids = await _desk_rows_of_b(s, b.id, sb.id, now)
+        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids}}
+
+
+async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:
+    """B's ticket, fine and a knowledge-base article, for the desk's routes (tickets/, api_tickets)."""
+    from datetime import timedelta
+
+    from tickets.models import Fine, KbArticle, Ticket
+
+    t = Ticket(customer_id=customer_id, service_id=service_id, department="technical", subject=SECRET,
+               body=SECRET, opened_at=now, sla_band="office", first_response_due=now)
+    s.add(t)
+    await s.flush()
+    f = Fine(customer_id=customer_id, ticket_id=t.id, amount_rials=10, due_at=now - timedelta(days=1),
+             created_at=now)
+    a = KbArticle(title="راهنما", body="متن", updated_at=now)
+    s.add_all([f, a])
+    await s.flush()
+    return {"ticket_id": t.id, "fine_id": f.id, "article_id": a.id, "kind": "closure", "day": "2026-01-01"}
 
 
 @pytest.fixture

@@ -1,0 +1,194 @@
+"""The desk's work on tickets: reading, the thread of messages, staff answers, assignment, closing, the
+priority decision and the staff queue.
+
+Customer-facing reads go through :func:`monitor.accounts.scope`, so a customer asking for another
+customer's ticket gets :class:`monitor.errors.NotFound`, exactly as for a ticket that does not exist.
+Staff reads of a customer's tickets are written to the audit log (rule 4). A closed ticket is never
+reopened (rule 15): it takes no new message, and the refusal says to open a new ticket referencing it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
+from monitor.errors import NotFound
+from tickets import audit
+from tickets.calendar import jalali_text
+from tickets.errors import Refusal, TicketClosed
+from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority, Status, Ticket, TicketMessage
+from tickets.persian import fa_digits, require_persian
+from tickets.priority import RANK
+from tickets.sla import is_breached
+
+__all__ = ["get_ticket", "list_tickets", "add_message", "answer", "assign", "close", "close_without_answer",
+           "lower_priority", "queue", "ticket_json", "message_json", "CLOSE_REASONS"]
+
+CLOSE_REASONS = ("incomplete_information", "duplicate", "out_of_scope", "violation", "no_reply")
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ticket_json(t: Ticket, now: datetime | None = None) -> dict:
+    out = {k: getattr(t, k) for k in (
+        "id", "customer_id", "service_id", "department", "source", "incident_id", "subject", "body", "fields",
+        "status", "close_reason", "priority", "requested_priority", "priority_flag", "scope", "package_id",
+        "references_ticket_id", "assignee_id", "sla_band", "shown_article_ids")}
+    out |= {"opened_at": _iso(t.opened_at), "first_response_due": _iso(t.first_response_due),
+            "first_response_at": _iso(t.first_response_at), "closed_at": _iso(t.closed_at),
+            "opened_at_fa": jalali_text(t.opened_at), "first_response_due_fa": jalali_text(t.first_response_due)}
+    if now is not None:
+        out["breached"] = is_breached(t.first_response_due, t.first_response_at, now)
+    return out
+
+
+def message_json(m: TicketMessage) -> dict:
+    return {"id": m.id, "author_kind": m.author_kind, "author_id": m.author_id, "body": m.body,
+            "at": m.at.isoformat()}
+
+
+async def _scoped_ticket(session: AsyncSession, principal: Principal, ticket_id: int) -> Ticket:
+    stmt = scope(select(Ticket).where(Ticket.id == ticket_id), principal, Ticket.customer_id)
+    ticket = (await session.execute(stmt)).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id}")
+    return ticket
+
+
+async def get_ticket(sm: async_sessionmaker, principal: Principal, ticket_id: int, *,
+                     now: datetime) -> tuple[Ticket, list[TicketMessage]]:
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        messages = (await session.execute(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
+                                          .order_by(TicketMessage.at, TicketMessage.id))).scalars().all()
+        await audit.record(session, principal, audit.READ_TICKET, customer_id=ticket.customer_id,
+                           subject=f"ticket {ticket_id}", now=now)
+    return ticket, list(messages)
+
+
+async def list_tickets(sm: async_sessionmaker, principal: Principal, *, now: datetime,
+                       customer_id: int | None = None, status: str | None = None) -> list[Ticket]:
+    """A customer's own tickets; staff may filter by customer (an export, audited) or list all."""
+    stmt = scope(select(Ticket), principal, Ticket.customer_id).order_by(Ticket.opened_at.desc(), Ticket.id)
+    if customer_id is not None:
+        stmt = stmt.where(Ticket.customer_id == customer_id)
+    if status is not None:
+        stmt = stmt.where(Ticket.status == status)
+    async with sm.begin() as session:
+        rows = list((await session.execute(stmt)).scalars())
+        if principal.is_staff and customer_id is not None:
+            await audit.record(session, principal, audit.EXPORT_TICKETS, customer_id=customer_id,
+                               subject="tickets", now=now, detail={"count": len(rows)})
+    return rows
+
+
+def _refuse_if_closed(ticket: Ticket, draft: dict) -> None:
+    if ticket.status in CLOSED_STATUSES:
+        raise TicketClosed(
+            "ticket_closed", "ticket_id",
+            f"تیکت شمارهٔ {fa_digits(ticket.id)} بسته شده و دوباره باز نمی‌شود. لطفاً برای این درخواست یک تیکت "
+            f"تازه باز کنید و در آن به تیکت {fa_digits(ticket.id)} ارجاع دهید.", draft=draft,
+            extra={"ticket_id": ticket.id, "open_new_with": {"references_ticket_id": ticket.id}})
+
+
+async def add_message(sm: async_sessionmaker, principal: Principal, ticket_id: int, body: str, *,
+                      now: datetime) -> TicketMessage:
+    """A message on the thread. From a customer it reopens the conversation (status open); from staff it
+    is an answer (see :func:`answer`)."""
+    if principal.is_staff:
+        return await answer(sm, principal, ticket_id, body, now=now)
+    draft = {"ticket_id": ticket_id, "body": body}
+    try:
+        text = require_persian(body, "body")
+    except Refusal as r:
+        raise r.with_draft(draft) from None
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        _refuse_if_closed(ticket, draft)
+        message = TicketMessage(ticket_id=ticket.id, author_id=principal.user_id, author_kind="customer",
+                                body=text, at=now)
+        session.add(message)
+        ticket.status = Status.OPEN
+    return message
+
+
+async def answer(sm: async_sessionmaker, principal: Principal, ticket_id: int, body: str, *, now: datetime,
+                 waiting_on_customer: bool = False) -> TicketMessage:
+    """A staff answer; the first one stops the first-response clock."""
+    require_role(principal, STAFF)
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        _refuse_if_closed(ticket, {"ticket_id": ticket_id, "body": body})
+        message = TicketMessage(ticket_id=ticket.id, author_id=principal.user_id, author_kind="staff",
+                                body=body, at=now)
+        session.add(message)
+        ticket.first_response_at = ticket.first_response_at or now
+        ticket.status = Status.WAITING_ON_CUSTOMER if waiting_on_customer else Status.ANSWERED
+    return message
+
+
+async def _staff_ticket(sm_session: AsyncSession, principal: Principal, ticket_id: int) -> Ticket:
+    require_role(principal, STAFF)
+    return await _scoped_ticket(sm_session, principal, ticket_id)
+
+
+async def assign(sm: async_sessionmaker, principal: Principal, ticket_id: int, assignee_id: int | None) -> Ticket:
+    """Assign the ticket to an active staff member (None unassigns it)."""
+    async with sm.begin() as session:
+        ticket = await _staff_ticket(session, principal, ticket_id)
+        if assignee_id is not None:
+            user = await session.get(User, assignee_id)
+            if user is None or not user.active or Role(user.role) not in STAFF:
+                raise Refusal("invalid_assignee", "assignee_id", "تیکت فقط به یکی از کارکنان فعال سپرده می‌شود.",
+                              draft={"assignee_id": assignee_id})
+        ticket.assignee_id = assignee_id
+    return ticket
+
+
+async def close(sm: async_sessionmaker, principal: Principal, ticket_id: int, *, now: datetime) -> Ticket:
+    """Close a ticket (staff, or its own customer). Closing twice is harmless."""
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        if ticket.status not in CLOSED_STATUSES:
+            ticket.status, ticket.closed_at = Status.CLOSED, now
+    return ticket
+
+
+async def close_without_answer(sm: async_sessionmaker, principal: Principal, ticket_id: int, *, reason: str,
+                               now: datetime) -> Ticket:
+    """Rule 13: staff close a ticket without an answer, e.g. ``incomplete_information``."""
+    if reason not in CLOSE_REASONS:
+        raise Refusal("invalid_reason", "reason", "دلیل بستن نامعتبر است.",
+                      draft={"reason": reason}, extra={"reasons": list(CLOSE_REASONS)})
+    async with sm.begin() as session:
+        ticket = await _staff_ticket(session, principal, ticket_id)
+        _refuse_if_closed(ticket, {"reason": reason})
+        ticket.status, ticket.close_reason, ticket.closed_at = Status.CLOSED_WITHOUT_ANSWER, reason, now
+    return ticket
+
+
+async def lower_priority(sm: async_sessionmaker, principal: Principal, ticket_id: int, priority: str) -> Ticket:
+    """Rule 14: staff lower a ticket's priority (never raise it here); the misuse flag is settled."""
+    if priority not in RANK:
+        raise Refusal("invalid_priority", "priority", "اولویت نامعتبر است.", draft={"priority": priority})
+    async with sm.begin() as session:
+        ticket = await _staff_ticket(session, principal, ticket_id)
+        if RANK[Priority(priority)] > RANK[Priority(ticket.priority)]:
+            raise Refusal("priority_not_lower", "priority", "اولویت فقط پایین آورده می‌شود.",
+                          draft={"priority": priority})
+        ticket.priority, ticket.priority_flag = priority, None
+    return ticket
+
+
+async def queue(sm: async_sessionmaker, principal: Principal) -> list[Ticket]:
+    """Open tickets for staff: those awaiting a first response first, by due time; then the rest by due."""
+    require_role(principal, STAFF)
+    stmt = (select(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
+            .order_by(Ticket.first_response_at.is_not(None), Ticket.first_response_due, Ticket.id))
+    async with sm() as session:
+        return list((await session.execute(stmt)).scalars())
