@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dashboards.collectors import MetricsHub, flip_latency_families
+from dashboards.collectors_desk import desk_families
 from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
@@ -96,6 +97,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     scheduler = Scheduler(sm, runner, clock, registry)
     hub = MetricsHub(registry, sm, clock)
     hub.add("flips", flip_latency_families)
+    hub.add("desk", desk_families)
     noc_index = NocIndex(sm, clock, lambda: runner.latest)
     noc_feed = StateFeed(lambda: runner.latest)
     runner.on_flip(noc_feed.poke)

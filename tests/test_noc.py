@@ -139,3 +139,25 @@ async def test_the_monitor_api_pages_and_refuses_customers_and_bad_filters(sessi
         html = await (await client.get("/noc", headers=noc)).text()
         assert '<script src="/static/noc.js"' in html
         assert (await client.get("/static/noc.js")).status == 200
+
+
+async def test_the_ticket_queue_lists_unanswered_tickets_by_first_response_due(sessionmaker, clock):
+    from datetime import timedelta
+
+    from tickets.models import Ticket
+
+    ids = await _world(sessionmaker)
+    now = clock.now()
+    async with sessionmaker.begin() as s:
+        cid = (await s.get(Monitor, ids["m1"])).service_id
+        cust = (await s.get(Service, cid)).customer_id
+        for subject, due_h, answered in (("later", 2, False), ("overdue", -1, False), ("answered", -5, True)):
+            s.add(Ticket(customer_id=cust, department="technical", subject=subject, opened_at=now,
+                         sla_band="office", first_response_due=now + timedelta(hours=due_h),
+                         first_response_at=now if answered else None))
+    deps = WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry())
+    async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
+        rows = await (await client.get("/api/v1/noc/tickets",
+                                       headers={"Authorization": f"Bearer {ids['noc']}"})).json()
+    assert [(r["subject"], r["overdue"]) for r in rows] == [("overdue", True), ("later", False),
+                                                            ("answered", False)]

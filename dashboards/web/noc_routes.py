@@ -10,13 +10,14 @@ from aiohttp import web
 from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
 from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS, WebDeps
-from dashboards.web.html import page
+from dashboards.web.html import TEHRAN, page
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
 from monitor.accounts import STAFF
 from monitor.errors import InvalidInput
 from monitor.models import State
+from tickets.desk import queue as desk_queue
 
 __all__ = ["routes", "noc_index", "state_feed"]
 
@@ -94,6 +95,20 @@ async def noc_events(request: web.Request) -> web.StreamResponse:
             await resp.write(f"id: {seq}\nevent: state\ndata: {payload}\n\n".encode())
     except (ConnectionResetError, RuntimeError):  # the screen was closed
         return resp
+
+
+@routes.get("/api/v1/noc/tickets", roles=STAFF)
+async def noc_tickets(request: web.Request) -> web.Response:
+    """The desk's queue as the NOC sees it: awaiting a first response first, by first-response due time."""
+    deps = request.app[DEPS]
+    now = deps.clock.now()
+    tickets = (await desk_queue(deps.sessionmaker, request[PRINCIPAL]))[:_int(request, "limit", 100, 1, 1000)]
+    return json_response([{"id": t.id, "subject": t.subject, "priority": t.priority, "band": t.sla_band,
+                           "status": t.status, "customer_id": t.customer_id,
+                           "first_response_due": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
+                           "answered": t.first_response_at is not None,
+                           "overdue": t.first_response_at is None and t.first_response_due < now}
+                          for t in tickets])
 
 
 @routes.get("/noc", roles=STAFF)
