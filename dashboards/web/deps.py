@@ -28,6 +28,8 @@ class WebDeps:
     # collectors (``dashboards.collectors.MetricsHub``), both optional.
     probe_exposition: Any = None
     metrics_hub: Any = None
+    # Rule 18: other ways to reach support, shown on the status page: (label, value) pairs in Persian.
+    support_channels: list[tuple[str, str]] = field(default_factory=list)
 
 
 DEPS = web.AppKey("negahban_deps", WebDeps)

@@ -1,0 +1,124 @@
+"""The monthly (or yearly) uptime report of one service: a printable page and the same page as a PDF."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from dashboards.availability import SpanUptime, load_histories, spans_uptime
+from dashboards.pdf import html_to_pdf
+from dashboards.portal import (
+    ServiceView,
+    jalali_months,
+    latency_buckets,
+    month_span,
+    parse_month,
+    service_for,
+    tehran_days,
+)
+from dashboards.svg import line_chart, uptime_bar
+from dashboards.web.body import int_param
+from dashboards.web.deps import DEPS
+from dashboards.web.fa import MONTHS_FA, duration_fa, percent
+from dashboards.web.html import esc, fa_digits, jalali, jalali_date
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.routing import RouteTable
+from monitor.accounts import ALL_ROLES
+from monitor.errors import InvalidInput
+from monitor.models import Customer
+
+__all__ = ["routes", "Report", "build_report", "report_html"]
+
+routes = RouteTable()
+CSS = Path(__file__).parent / "static" / "app.css"
+REPORT_CSS = """
+@page { size: A4; margin: 14mm; }
+body { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "DejaVu Sans", sans-serif; background: #fff; }
+.report h1 { font-size: 20px; margin: 0 0 4px; } .report .figures { display: flex; gap: 24px; }
+.report .figures div { border: 1px solid #e4e7ec; border-radius: 8px; padding: 8px 12px; }
+.report .figures b { display: block; font-size: 18px; }
+.report table { font-size: 12px; }
+"""
+
+
+class Report:
+    def __init__(self, svc: ServiceView, customer: str, title: str, total: SpanUptime, parts: list[SpanUptime],
+                 part_names: list[str], latency: list[float | None] | None, generated_at) -> None:
+        self.svc, self.customer, self.title, self.total = svc, customer, title, total
+        self.parts, self.part_names, self.latency, self.generated_at = parts, part_names, latency, generated_at
+
+
+def _days(start, end) -> list:
+    return tehran_days(start, max(1, round((end - start) / timedelta(days=1))))
+
+
+async def build_report(sm, principal, service_id: int, *, month: str | None, year: str | None, now) -> Report:
+    svc = await service_for(sm, principal, service_id)
+    async with sm() as s:
+        customer = await s.get(Customer, svc.customer_id)
+    if year:
+        if not year.isdigit() or not 1300 <= int(year) <= 1500:
+            raise InvalidInput("year", "expected a Jalali year like 1405")
+        jy = int(year)
+        parts, names = jalali_months(jy), [f"{MONTHS_FA[m]} {fa_digits(jy)}" for m in range(12)]
+        whole, title, latency = type(parts[0])(parts[0].start, parts[-1].end), f"سال {fa_digits(jy)}", None
+    else:
+        jy, jm = parse_month(month, now)
+        whole = month_span(jy, jm)
+        parts = _days(whole.start, whole.end)
+        names = [jalali_date(p.start) for p in parts]
+        title = f"{MONTHS_FA[jm - 1]} {fa_digits(jy)}"
+        latency = await latency_buckets(sm, svc.monitor_ids, whole.start, min(whole.end, now) if now > whole.start
+                                        else whole.end, len(parts))
+    histories = await load_histories(sm, svc.monitor_ids, whole.start, whole.end)
+    figures = spans_uptime(histories, [whole, *parts], now)
+    return Report(svc, customer.display_name or customer.name, title, figures[0], figures[1:], names, latency, now)
+
+
+def report_html(r: Report, query: str = "") -> str:
+    """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF."""
+    rows = "".join(f"<tr><td>{n}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
+                   f"<td>{duration_fa(u.maintenance_s)}</td></tr>" for n, u in zip(r.part_names, r.parts, strict=True))
+    chart = "" if r.latency is None else (
+        "<h2>میانگین زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
+                                                 y_label=lambda v: fa_digits(f"{v:.0f}")))
+    body = f"""<main class="report">
+<h1>گزارش دسترس‌پذیری {esc(r.svc.title)} — {r.title}</h1>
+<p class="muted">مشتری: {esc(r.customer)} · تهیه‌شده در {jalali(r.generated_at)}</p>
+<div class="figures"><div>دسترس‌پذیری<b class="uptime">{percent(r.total.ratio, 3)}</b></div>
+<div>مدت قطعی<b>{duration_fa(r.total.unavailable_s)}</b></div>
+<div>نگهداری برنامه‌ریزی‌شده<b>{duration_fa(r.total.maintenance_s)}</b></div></div>
+<p class="muted">دسترس‌پذیری بر پایه زمان (نه شمار بررسی‌ها) حساب شده و زمان نگهداری برنامه‌ریزی‌شده از آن کنار
+گذاشته شده است.</p>
+{uptime_bar([(f"{n}: {percent(u.ratio)}", u.ratio) for n, u in zip(r.part_names, r.parts, strict=True)])}
+{chart}
+<h2>جزئیات</h2><table><thead><tr><th>دوره</th><th>دسترس‌پذیری</th><th>قطعی</th><th>نگهداری</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <a href="javascript:print()">چاپ</a></p>
+</main>"""
+    return (f'<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>گزارش '
+            f'{esc(r.svc.title)}</title><style>{CSS.read_text(encoding="utf-8")}{REPORT_CSS}</style></head>'
+            f'<body class="rtl">{body}</body></html>')
+
+
+async def _report(request: web.Request) -> Report:
+    deps = request.app[DEPS]
+    return await build_report(deps.sessionmaker, request[PRINCIPAL], int_param(request, "service_id"),
+                              month=request.query.get("month"), year=request.query.get("year"),
+                              now=deps.clock.now())
+
+
+@routes.get("/portal/services/{service_id}/report", roles=ALL_ROLES)
+async def report_page(request: web.Request) -> web.Response:
+    html = report_html(await _report(request), request.query_string)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+@routes.get("/portal/services/{service_id}/report.pdf", roles=ALL_ROLES)
+async def report_pdf(request: web.Request) -> web.Response:
+    report = await _report(request)
+    pdf = await html_to_pdf(report_html(report))
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="uptime-{report.svc.name}.pdf"'})
