@@ -85,8 +85,13 @@
     loadSide();
   }
 
+  let me = null;
   async function loadSide() {
-    const inc = await fetch("/api/v1/noc/incidents");
+    if (me === null) {
+      const who = await fetch("/api/v1/me");
+      me = who.ok ? await who.json() : {};
+    }
+    const inc = await fetch("/api/v1/incidents");
     if (inc.ok) renderIncidents(await inc.json());
     const tk = await fetch("/api/v1/noc/tickets");
     if (tk.ok) renderTickets(await tk.json());
@@ -98,12 +103,16 @@
     if (!list.length) { box.textContent = "none"; return; }
     for (const i of list) {
       const row = el("div", { class: "card incident", "data-id": String(i.id) });
-      row.append(el("b", { class: "st st-" + (i.severity === "critical" ? "DOWN" : "DEGRADED") }, i.severity),
+      row.append(el("b", { class: "st st-" + (i.severity === "urgent" ? "DOWN" : "DEGRADED") }, i.severity),
                  document.createTextNode(" " + i.title + " "),
-                 el("span", { class: "muted" }, i.status + (i.assigned_to ? " → " + i.assigned_to : "")));
-      const ack = el("button", {}, "ack"); ack.onclick = () => post(`/api/v1/noc/incidents/${i.id}/acknowledge`);
-      const mine = el("button", {}, "assign to me"); mine.onclick = () => post(`/api/v1/noc/incidents/${i.id}/assign`);
-      const res = el("button", {}, "resolve"); res.onclick = () => post(`/api/v1/noc/incidents/${i.id}/resolve`);
+                 el("span", { class: "muted status" }, i.status + (i.assigned_to ? " → user " + i.assigned_to : "")));
+      // The incidents package's own API does the work; this screen only calls it.
+      const ack = el("button", { class: "ack" }, "ack");
+      ack.onclick = () => post(`/api/v1/incidents/${i.id}/acknowledge`);
+      const mine = el("button", { class: "assign" }, "assign to me");
+      mine.onclick = () => post(`/api/v1/incidents/${i.id}/assign`, { user_id: me.user_id });
+      const res = el("button", { class: "resolve" }, "resolve");
+      res.onclick = () => post(`/api/v1/incidents/${i.id}/resolve`, { text: "resolved from the NOC screen" });
       row.append(el("br"), ack, mine, res);
       box.append(row);
     }
