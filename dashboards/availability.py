@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -19,7 +19,8 @@ from monitor.maintenance import Calendar, load_calendar, scope_keys
 from monitor.models import Flip, State
 from monitor.uptime import uptime_from
 
-__all__ = ["Span", "MonitorHistory", "load_histories", "spans_uptime", "day_spans", "SpanUptime"]
+__all__ = ["Span", "MonitorHistory", "load_histories", "spans_uptime", "day_spans", "SpanUptime",
+           "total"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,29 @@ class MonitorHistory:
     maintenance: list[tuple[datetime, datetime]]
 
 
+# A dict lookup: calling the enum for each of a year's flips costs more than the arithmetic.
+_STATES = {s.value: s for s in State}
+
+
+def total(span: Span, parts: Sequence[SpanUptime]) -> SpanUptime:
+    """The figure of ``span`` from the figures of spans that cut it without overlap."""
+    return SpanUptime(span, sum(p.available_s for p in parts), sum(p.unavailable_s for p in parts),
+                      sum(p.maintenance_s for p in parts))
+
+
+def _epoch(column, dialect: str):
+    """Seconds since the epoch, computed by the database: a year of flips parsed as datetimes by the driver
+    costs more than the whole uptime arithmetic (SQLite keeps them as text)."""
+    if dialect == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _from_epoch(value) -> datetime:
+    # SQLite keeps julianday to the millisecond, which is fine for uptime; rounding drops float noise.
+    return datetime.fromtimestamp(round(float(value), 6), UTC)
+
+
 def day_spans(first_day_start: datetime, days: int) -> list[Span]:
     return [Span(first_day_start + timedelta(days=i), first_day_start + timedelta(days=i + 1))
             for i in range(days)]
@@ -66,27 +90,31 @@ async def load_histories(sm: async_sessionmaker, monitor_ids: Sequence[int], sta
                        .subquery())
         initial = dict((await s.execute(select(Flip.monitor_id, Flip.new_state)
                                         .join(last_before, Flip.id == last_before.c.fid))).all())
-        rows = (await s.execute(select(Flip.monitor_id, Flip.at, Flip.new_state)
-                                .where(Flip.monitor_id.in_(monitor_ids), Flip.at >= start, Flip.at < end)
-                                .order_by(Flip.at, Flip.id))).all()
+        conn = await s.connection()
+        rows = (await conn.execute(select(Flip.monitor_id, _epoch(Flip.at, conn.dialect.name), Flip.new_state)
+                                   .where(Flip.monitor_id.in_(monitor_ids), Flip.at >= start, Flip.at < end)
+                                   .order_by(Flip.at, Flip.id))).all()
     flips: dict[int, list[tuple[datetime, State]]] = {m: [] for m in monitor_ids}
-    for mid, at, state in rows:
-        flips[mid].append((at, State(state)))
+    for mid, epoch, state in rows:
+        flips[mid].append((_from_epoch(epoch), _STATES[state]))
     out = []
     for mid in monitor_ids:
         windows = calendar.intervals(await scope_keys(sm, mid), start, end) if calendar else []
-        out.append(MonitorHistory(mid, State(initial.get(mid, State.UNKNOWN)), flips[mid], windows))
+        out.append(MonitorHistory(mid, _STATES[initial.get(mid, State.UNKNOWN.value)], flips[mid], windows))
     return out
 
 
 def _one(h: MonitorHistory, spans: Sequence[Span], now: datetime) -> list[tuple[float, float, float]]:
-    out, state, i = [], h.initial, 0
+    """Spans in time order; the flips are walked once, the state carried from one span to the next."""
+    out, state, i, n = [], h.initial, 0, len(h.flips)
     for span in spans:
-        while i < len(h.flips) and h.flips[i][0] < span.start:
+        while i < n and h.flips[i][0] < span.start:
             state = h.flips[i][1]
             i += 1
-        inside = [f for f in h.flips[i:] if f[0] < span.end]
-        up = uptime_from(state, inside, h.maintenance, span.start, span.end, now)
+        j = i
+        while j < n and h.flips[j][0] < span.end:
+            j += 1
+        up = uptime_from(state, h.flips[i:j], h.maintenance, span.start, span.end, now)
         out.append((up.available_s, up.unavailable_s, up.seconds[State.MAINTENANCE.value]))
     return out
 

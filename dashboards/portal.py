@@ -17,7 +17,7 @@ from monitor.errors import InvalidInput, NotFound
 from monitor.models import Monitor, MonitorState, ProbeResultRow, Service, State
 
 __all__ = ["ServiceView", "customer_services", "service_for", "public_services", "daily_uptime",
-           "month_span", "jalali_months", "latency_buckets", "parse_month", "worst_state", "tehran_midnight",
+           "month_span", "jalali_months", "latency_buckets", "parse_month", "worst_state", "tehran_midnight", "last_days",
            "tehran_days"]
 
 WORST_FIRST = (State.DOWN, State.UNREACHABLE, State.DEGRADED, State.MAINTENANCE, State.UP, State.UNKNOWN)
@@ -83,11 +83,15 @@ def tehran_midnight(at: datetime) -> datetime:
     return datetime(local.year, local.month, local.day, tzinfo=TEHRAN).astimezone(UTC)
 
 
+def last_days(days: int, now: datetime) -> list[Span]:
+    """The last ``days`` Tehran days, today included."""
+    return tehran_days(tehran_midnight(now - timedelta(days=days - 1)), days)
+
+
 async def daily_uptime(sm: async_sessionmaker, monitor_ids: list[int], days: int, now: datetime
                        ) -> list[SpanUptime]:
     """Uptime per Tehran day for the last ``days`` days, today included."""
-    first = tehran_midnight(now - timedelta(days=days - 1))
-    spans = tehran_days(first, days)
+    spans = last_days(days, now)
     histories = await load_histories(sm, monitor_ids, spans[0].start, spans[-1].end)
     return spans_uptime(histories, spans, now)
 

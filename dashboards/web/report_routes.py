@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dashboards.availability import SpanUptime, load_histories, spans_uptime
+from dashboards.availability import SpanUptime, load_histories, spans_uptime, total
 from dashboards.pdf import html_to_pdf
 from dashboards.portal import (
     ServiceView,
@@ -73,8 +73,9 @@ async def build_report(sm, principal, service_id: int, *, month: str | None, yea
         latency = await latency_buckets(sm, svc.monitor_ids, whole.start, min(whole.end, now) if now > whole.start
                                         else whole.end, len(parts))
     histories = await load_histories(sm, svc.monitor_ids, whole.start, whole.end)
-    figures = spans_uptime(histories, [whole, *parts], now)
-    return Report(svc, customer.display_name or customer.name, title, figures[0], figures[1:], names, latency, now)
+    figures = spans_uptime(histories, parts, now)
+    return Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
+                  latency, now)
 
 
 def report_html(r: Report, query: str = "") -> str:
