@@ -11,7 +11,6 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -28,7 +27,7 @@ from monitor.inventory import apply_inventory, load_inventory
 from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.settings import Settings
-from probes import ProbeContext
+from probes import ProbeContext, make_context
 
 __all__ = ["Service", "build_service"]
 
@@ -42,7 +41,7 @@ class Service:
     sessionmaker: async_sessionmaker
     clock: Clock
     registry: CollectorRegistry
-    http: aiohttp.ClientSession
+    probe_ctx: ProbeContext
     runner: Runner
     scheduler: Scheduler
     app: web.Application
@@ -67,17 +66,9 @@ class Service:
         await self.runner.drain()
         if self.site_runner:
             await self.site_runner.cleanup()
-        await self.http.close()
+        await self.probe_ctx.close()
         await self.engine.dispose()
         log.info("stopped")
-
-
-def _http_session() -> aiohttp.ClientSession:
-    # force_close: a fresh connection per check, so a pooled keep-alive never hides a dead server;
-    # DummyCookieJar: no cookie state shared between monitors.
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, ttl_dns_cache=None, use_dns_cache=False)
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                 auto_decompress=True, trust_env=False)
 
 
 async def build_service(settings: Settings, clock: Clock | None = None,
@@ -91,8 +82,9 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         inv, specs = load_inventory(settings.inventory_file)
         counts = await apply_inventory(sm, inv, specs, clock.now())
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
-    http = _http_session()
-    ctx = ProbeContext(http=http, now=clock.now)
+    # Fresh connection per check and no state shared between monitors are the probes' own rules; this
+    # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
+    ctx = await make_context(now=clock.now, icmp=settings.icmp)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
     hub = MetricsHub(registry, sm, clock)
@@ -106,7 +98,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "noc_feed": noc_feed},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub)
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, http, runner, scheduler, app)
+    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app)
 
 
 async def serve(settings: Settings) -> None:

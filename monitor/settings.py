@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     run_scheduler: bool = True
     # The total number of connections/queries the probe runner may have in flight.
     max_concurrent_probes: int = Field(2000, ge=1, le=100_000)
+    # ICMP sockets: "auto" (raw as root, else datagram; start-up fails if neither opens), "privileged",
+    # "unprivileged", or "off" (no ICMP monitors; for a deployment without the rights).
+    icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
 

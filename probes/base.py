@@ -5,13 +5,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Outcome", "ProbeResult", "ProbeContext", "SpecBase", "Prober"]
+__all__ = ["Outcome", "ProbeResult", "SpecBase", "Prober", "Failure", "up_or_degraded"]
 
 
 class Outcome(enum.StrEnum):
@@ -25,9 +23,12 @@ class ProbeResult:
     """What one check saw. A target that is down is data, not an exception.
 
     ``reason`` is a short code (``ok``, ``timeout``, ``refused``, ``unreachable``, ``dns_error``, ``tls_error``,
-    ``cert_expiring``, ``cert_expired``, ``status_mismatch``, ``keyword_missing``, ``json_mismatch``,
-    ``body_too_large``, ``loss``, ``latency``, ...). ``phases`` holds seconds per phase, named as
-    blackbox_exporter names them (``resolve``, ``connect``, ``tls``, ``processing``, ``transfer``).
+    ``cert_expiring``, ``cert_expired``, ``status_mismatch``, ``keyword_missing``, ``keyword_present``,
+    ``json_mismatch``, ``body_too_large``, ``too_many_redirects``, ``expect_mismatch``, ``rcode_mismatch``,
+    ``answer_mismatch``, ``loss``, ``latency``, ...). ``phases`` holds seconds per phase, named as
+    blackbox_exporter names them (``resolve``, ``connect``, ``tls``, ``processing``, ``transfer``); ICMP puts
+    ``rtt_min``, ``rtt_avg``, ``rtt_max``, ``jitter`` (seconds) and ``loss`` (a fraction) there. ``details``
+    is JSON-serialisable (status code, certificate not-after as ISO text, resolved address, ...).
     """
 
     outcome: Outcome
@@ -51,17 +52,19 @@ class SpecBase(BaseModel):
     timeout_s: float = Field(10.0, gt=0, le=120)
 
 
-Ping = Callable[..., Awaitable[Any]]
+class Failure(Exception):
+    """Raised inside a probe to stop it with a DOWN (or DEGRADED) result; never escapes a prober."""
+
+    def __init__(self, reason: str, message: str, outcome: Outcome = Outcome.DOWN) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.outcome = reason, message, outcome
 
 
-@dataclass
-class ProbeContext:
-    """Collaborators a probe may use: everything that touches the network comes from here."""
-
-    http: aiohttp.ClientSession
-    ping: Ping | None = None
-    now: Callable[[], datetime] = lambda: datetime.now(UTC)
-    extras: dict[str, Any] = field(default_factory=dict)
+def up_or_degraded(latency_s: float, threshold_s: float | None, message: str) -> tuple[Outcome, str, str]:
+    """Return (outcome, reason, message) for a check that passed, degraded when slower than ``threshold_s``."""
+    if threshold_s is not None and latency_s > threshold_s:
+        return Outcome.DEGRADED, "latency", f"slow: {latency_s * 1000:.0f} ms > {threshold_s * 1000:.0f} ms"
+    return Outcome.UP, "ok", message
 
 
-Prober = Callable[[Any, ProbeContext], Awaitable[ProbeResult]]
+Prober = Callable[[Any, Any], Awaitable[ProbeResult]]

@@ -67,7 +67,7 @@ monitors:
             results = (await s.execute(select(ProbeResultRow.outcome))).scalars().all()
         assert flips == ["UP", "DOWN"] and results == ["up", "down", "down"]
     finally:
-        await service.http.close()
+        await service.probe_ctx.close()
         await service.engine.dispose()
         await target.cleanup()
 
