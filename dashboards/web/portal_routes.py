@@ -25,6 +25,7 @@ from dashboards.web.fa import MONTHS_FA, STATE_FA, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date, page
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.portal_sections import incidents_table, service_incidents, statement_section
 from dashboards.web.routing import RouteTable
 from monitor.accounts import ALL_ROLES
 from tickets.calendar import load_calendar, phone_support_open
@@ -82,7 +83,9 @@ async def portal_home(request: web.Request) -> web.Response:
                                      days[0].start, days[-1].end)
     cards = "".join(_card(s, histories, days, now) for s in services) or \
         '<p class="muted">سرویسی ثبت نشده است.</p>'
-    body = f"<h1>سرویس‌های من</h1>{await _phone_line(request)}{cards}"
+    jy, jm = parse_month(None, now)
+    statement = await statement_section(deps.sessionmaker, p, jy, jm)
+    body = f"<h1>سرویس‌های من</h1>{await _phone_line(request)}{cards}{statement}"
     return page("سرویس‌های من", body, user=p.username, csrf=request.get(CSRF))
 
 
@@ -134,6 +137,8 @@ async def portal_service(request: web.Request) -> web.Response:
         f'<section class="card"><h2>زمان پاسخ ۲۴ ساعت گذشته</h2>'
         f'{line_chart(latency, unit="ms", label="زمان پاسخ", y_label=lambda v: fa_digits(f"{v:.0f}"))}'
         f'</section>',
+        f'<section class="card"><h2>رخدادها</h2>'
+        f'{incidents_table(await service_incidents(deps.sessionmaker, p, svc.id), now)}</section>',
         f'<section class="card"><h2>تیکت‌ها</h2>{await _tickets(request, svc)}</section>',
     ]
     return page(svc.title, "".join(sections), user=p.username, csrf=request.get(CSRF))

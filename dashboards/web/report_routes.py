@@ -24,6 +24,7 @@ from dashboards.web.deps import DEPS
 from dashboards.web.fa import MONTHS_FA, duration_fa, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date
 from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.portal_sections import incidents_table, service_incidents
 from dashboards.web.routing import RouteTable
 from monitor.accounts import ALL_ROLES
 from monitor.errors import InvalidInput
@@ -48,6 +49,7 @@ class Report:
                  part_names: list[str], latency: list[float | None] | None, generated_at) -> None:
         self.svc, self.customer, self.title, self.total = svc, customer, title, total
         self.parts, self.part_names, self.latency, self.generated_at = parts, part_names, latency, generated_at
+        self.incidents: list = []
 
 
 def _days(start, end) -> list:
@@ -74,8 +76,10 @@ async def build_report(sm, principal, service_id: int, *, month: str | None, yea
                                         else whole.end, len(parts))
     histories = await load_histories(sm, svc.monitor_ids, whole.start, whole.end)
     figures = spans_uptime(histories, parts, now)
-    return Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
-                  latency, now)
+    report = Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
+                    latency, now)
+    report.incidents = await service_incidents(sm, principal, svc.id, whole.start, whole.end)
+    return report
 
 
 def report_html(r: Report, query: str = "") -> str:
@@ -95,6 +99,7 @@ def report_html(r: Report, query: str = "") -> str:
 گذاشته شده است.</p>
 {uptime_bar([(f"{n}: {percent(u.ratio)}", u.ratio) for n, u in zip(r.part_names, r.parts, strict=True)])}
 {chart}
+<h2>رخدادها</h2>{incidents_table(r.incidents, r.generated_at)}
 <h2>جزئیات</h2><table><thead><tr><th>دوره</th><th>دسترس‌پذیری</th><th>قطعی</th><th>نگهداری</th></tr></thead>
 <tbody>{rows}</tbody></table>
 <p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <a href="javascript:print()">چاپ</a></p>
