@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
 from all_models import load_all  # noqa: E402
+from metrics_scrape import fake_latest  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
@@ -30,12 +31,21 @@ from dashboards.collectors_desk import desk_families  # noqa: E402
 from dashboards.metrics import ProbeExposition  # noqa: E402
 from dashboards.web.app import build_app  # noqa: E402
 from dashboards.web.deps import WebDeps  # noqa: E402
-from metrics_scrape import fake_latest  # noqa: E402
 from monitor.accounts import Role, create_user, issue_token  # noqa: E402
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
-from monitor.models import (Customer, Datacenter, Flip, Monitor, MonitorState, NetworkDevice,  # noqa: E402
-                            Server, Service)
+from monitor.models import (  # noqa: E402
+    Customer,
+    Datacenter,
+    Flip,
+    Monitor,
+    MonitorState,
+    NetworkDevice,
+    RollupArchive,
+    Server,
+    Service,
+)
+from monitor.rollups import DAY, HOUR, Bucket, month_index, pack  # noqa: E402
 
 N = 10_000
 NOW = datetime(2027, 3, 15, 8, 0, tzinfo=UTC)   # late in Jalali 1405
@@ -58,6 +68,7 @@ async def populate(sm) -> dict:
         await s.execute(insert(MonitorState), [{"monitor_id": i + 1, "state": "DOWN" if i % 97 == 0 else "UP",
                                                 "since": NOW} for i in range(N)])
         await _year_of_flips(s, [1, 2])
+        await _year_of_rollups(s, [1, 2, 3, 4])
         noc = await create_user(s, "nora", Role.NOC)
         cust = await create_user(s, "alice", Role.CUSTOMER, customer_id=1)
         return {"noc": await issue_token(s, noc.id, "b", NOW), "customer": await issue_token(s, cust.id, "b", NOW)}
@@ -73,6 +84,18 @@ async def _year_of_flips(s, monitor_ids) -> None:
             t += timedelta(hours=6) if state == "UP" else timedelta(minutes=3)
             state = "DOWN" if state == "UP" else "UP"
     await s.execute(insert(Flip), rows)
+
+
+async def _year_of_rollups(s, monitor_ids) -> None:
+    """Daily rollup rows for 14 months and hourly rows for the last 90 days, as the engine keeps them."""
+    end_day = int(NOW.timestamp()) // DAY
+    periods = sorted({month_index(d)[0] for d in range(end_day - 430, end_day + 1)})
+    day = Bucket(288, 287, 0, 1, 0.01, 288 * 0.05, 0.4)
+    rows = [{"monitor_id": m, "resolution": DAY, "period": p, "slots": pack([day] * 31)}
+            for m in monitor_ids for p in periods]
+    rows += [{"monitor_id": m, "resolution": HOUR, "period": d, "slots": pack([Bucket(12, 12, 0, 0, 0.01, 0.6, 0.1)] * 24)}
+             for m in monitor_ids for d in range(end_day - 90, end_day + 1)]
+    await s.execute(insert(RollupArchive), rows)
 
 
 async def timed(client, path, headers, n) -> list[float]:

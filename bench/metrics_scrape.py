@@ -95,11 +95,32 @@ def main() -> None:
     expo = ProbeExposition(lambda: latest, time.monotonic, ttl_s=1.0)
     expo.render()  # label texts are built once per monitor config
 
-    def cold():
-        expo._cached = None
-        expo.render()
+    fresh = fake_latest(N)  # other Latest objects with the same content: what a check leaves behind
 
-    ours = timed(cold, 10)
+    def rechecked(fraction: float):
+        # Monitors checked since the last scrape get new Latest objects (60 s interval, 15 s scrapes: 1/4).
+        step = max(1, round(1 / fraction))
+        offset = rechecked.round % step
+        rechecked.round += 1
+        for i in range(offset, N, step):
+            latest[i], fresh[i] = fresh[i], latest[i]
+
+        def run():
+            expo._cached = None
+            expo.render()
+        return run
+
+    rechecked.round = 0
+
+    def scrape(fraction):
+        out = []
+        for _ in range(8):
+            run = rechecked(fraction)
+            out.extend(timed(run, 1))
+        return out
+
+    ours = scrape(0.25)
+    everything = scrape(1.0)
     cached = timed(expo.render, 10)
     registry = CollectorRegistry()
     registry.register(PeerCollector(latest))
@@ -110,11 +131,14 @@ def main() -> None:
     baseline = asyncio.run(loop_stall(None, 5))
     series = expo.render().count(b"\n")
     print(f"monitors={N} lines={series}")
-    print(f"scrape_render_ms median={statistics.median(ours):.1f} max={max(ours):.1f} (target <= 150)")
+    print(f"scrape_render_ms (1/4 of monitors re-checked since the last scrape) median={statistics.median(ours):.1f}"
+          f" max={max(ours):.1f} (target <= 150)")
+    print(f"scrape_render_all_rechecked_ms median={statistics.median(everything):.1f} max={max(everything):.1f}")
     print(f"scrape_render_first_ever_ms={first_ms:.1f} (labels escaped on the first scrape)")
     print(f"scrape_cached_ms median={statistics.median(cached):.3f}")
     print(f"peer_generate_latest_ms median={statistics.median(peer):.1f}")
-    print(f"ratio_peer_over_ours={statistics.median(peer) / statistics.median(ours):.1f}x")
+    print(f"ratio_peer_over_ours={statistics.median(peer) / statistics.median(ours):.1f}x "
+          f"(all re-checked: {statistics.median(peer) / statistics.median(everything):.1f}x)")
     print(f"max_event_loop_stall_during_scrapes_ms={stall:.1f} (same ticker without scrapes: {baseline:.1f})")
 
 

@@ -73,6 +73,8 @@ class ProbeExposition:
         self._ttl = ttl_s
         # monitor id -> (config object, success prefix, duration prefix, state prefix)
         self._prefixes: dict[int, tuple[object, str, str, str]] = {}
+        # monitor id -> (the Latest object rendered, success line, duration line, state line, state)
+        self._rendered: dict[int, tuple[object, str, str, str, str]] = {}
         self._cached: tuple[float, bytes] | None = None
         self._lock = asyncio.Lock()
         self.renders = 0
@@ -109,23 +111,33 @@ class ProbeExposition:
             self._prefixes[monitor_id] = hit
         return hit
 
-    def _render_items(self, items: list[tuple[int, Any]]) -> bytes:
-        self.renders += 1
-        if len(self._prefixes) > 2 * len(items) + 100:  # forget monitors that are gone
+    def _lines_of(self, monitor_id: int, item) -> tuple[object, str, str, str, str]:
+        # The runner replaces a monitor's Latest on every check, so an unchanged object means unchanged lines:
+        # between two scrapes most monitors were not checked, and their lines are reused as they are.
+        hit = self._rendered.get(monitor_id)
+        if hit is not None and hit[0] is item:
+            return hit
+        _, p_ok, p_dur, p_state = self._prefix(monitor_id, item.config)
+        st = str(item.state)
+        hit = (item, p_ok + ("0.0" if item.result.outcome is Outcome.DOWN else "1.0"),
+               p_dur + _number(item.result.latency_s), p_state + st + '"} 1.0', st)
+        self._rendered[monitor_id] = hit
+        return hit
+
+    def _forget_gone(self, items: list[tuple[int, Any]]) -> None:
+        if len(self._rendered) > 2 * len(items) + 100:
             live = {mid for mid, _ in items}
             self._prefixes = {k: v for k, v in self._prefixes.items() if k in live}
-        success, duration, state, counts = [], [], [], Counter()
-        down, prefix = Outcome.DOWN, self._prefix
-        for mid, item in items:
-            _, p_ok, p_dur, p_state = prefix(mid, item.config)
-            success.append(p_ok + ("0.0" if item.result.outcome is down else "1.0"))
-            duration.append(p_dur + _number(item.result.latency_s))
-            st = str(item.state)
-            state.append(p_state + st + '"} 1.0')
-            counts[st] += 1
+            self._rendered = {k: v for k, v in self._rendered.items() if k in live}
+
+    def _render_items(self, items: list[tuple[int, Any]]) -> bytes:
+        self.renders += 1
+        self._forget_gone(items)
+        rows = [self._lines_of(mid, item) for mid, item in items]
+        counts = Counter(r[4] for r in rows)
         count_lines = [f'negahban_monitors{{state="{s}"}} {float(counts.get(s, 0))}' for s in STATES]
-        parts = [_HEADER_SUCCESS, *_lines(success), _HEADER_DURATION, *_lines(duration), _HEADER_STATE,
-                 *_lines(state), _HEADER_COUNTS, *_lines(count_lines)]
+        parts = [_HEADER_SUCCESS, *_lines([r[1] for r in rows]), _HEADER_DURATION, *_lines([r[2] for r in rows]),
+                 _HEADER_STATE, *_lines([r[3] for r in rows]), _HEADER_COUNTS, *_lines(count_lines)]
         return "".join(parts).encode()
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from aiohttp import web
 
 from dashboards.availability import SpanUptime, load_histories, spans_uptime, total
+from dashboards.latency import daily_latency_ms
 from dashboards.pdf import html_to_pdf
 from dashboards.portal import (
     ServiceView,
     jalali_months,
-    latency_buckets,
     month_span,
     parse_month,
     service_for,
@@ -65,15 +65,14 @@ async def build_report(sm, principal, service_id: int, *, month: str | None, yea
             raise InvalidInput("year", "expected a Jalali year like 1405")
         jy = int(year)
         parts, names = jalali_months(jy), [f"{MONTHS_FA[m]} {fa_digits(jy)}" for m in range(12)]
-        whole, title, latency = type(parts[0])(parts[0].start, parts[-1].end), f"سال {fa_digits(jy)}", None
+        whole, title = type(parts[0])(parts[0].start, parts[-1].end), f"سال {fa_digits(jy)}"
     else:
         jy, jm = parse_month(month, now)
         whole = month_span(jy, jm)
         parts = _days(whole.start, whole.end)
         names = [jalali_date(p.start) for p in parts]
         title = f"{MONTHS_FA[jm - 1]} {fa_digits(jy)}"
-        latency = await latency_buckets(sm, svc.monitor_ids, whole.start, min(whole.end, now) if now > whole.start
-                                        else whole.end, len(parts))
+    latency = await daily_latency_ms(sm, svc.monitor_ids, whole.start, min(whole.end, max(now, whole.start)))
     histories = await load_histories(sm, svc.monitor_ids, whole.start, whole.end)
     figures = spans_uptime(histories, parts, now)
     report = Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
@@ -86,8 +85,8 @@ def report_html(r: Report, query: str = "") -> str:
     """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF."""
     rows = "".join(f"<tr><td>{n}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
                    f"<td>{duration_fa(u.maintenance_s)}</td></tr>" for n, u in zip(r.part_names, r.parts, strict=True))
-    chart = "" if r.latency is None else (
-        "<h2>میانگین زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
+    chart = "" if not any(v is not None for v in r.latency) else (
+        "<h2>میانگین روزانه زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
                                                  y_label=lambda v: fa_digits(f"{v:.0f}")))
     body = f"""<main class="report">
 <h1>گزارش دسترس‌پذیری {esc(r.svc.title)} — {r.title}</h1>
