@@ -20,7 +20,7 @@ from dashboards.collectors_desk import desk_families
 from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
-from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.inventory import apply_inventory, load_inventory
@@ -96,7 +96,8 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed},
-                   probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub)
+                   probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
+                   support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app)
 

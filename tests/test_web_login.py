@@ -176,3 +176,14 @@ async def test_a_browser_without_a_session_is_sent_to_the_login_form(site):
     client, _ = site
     resp = await client.get("/api/v1/me", headers={"Accept": "text/html"}, allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/login?next=/api/v1/me"
+
+
+def test_support_channels_are_read_from_settings_and_a_malformed_entry_is_refused():
+    from dashboards.web.deps import parse_channels
+    from monitor.errors import SettingsError
+    from monitor.settings import load_settings
+
+    settings = load_settings({"NEGAHBAN_SUPPORT_CHANNELS": "تلفن اضطراری: 021-0000; تلگرام: @ngb"})
+    assert parse_channels(settings.support_channels) == [("تلفن اضطراری", "021-0000"), ("تلگرام", "@ngb")]
+    with pytest.raises(SettingsError, match="SUPPORT_CHANNELS"):
+        load_settings({"NEGAHBAN_SUPPORT_CHANNELS": "no label here"})

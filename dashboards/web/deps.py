@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.clock import Clock
 
-__all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP"]
+__all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP", "parse_channels"]
+
+
+def parse_channels(text: str) -> list[tuple[str, str]]:
+    """``"تلفن: 021-1234; تلگرام: @x"`` -> ``[("تلفن", "021-1234"), ("تلگرام", "@x")]`` (validated by Settings)."""
+    pairs = (part.partition(":") for part in text.split(";") if part.strip())
+    return [(label.strip(), value.strip()) for label, _, value in pairs]
 
 
 @dataclass
