@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from monitor.clock import Clock
 from monitor.models import Flip, State
 
-__all__ = ["DbCollector", "MetricsHub", "Gather", "histogram", "flip_latency_families", "DURATION_BUCKETS"]
+__all__ = ["DbCollector", "MetricsHub", "Gather", "histogram", "flip_latency_families", "DURATION_BUCKETS",
+           "refreshing"]
 
 log = logging.getLogger("negahban.metrics")
 Gather = Callable[[AsyncSession, datetime], Awaitable[list[Metric]]]
@@ -75,6 +76,17 @@ class MetricsHub:
                         await c.refresh(session, self._clock.now(), mono)
                     except Exception:  # a broken gather keeps its old figures, it must not break /metrics
                         log.exception("collector_failed name=%s", c.name)
+
+
+def refreshing(collector) -> Gather:
+    """A gather for a collector another package registered itself, holding a snapshot that its
+    ``refresh(session)`` replaces (the ledger's): the hub refreshes it before scrapes like its own."""
+
+    async def gather(session: AsyncSession, now: datetime) -> list[Metric]:
+        await collector.refresh(session)
+        return []
+
+    return gather
 
 
 def histogram(name: str, doc: str, values_by_labels: dict[tuple[str, ...], Sequence[float]],

@@ -58,6 +58,9 @@ def _noc() -> dict:
         _panel(7, "Scheduling lateness p99",
                [("histogram_quantile(0.99, sum by (le) (rate(negahban_schedule_lateness_seconds_bucket[5m])))",
                  "p99")], unit="s"),
+        _panel(9, "Flip to incident p95",
+               [("histogram_quantile(0.95, sum by (le) (rate(negahban_flip_to_incident_seconds_bucket[5m])))",
+                 "p95")], unit="s"),
         _panel(8, "Pipeline: flips waiting, outbox depth",
                [("negahban_flips_unprocessed", "flips waiting"),
                 ("sum by (status) (negahban_outbox_depth)", "outbox {{status}}")]),
@@ -115,6 +118,9 @@ def _billing() -> dict:
                [("sum by (kind) (negahban_billed_rials_month)", "{{kind}}")], "bargauge"),
         _panel(2, "Datacenter visits (last 30 days)",
                [("sum by (datacenter) (negahban_datacenter_visits_30d)", "{{datacenter}}")], "bargauge"),
+        _panel(3, "Charged by kind, all time, net of reversals (rials)",
+               [("sum by (kind) (negahban_ledger_billed_rials)", "{{kind}}")], "bargauge"),
+        _panel(4, "Paid, all time (rials)", [("negahban_ledger_payments_rials", "paid")], "stat"),
     ])
 
 

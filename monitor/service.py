@@ -11,16 +11,23 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from dashboards.collectors import MetricsHub, flip_latency_families
+from dashboards.collectors import MetricsHub, flip_latency_families, refreshing
 from dashboards.collectors_desk import desk_families
+from dashboards.collectors_incidents import incident_families, outbox_families
+from dashboards.collectors_ledger import ledger_families
 from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
+from incidents.alertmanager import AlertmanagerConfig
+from incidents.engine import EngineConfig
+from incidents.notifiers import EmailNotifier, Notifier, SmsNotifier, WebhookNotifier
+from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.inventory import apply_inventory, load_inventory
@@ -28,6 +35,7 @@ from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.settings import Settings
 from probes import ProbeContext, make_context
+from tickets.ledger.metrics import register_ledger_collector
 
 __all__ = ["Service", "build_service"]
 
@@ -51,6 +59,8 @@ class Service:
     async def start(self) -> None:
         if self.settings.run_scheduler:
             await self.scheduler.start()
+        if "incidents" in self.extras:
+            self.extras["incidents"].start()
         self.site_runner = web.AppRunner(self.app, handle_signals=False)
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
@@ -64,11 +74,44 @@ class Service:
         log.info("stopping")
         await self.scheduler.shutdown()
         await self.runner.drain()
+        if "incidents" in self.extras:
+            await self.extras["incidents"].stop()
         if self.site_runner:
             await self.site_runner.cleanup()
         await self.probe_ctx.close()
+        if "http" in self.extras:
+            await self.extras["http"].close()
         await self.engine.dispose()
         log.info("stopped")
+
+
+def _outbound_http() -> aiohttp.ClientSession:
+    """The session for notifications and Alertmanager calls (probes have their own connections)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trust_env=False,
+                                 timeout=aiohttp.ClientTimeout(total=30))
+
+
+def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Notifier]:
+    notifiers: dict[str, Notifier] = {
+        "webhook": WebhookNotifier(http),
+        "email": EmailNotifier(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
+                               username=settings.smtp_username, password=settings.smtp_password,
+                               starttls=settings.smtp_starttls)}
+    if settings.sms_gateway_url:
+        notifiers["sms"] = SmsNotifier(http, settings.sms_gateway_url, to_field=settings.sms_to_field,
+                                       text_field=settings.sms_text_field)
+    return notifiers
+
+
+def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
+                      registry: CollectorRegistry) -> IncidentWorkers:
+    alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
+                                      service_label=settings.alertmanager_service_label,
+                                      url=settings.alertmanager_url)
+    return IncidentWorkers(sm, clock, http, _notifiers(settings, http), alertmanager=alertmanager,
+                           engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
+                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
+                           registry=registry)
 
 
 async def build_service(settings: Settings, clock: Clock | None = None,
@@ -87,19 +130,29 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     ctx = await make_context(now=clock.now, icmp=settings.icmp)
     runner = Runner(sm, ctx, clock)
     scheduler = Scheduler(sm, runner, clock, registry)
+    http = _outbound_http()
+    incidents = _incident_workers(settings, sm, clock, http, registry)
+    runner.on_flip(incidents.on_flip)
     hub = MetricsHub(registry, sm, clock)
     hub.add("flips", flip_latency_families)
     hub.add("desk", desk_families)
+    hub.add("incidents", incident_families)
+    hub.add("outbox", outbox_families, ttl_s=5.0)
+    hub.add("ledger", ledger_families, ttl_s=60.0)
+    hub.add("ledger-totals", refreshing(register_ledger_collector(registry)), ttl_s=60.0)
     noc_index = NocIndex(sm, clock, lambda: runner.latest)
     noc_feed = StateFeed(lambda: runner.latest)
     runner.on_flip(noc_feed.poke)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
-                             "noc_feed": noc_feed},
+                             "noc_feed": noc_feed, "incidents": incidents,
+                             "alertmanager": incidents.alertmanager,
+                             "incidents_changed": incidents.incidents_changed},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
                    support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app)
+    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
+                   extras={"incidents": incidents, "http": http})
 
 
 async def serve(settings: Settings) -> None:

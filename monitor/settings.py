@@ -45,6 +45,24 @@ class Settings(BaseSettings):
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
 
+    # Incidents: a recovery resolves an incident once the cause stayed up this long (flaps keep it open).
+    incident_recovery_hold_seconds: float = Field(180.0, ge=0, le=86_400)
+    escalation_policy: str = "noc"
+    # Alertmanager: base URL for reconciliation (None: no reconciliation) and the severity label.
+    alertmanager_url: str | None = None
+    alertmanager_severity_label: str = "severity"
+    alertmanager_service_label: str = "service"
+    # Notification channels: SMTP for e-mail, an HTTP gateway for SMS (POST JSON {to_field, text_field}).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_sender: str = "negahban@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    sms_gateway_url: str | None = None
+    sms_to_field: str = "to"
+    sms_text_field: str = "text"
+
     @field_validator("support_channels")
     @classmethod
     def _channels(cls, value: str) -> str:

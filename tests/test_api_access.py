@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from dashboards.web.app import ROUTE_TABLES, build_app
 from dashboards.web.deps import WebDeps
+from incidents.models import Incident, IncidentAffected
 from monitor.accounts import Role, create_user, issue_token
 from monitor.models import Customer, Monitor, Service
 
@@ -33,13 +34,22 @@ async def _world(sm, now) -> dict:
         mb = Monitor(name=f"mon-{SECRET}", kind="http", target="http://127.0.0.1:9/b", service_id=sb.id)
         s.add_all([ma, mb])
         await s.flush()
+        inc = Incident(dedup_key=f"monitor:{mb.id}", open_key=f"monitor:{mb.id}", source="monitor",
+                       severity="urgent", title=f"{SECRET} down", monitor_id=mb.id, service_id=sb.id,
+                       customer_id=b.id, opened_at=now)
+        s.add(inc)
+        await s.flush()
+        s.add(IncidentAffected(incident_id=inc.id, key=f"monitor:{mb.id}", monitor_id=mb.id, service_id=sb.id,
+                               customer_id=b.id, added_at=now))
         users = {}
         for name, role, cid in (("alice", Role.CUSTOMER, a.id), ("bob", Role.CUSTOMER, b.id),
                                 ("nora", Role.NOC, None)):
             u = await create_user(s, name, role, customer_id=cid)
             users[name] = await issue_token(s, u.id, "t", now)
         desk_ids = await _desk_rows_of_b(s, b.id, sb.id, now)
-        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids}}
+        ledger_ids = await _ledger_rows_of(s, b.id, now)
+        return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids,
+                                       **ledger_ids, "incident_id": inc.id}}
 
 
 async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:
@@ -58,6 +68,28 @@ async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:
     s.add_all([f, a])
     await s.flush()
     return {"ticket_id": t.id, "fine_id": f.id, "article_id": a.id, "kind": "closure", "day": "2026-01-01"}
+
+
+async def _ledger_rows_of(s, customer_id: int, now) -> dict:
+    """Another tenant's ledger rows: a ticket, a datacenter visit and an entry, and a month of statement."""
+    from datetime import timedelta
+
+    from monitor.models import Datacenter
+    from tickets.ledger.models import DatacenterVisit, LedgerEntry
+    from tickets.models import Ticket
+
+    dc = Datacenter(name=f"dc-{SECRET}")
+    ticket = Ticket(customer_id=customer_id, department="technical", subject=SECRET, opened_at=now,
+                    sla_band="office", first_response_due=now + timedelta(hours=1))
+    s.add_all([dc, ticket])
+    await s.flush()
+    visit = DatacenterVisit(datacenter_id=dc.id, customer_id=customer_id, ticket_id=ticket.id, departed_at=now,
+                            returned_at=now, cause="customer_server", notes=SECRET, recorded_at=now)
+    entry = LedgerEntry(customer_id=customer_id, kind="fine", amount_rials=1, idempotency_key=SECRET,
+                        description=SECRET, posted_at=now, ticket_id=ticket.id)
+    s.add_all([visit, entry])
+    await s.flush()
+    return {"visit_id": visit.id, "entry_id": entry.id, "year": 1405, "month": 9}
 
 
 @pytest.fixture

@@ -2,18 +2,22 @@
 
 While any fine of a customer is unpaid past its due date, the customer's support is suspended: new tickets
 are refused except financial ones (so that the fine can be paid). Marking the fine paid lifts it.
+
+The ledger is the source of truth for the money (see ``tickets.ledger.fines``): a fine is posted to the
+ledger in the transaction that records it, marking it paid records a payment there, and the suspension
+check reads the ledger's unpaid overdue fines, so a payment imported by finance lifts it too.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, Role, require_role
 from monitor.errors import NotFound
 from tickets.errors import Refusal
+from tickets.ledger.fines import pay_fine_entry, post_fine_entry, unpaid_overdue_fines
 from tickets.models import Fine, Ticket, Violation
 
 __all__ = ["RULES", "record_violation", "post_fine", "mark_fine_paid", "overdue_fine", "fine_json",
@@ -56,6 +60,8 @@ async def post_fine(sm: async_sessionmaker, principal: Principal, ticket_id: int
         fine = Fine(customer_id=ticket.customer_id, ticket_id=ticket_id, violation_id=violation_id,
                     amount_rials=amount_rials, due_at=due_at, recorded_by_id=principal.user_id, created_at=now)
         session.add(fine)
+        await session.flush()
+        await post_fine_entry(session, fine, now=now, posted_by_id=principal.user_id)
     return fine
 
 
@@ -66,14 +72,17 @@ async def mark_fine_paid(sm: async_sessionmaker, principal: Principal, fine_id: 
         if fine is None:
             raise NotFound(f"fine {fine_id}")
         fine.paid_at = fine.paid_at or now
+        await pay_fine_entry(session, fine, reference=f"fine-{fine.id}-marked-paid", now=now,
+                             posted_by_id=principal.user_id)
     return fine
 
 
 async def overdue_fine(session: AsyncSession, customer_id: int, now: datetime) -> Fine | None:
-    """The oldest fine of ``customer_id`` unpaid past its due date, if any (support is then suspended)."""
-    stmt = (select(Fine).where(Fine.customer_id == customer_id, Fine.paid_at.is_(None), Fine.due_at < now)
-            .order_by(Fine.due_at, Fine.id).limit(1))
-    return (await session.execute(stmt)).scalar_one_or_none()
+    """The oldest fine of ``customer_id`` unpaid past its due date, if any (support is then suspended).
+
+    Read from the ledger: a fine is unpaid while the entries naming it do not net to zero."""
+    unpaid = await unpaid_overdue_fines(session, customer_id, now)
+    return await session.get(Fine, unpaid[0].fine_id) if unpaid else None
 
 
 def fine_json(f: Fine) -> dict:

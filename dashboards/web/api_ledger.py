@@ -1,0 +1,287 @@
+"""Ledger routes: technicians record datacenter visits, NOC leads approve them, finance reads the ledger,
+records and imports payments and stores statements; a customer reads only their own monthly statement (in
+toman, Persian digits, Jalali dates). The rules live in ``tickets.ledger``; these handlers only translate."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
+from sqlalchemy import select
+
+from dashboards.web.body import MAX_BODY, int_param, json_response, read_model
+from dashboards.web.deps import DEPS
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.routing import RouteTable
+from monitor.accounts import ALL_ROLES, STAFF, Role
+from monitor.errors import InvalidInput, NotFound
+from monitor.models import Customer
+from tickets.ledger.entries import balance
+from tickets.ledger.errors import PaymentFileError
+from tickets.ledger.format import statement_csv, statement_fa
+from tickets.ledger.installs import CATALOGUE_ROLES, INSTALLER_ROLES, add_module, record_install
+from tickets.ledger.items import ITEM_ROLES, record_priced_item
+from tickets.ledger.models import DatacenterVisit, LedgerEntry, Module, VisitTechnician
+from tickets.ledger.payments import FINANCE_ROLES, import_payments_csv, record_payment, reverse_entry
+from tickets.ledger.statements import STATEMENT_ROLES, generate_statement, read_statement
+from tickets.ledger.visits import (
+    LEADS,
+    RECORDERS,
+    TARIFF_ROLES,
+    approve_visit,
+    record_visit,
+    set_cause,
+    set_tariff,
+    visit_json,
+)
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+BASE = "/api/v1/ledger"
+MONTH = "{year}/{month}"  # Jalali year and month; int_param answers anything else as missing
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VisitIn(_Body):
+    datacenter_id: StrictInt
+    technician_ids: list[StrictInt]
+    departed_at: AwareDatetime
+    returned_at: AwareDatetime
+    incident_id: StrictInt | None = None
+    ticket_id: StrictInt | None = None
+    customer_id: StrictInt | None = None
+    cause: str = "undetermined"
+    notes: str = ""
+
+
+class CauseIn(_Body):
+    cause: str
+    note: str = ""
+
+
+class TariffIn(_Body):
+    datacenter_id: StrictInt
+    per_visit_rials: StrictInt
+    per_technician_rials: StrictInt = 0
+    effective_from: AwareDatetime
+
+
+class ModuleIn(_Body):
+    name: str
+    reinstall_price_rials: StrictInt
+
+
+class InstallIn(_Body):
+    customer_id: StrictInt
+    module_id: StrictInt
+    ticket_id: StrictInt | None = None
+
+
+class ItemIn(_Body):
+    ticket_id: StrictInt
+    kind: str
+    amount_rials: StrictInt
+    description: str = ""
+    package_id: StrictInt | None = None
+
+
+class PaymentIn(_Body):
+    customer_id: StrictInt
+    amount_rials: StrictInt
+    reference: str
+    fine_id: StrictInt | None = None
+    note: str = ""
+
+
+class ReverseIn(_Body):
+    reason: str
+
+
+def _ctx(request: web.Request):
+    deps = request.app[DEPS]
+    return deps.sessionmaker, request[PRINCIPAL], deps.clock.now()
+
+
+def entry_json(e: LedgerEntry) -> dict:
+    return {"id": e.id, "customer_id": e.customer_id, "kind": e.kind, "amount_rials": e.amount_rials,
+            "posted_at": e.posted_at.isoformat(), "ticket_id": e.ticket_id, "visit_id": e.visit_id,
+            "incident_id": e.incident_id, "install_id": e.install_id, "item_id": e.item_id, "fine_id": e.fine_id,
+            "due_at": e.due_at.isoformat() if e.due_at else None, "reference": e.reference,
+            "reverses_id": e.reverses_id, "description": e.description}
+
+
+async def _visit_out(sm, visit_id: int) -> dict:
+    async with sm() as s:
+        visit = await s.get(DatacenterVisit, visit_id)
+        if visit is None:
+            raise NotFound(f"visit {visit_id}")
+        techs = (await s.execute(select(VisitTechnician.user_id).where(VisitTechnician.visit_id == visit_id)
+                                 .order_by(VisitTechnician.user_id))).scalars().all()
+        return visit_json(visit, list(techs))
+
+
+@routes.post(f"{BASE}/visits", roles=RECORDERS)
+async def create_visit(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    body = await read_model(request, VisitIn)
+    visit = await record_visit(sm, p, now=now, **body.model_dump())
+    return json_response(await _visit_out(sm, visit.id), status=201)
+
+
+@routes.get(f"{BASE}/visits", roles=STAFF)
+async def list_visits(request: web.Request) -> web.Response:
+    async with request.app[DEPS].sessionmaker() as s:
+        rows = (await s.execute(select(DatacenterVisit).order_by(DatacenterVisit.departed_at.desc())
+                                .limit(500))).scalars().all()
+    return json_response([visit_json(v) for v in rows])
+
+
+@routes.get(f"{BASE}/visits/{{visit_id}}", roles=STAFF)
+async def get_visit(request: web.Request) -> web.Response:
+    return json_response(await _visit_out(request.app[DEPS].sessionmaker, int_param(request, "visit_id")))
+
+
+@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=LEADS)
+async def approve(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    visit = await approve_visit(sm, p, int_param(request, "visit_id"), now=now)
+    return json_response(await _visit_out(sm, visit.id))
+
+
+@routes.post(f"{BASE}/visits/{{visit_id}}/cause", roles=RECORDERS)
+async def change_cause(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    body = await read_model(request, CauseIn)
+    visit = await set_cause(sm, p, int_param(request, "visit_id"), body.cause, note=body.note, now=now)
+    return json_response(await _visit_out(sm, visit.id))
+
+
+@routes.post(f"{BASE}/tariffs", roles=TARIFF_ROLES)
+async def create_tariff(request: web.Request) -> web.Response:
+    sm, p, _ = _ctx(request)
+    t = await set_tariff(sm, p, **(await read_model(request, TariffIn)).model_dump())
+    return json_response({"id": t.id, "datacenter_id": t.datacenter_id, "per_visit_rials": t.per_visit_rials,
+                          "per_technician_rials": t.per_technician_rials,
+                          "effective_from": t.effective_from.isoformat()}, status=201)
+
+
+@routes.get(f"{BASE}/modules", roles=STAFF)
+async def list_modules(request: web.Request) -> web.Response:
+    async with request.app[DEPS].sessionmaker() as s:
+        rows = (await s.execute(select(Module).order_by(Module.name))).scalars().all()
+    return json_response([{"id": m.id, "name": m.name, "reinstall_price_rials": m.reinstall_price_rials}
+                          for m in rows])
+
+
+@routes.post(f"{BASE}/modules", roles=CATALOGUE_ROLES)
+async def create_module(request: web.Request) -> web.Response:
+    sm, p, _ = _ctx(request)
+    m = await add_module(sm, p, **(await read_model(request, ModuleIn)).model_dump())
+    return json_response({"id": m.id, "name": m.name, "reinstall_price_rials": m.reinstall_price_rials}, 201)
+
+
+@routes.post(f"{BASE}/installs", roles=INSTALLER_ROLES)
+async def create_install(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    install, entry = await record_install(sm, p, now=now, **(await read_model(request, InstallIn)).model_dump())
+    return json_response({"id": install.id, "sequence": install.sequence, "price_rials": install.price_rials,
+                          "entry": entry_json(entry) if entry else None}, status=201)
+
+
+@routes.post(f"{BASE}/items", roles=ITEM_ROLES)
+async def create_item(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    item, entry = await record_priced_item(sm, p, now=now, **(await read_model(request, ItemIn)).model_dump())
+    return json_response({"id": item.id, "entry": entry_json(entry)}, status=201)
+
+
+@routes.post(f"{BASE}/payments", roles=FINANCE_ROLES)
+async def create_payment(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    entry, created = await record_payment(sm, p, now=now, **(await read_model(request, PaymentIn)).model_dump())
+    return json_response({"created": created, "entry": entry_json(entry)}, status=201 if created else 200)
+
+
+@routes.post(f"{BASE}/payments/import", roles=FINANCE_ROLES)
+async def import_payments(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise InvalidInput("<body>", f"larger than {MAX_BODY} bytes")
+    try:
+        result = await import_payments_csv(sm, p, raw.decode("utf-8"), now=now)
+    except UnicodeDecodeError:
+        raise InvalidInput("<body>", "the CSV is not UTF-8") from None
+    except PaymentFileError as exc:
+        return json_response({"error": "invalid payment file", "imported": 0, "rows": [
+            {"line": e.line, "field": e.field, "reason": e.reason} for e in exc.errors]}, status=400)
+    return json_response({"imported": result.imported, "already_imported": result.already_imported,
+                          "total_rials": result.total_rials})
+
+
+@routes.post(f"{BASE}/entries/{{entry_id}}/reverse", roles=FINANCE_ROLES)
+async def reverse(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    body = await read_model(request, ReverseIn)
+    return json_response(entry_json(await reverse_entry(sm, p, int_param(request, "entry_id"),
+                                                        reason=body.reason, now=now)), status=201)
+
+
+@routes.get(f"{BASE}/customers/{{customer_id}}/entries", roles=STATEMENT_ROLES)
+async def customer_entries(request: web.Request) -> web.Response:
+    cid = int_param(request, "customer_id")
+    async with request.app[DEPS].sessionmaker() as s:
+        if await s.get(Customer, cid) is None:
+            raise NotFound(f"customer {cid}")
+        rows = (await s.execute(select(LedgerEntry).where(LedgerEntry.customer_id == cid)
+                                .order_by(LedgerEntry.id))).scalars().all()
+        owed = await balance(s, cid)
+    return json_response({"customer_id": cid, "balance_rials": owed, "entries": [entry_json(e) for e in rows]})
+
+
+def _month(request: web.Request) -> tuple[int, int, int]:
+    return (int_param(request, "customer_id"), int_param(request, "year"), int_param(request, "month"))
+
+
+def _view_json(view) -> dict:
+    return {"customer_id": view.customer_id, "jalali_year": view.jalali_year, "jalali_month": view.jalali_month,
+            "period_start": view.period_start.isoformat(), "period_end": view.period_end.isoformat(),
+            "opening_rials": view.opening_rials, "charges_rials": view.charges_rials,
+            "credits_rials": view.credits_rials, "closing_rials": view.closing_rials,
+            "lines": [entry_line_json(ln) for ln in view.lines]}
+
+
+def entry_line_json(ln) -> dict:
+    return {"entry_id": ln.entry_id, "posted_at": ln.posted_at.isoformat(), "kind": ln.kind,
+            "amount_rials": ln.amount_rials, "ticket_id": ln.ticket_id, "description": ln.description}
+
+
+@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=ALL_ROLES)
+async def statement(request: web.Request) -> web.Response:
+    """Staff get rials; a customer gets their own statement as shown in the portal (and nobody else's)."""
+    sm, p, _ = _ctx(request)
+    view = await read_statement(sm, p, *_month(request))
+    if p.role is Role.CUSTOMER:
+        return json_response(statement_fa(view))
+    return json_response(_view_json(view))
+
+
+@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}/csv", roles=STATEMENT_ROLES)
+async def statement_as_csv(request: web.Request) -> web.Response:
+    sm, p, _ = _ctx(request)
+    cid, year, month = _month(request)
+    view = await read_statement(sm, p, cid, year, month)
+    return web.Response(text=statement_csv(view), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="statement-{cid}-{year}-{month:02d}.csv"'})
+
+
+@routes.post(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=STATEMENT_ROLES)
+async def store_statement(request: web.Request) -> web.Response:
+    sm, p, now = _ctx(request)
+    row = await generate_statement(sm, p, *_month(request), now=now)
+    return json_response({"id": row.id, "opening_rials": row.opening_rials, "charges_rials": row.charges_rials,
+                          "credits_rials": row.credits_rials, "closing_rials": row.closing_rials,
+                          "entry_count": row.entry_count, "generated_at": row.generated_at.isoformat()}, 201)

@@ -1,0 +1,220 @@
+"""The incident engine: consumes flips and opens, raises, absorbs into and resolves incidents.
+
+Each flip is claimed with ``UPDATE flips SET processed_at=... WHERE id=... AND processed_at IS NULL`` in the
+same transaction that applies it: the row count is 1 for exactly one process, and a crash rolls the claim
+back with the change, so several processes can share the work and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from incidents.affected import affected_by_monitor
+from incidents.metrics import IncidentMetrics
+from incidents.models import Incident, Severity, Source, Status
+from incidents.rules import (
+    Action,
+    Decision,
+    OpenView,
+    decide,
+    dedup_key_for,
+    recovery_confirmed,
+    severity_for,
+)
+from incidents.store import absorb, add_event, find_open, open_incident, raise_severity, resolve_incident
+from monitor.clock import Clock
+from monitor.models import Flip, Monitor
+
+__all__ = ["EngineConfig", "IncidentEngine", "InMaintenance", "never_in_maintenance"]
+
+log = logging.getLogger("negahban.incidents")
+
+# Whether a monitor is inside a maintenance window at a moment (given the caller's session).
+InMaintenance = Callable[[AsyncSession, int, datetime], Awaitable[bool]]
+
+
+async def never_in_maintenance(session: AsyncSession, monitor_id: int, at: datetime) -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    # A recovery is confirmed once the cause stayed up this long; a failure before that is a flap.
+    recovery_hold_s: float = 180.0
+    batch: int = 500
+    # The periodic sweep, for flips written by other processes and for recoveries coming due.
+    sweep_interval_s: float = 5.0
+
+
+class IncidentEngine:
+    def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, config: EngineConfig | None = None,
+                 in_maintenance: InMaintenance = never_in_maintenance,
+                 downstream: Sequence[asyncio.Event] = (), metrics: IncidentMetrics | None = None) -> None:
+        self.sessionmaker, self.clock = sessionmaker, clock
+        self.config = config or EngineConfig()
+        self.in_maintenance = in_maintenance
+        # Set by whoever commits flips; the engine sets ``downstream`` after committing incident changes.
+        self.wake = asyncio.Event()
+        self.downstream = tuple(downstream)
+        self.metrics = metrics
+        self._stopping = False
+
+    async def process_pending(self) -> int:
+        """Apply every unprocessed flip, oldest first. Return how many this process applied."""
+        total = 0
+        while True:
+            ids = await self._pending_ids()
+            done = 0
+            for flip_id in ids:
+                done += await self.process_flip(flip_id)
+            total += done
+            if len(ids) < self.config.batch or done == 0:
+                return total
+
+    async def _pending_ids(self) -> list[int]:
+        async with self.sessionmaker() as session:
+            rows = await session.execute(select(Flip.id).where(Flip.processed_at.is_(None))
+                                         .order_by(Flip.at, Flip.id).limit(self.config.batch))
+            return list(rows.scalars())
+
+    async def process_flip(self, flip_id: int) -> bool:
+        """Claim and apply one flip. Return False if another process had it (or it must be retried)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                now = self.clock.now()
+                claimed = await session.execute(
+                    update(Flip).where(Flip.id == flip_id, Flip.processed_at.is_(None))
+                    .values(processed_at=now, attempts=Flip.attempts + 1))
+                if claimed.rowcount != 1:
+                    return False
+                flip = await session.get(Flip, flip_id)
+                await self._apply(session, flip, now)
+        except IntegrityError:
+            # Another process opened the same cause's incident first; the flip stays unclaimed and is
+            # applied to that incident on the next pass.
+            log.info("flip_conflict flip_id=%s", flip_id)
+            return False
+        if self.metrics:
+            self.metrics.flip_to_incident.observe(max(0.0, (self.clock.now() - flip.at).total_seconds()))
+        self._changed()
+        return True
+
+    async def _apply(self, session: AsyncSession, flip: Flip, now: datetime) -> None:
+        key = dedup_key_for(flip.monitor_id, flip.root_monitor_id)
+        incident = await find_open(session, key)
+        view = OpenView(Severity(incident.severity), incident.monitor_id) if incident else None
+        maintenance = False
+        if incident is None and severity_for(flip.new_state) is not None:
+            maintenance = await self.in_maintenance(session, flip.root_monitor_id or flip.monitor_id, flip.at)
+        decision = decide(flip.new_state, flip.monitor_id, view, maintenance)
+        log.debug("flip flip_id=%s monitor_id=%s state=%s action=%s", flip.id, flip.monitor_id,
+                  flip.new_state, decision.action)
+        await self._act(session, flip, key, incident, decision, now)
+
+    async def _act(self, session: AsyncSession, flip: Flip, key: str, incident: Incident | None,
+                   decision: Decision, now: datetime) -> None:
+        action = decision.action
+        if action is Action.OPEN:
+            await self._open(session, flip, key, decision.severity, now)
+        elif action is Action.RAISE:
+            incident.recovering_since = None
+            await raise_severity(session, incident, decision.severity, flip.at, now, f"{flip.new_state}")
+        elif action is Action.FAIL_AGAIN:
+            self._fail_again(session, incident, flip)
+        elif action is Action.ABSORB:
+            child = await session.get(Monitor, flip.monitor_id)
+            await absorb(session, incident, (await affected_by_monitor(session, child))[:1], flip.at, now)
+        elif action is Action.RECOVERING:
+            await self._recovering(session, incident, flip, now)
+        elif action is Action.SUPPRESS:
+            log.info("suppressed_in_maintenance flip_id=%s monitor_id=%s", flip.id, flip.monitor_id)
+
+    async def _open(self, session: AsyncSession, flip: Flip, key: str, severity: Severity,
+                    now: datetime) -> Incident:
+        root = await session.get(Monitor, flip.root_monitor_id or flip.monitor_id)
+        rows = await affected_by_monitor(session, root)
+        if root.id != flip.monitor_id:  # a child reported before its parent's flip was applied
+            rows += (await affected_by_monitor(session, await session.get(Monitor, flip.monitor_id)))[:1]
+        state = flip.new_state if root.id == flip.monitor_id else "DOWN"
+        incident = await open_incident(
+            session, key=key, source=Source.MONITOR, severity=severity, title=f"{root.name} {state.lower()}",
+            opened_at=flip.at, now=now, affected=rows, summary=f"{flip.reason} {flip.message}".strip(),
+            monitor_id=root.id, service_id=rows[0].service_id, customer_id=rows[0].customer_id)
+        log.info("incident_opened incident_id=%s key=%s severity=%s", incident.id, key, severity)
+        if self.metrics:
+            self.metrics.opened.labels(Source.MONITOR.value, severity.value).inc()
+        return incident
+
+    @staticmethod
+    def _fail_again(session: AsyncSession, incident: Incident, flip: Flip) -> None:
+        if incident.recovering_since is not None:
+            incident.flap_count += 1
+            incident.recovering_since = None
+            add_event(session, incident.id, flip.at, "flapped", f"{flip.old_state} -> {flip.new_state}")
+        else:
+            # e.g. DOWN -> DEGRADED: recorded, but the severity stays (never silently lowered).
+            add_event(session, incident.id, flip.at, "state", f"{flip.old_state} -> {flip.new_state}")
+
+    async def _recovering(self, session: AsyncSession, incident: Incident, flip: Flip, now: datetime) -> None:
+        incident.recovering_since = flip.at
+        add_event(session, incident.id, flip.at, "recovering", f"{flip.old_state} -> {flip.new_state}")
+        if self.config.recovery_hold_s <= 0:
+            await resolve_incident(session, incident, flip.at, now, "recovered")
+
+    async def sweep(self) -> int:
+        """Resolve incidents whose recovery is confirmed. Return how many."""
+        now = self.clock.now()
+        cutoff = now - timedelta(seconds=self.config.recovery_hold_s)
+        async with self.sessionmaker() as session:
+            ids = list((await session.execute(select(Incident.id).where(
+                Incident.status != Status.RESOLVED, Incident.recovering_since <= cutoff))).scalars())
+        resolved = sum([await self._confirm_recovery(i, now) for i in ids])
+        if resolved:
+            self._changed()
+        return resolved
+
+    async def _confirm_recovery(self, incident_id: int, now: datetime) -> bool:
+        async with self.sessionmaker() as session, session.begin():
+            incident = await session.get(Incident, incident_id, with_for_update=True)
+            if incident.status == Status.RESOLVED or not recovery_confirmed(
+                    incident.recovering_since, now, self.config.recovery_hold_s):
+                return False
+            # A flip of the cause still waiting in the queue may be a new failure: apply it first.
+            if await session.scalar(select(exists().where(
+                    Flip.monitor_id == incident.monitor_id, Flip.processed_at.is_(None)))):
+                return False
+            await resolve_incident(session, incident, incident.recovering_since, now, "recovered")
+            log.info("incident_resolved incident_id=%s duration_s=%.0f", incident.id, incident.duration_s)
+            return True
+
+    def _changed(self) -> None:
+        for event in self.downstream:
+            event.set()
+
+    async def run(self) -> None:
+        """Apply flips as soon as ``wake`` is set, and at least every ``sweep_interval_s``; until ``stop``."""
+        while not self._stopping:
+            self.wake.clear()
+            try:
+                await self.process_pending()
+                await self.sweep()
+            except Exception:  # a database outage must not end the loop; the next pass retries
+                log.exception("engine_pass_failed")
+            if self._stopping:
+                break
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.config.sweep_interval_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()

@@ -1,0 +1,122 @@
+"""Notifiers: one class per channel kind, one method. A notifier delivers or raises ``DeliveryFailed`` whose
+``permanent`` flag says whether a retry could ever help (a 404 webhook, a refused mailbox: no)."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+import aiohttp
+
+from incidents.errors import DeliveryFailed
+
+__all__ = ["Message", "Notifier", "WebhookNotifier", "EmailNotifier", "SmsNotifier", "RecordingNotifier",
+           "http_failure"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    subject: str
+    body: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Notifier(Protocol):
+    async def send(self, address: str, message: Message) -> None:
+        """Deliver ``message`` to ``address`` or raise ``DeliveryFailed``."""
+
+
+def http_failure(status: int, text: str) -> DeliveryFailed:
+    """Timeouts, rate limits and server errors may pass; any other 4xx will not."""
+    transient = status >= 500 or status in (408, 425, 429)
+    return DeliveryFailed(f"HTTP {status}: {text[:200]}", permanent=not transient)
+
+
+async def _post_json(session: aiohttp.ClientSession, url: str, payload: Any, timeout_s: float,
+                     headers: Mapping[str, str] | None = None) -> None:
+    try:
+        async with session.post(url, json=payload, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
+            if resp.status >= 300:
+                raise http_failure(resp.status, await resp.text())
+    except aiohttp.InvalidURL as exc:
+        raise DeliveryFailed(f"invalid URL {url!r}", permanent=True) from exc
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+
+
+class WebhookNotifier:
+    """POSTs the notice as JSON: ``{"subject", "body", ...data}``."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout_s: float = 10.0) -> None:
+        self.session, self.timeout_s = session, timeout_s
+
+    async def send(self, address: str, message: Message) -> None:
+        payload = {"subject": message.subject, "body": message.body, **message.data}
+        await _post_json(self.session, address, payload, self.timeout_s)
+
+
+class SmsNotifier:
+    """Sends the body as an SMS through an HTTP gateway: POST ``gateway_url`` with JSON
+    ``{to_field: number, text_field: body, **extra}`` (field names and extra fields are configurable)."""
+
+    def __init__(self, session: aiohttp.ClientSession, gateway_url: str, *, to_field: str = "to",
+                 text_field: str = "text", extra: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None, timeout_s: float = 10.0) -> None:
+        self.session, self.gateway_url, self.timeout_s = session, gateway_url, timeout_s
+        self.to_field, self.text_field = to_field, text_field
+        self.extra, self.headers = dict(extra or {}), dict(headers or {})
+
+    async def send(self, address: str, message: Message) -> None:
+        payload = {**self.extra, self.to_field: address, self.text_field: message.body}
+        await _post_json(self.session, self.gateway_url, payload, self.timeout_s, self.headers)
+
+
+class EmailNotifier:
+    """Sends through SMTP with the standard library, in a worker thread."""
+
+    def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
+                 password: str | None = None, starttls: bool = False, timeout_s: float = 10.0) -> None:
+        self.host, self.port, self.sender = host, port, sender
+        self.username, self.password, self.starttls, self.timeout_s = username, password, starttls, timeout_s
+
+    async def send(self, address: str, message: Message) -> None:
+        mail = EmailMessage()
+        mail["From"], mail["To"], mail["Subject"] = self.sender, address, message.subject
+        mail.set_content(message.body)
+        await asyncio.to_thread(self._send_sync, mail)
+
+    def _send_sync(self, mail: EmailMessage) -> None:
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise DeliveryFailed(f"recipient refused: {exc.recipients}",
+                                 permanent=all(c >= 500 for c in codes)) from exc
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryFailed(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                                 permanent=exc.smtp_code >= 500) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+
+
+class RecordingNotifier:
+    """Keeps what it was asked to send; for tests and dry runs. ``fail`` makes the next sends fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Message]] = []
+        self.fail: list[DeliveryFailed] = []
+
+    async def send(self, address: str, message: Message) -> None:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.sent.append((address, message))
