@@ -36,7 +36,7 @@ routes = RouteTable()
 CSS = Path(__file__).parent / "static" / "app.css"
 REPORT_CSS = """
 @page { size: A4; margin: 14mm; }
-body { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "DejaVu Sans", sans-serif; background: #fff; }
+body { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Nazli", "DejaVu Sans", sans-serif; background: #fff; }
 .report h1 { font-size: 20px; margin: 0 0 4px; } .report .figures { display: flex; gap: 24px; }
 .report .figures div { border: 1px solid #e4e7ec; border-radius: 8px; padding: 8px 12px; }
 .report .figures b { display: block; font-size: 18px; }
