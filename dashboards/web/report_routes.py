@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
 
-from dashboards.availability import SpanUptime, load_histories, spans_uptime, total
+from dashboards.availability import Span, SpanUptime, load_histories, spans_uptime, total
 from dashboards.latency import daily_latency_ms
 from dashboards.pdf import html_to_pdf
 from dashboards.portal import (
@@ -44,41 +45,45 @@ body { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Nazli", "DejaVu Sa
 """
 
 
+@dataclass(slots=True)
 class Report:
-    def __init__(self, svc: ServiceView, customer: str, title: str, total: SpanUptime, parts: list[SpanUptime],
-                 part_names: list[str], latency: list[float | None] | None, generated_at) -> None:
-        self.svc, self.customer, self.title, self.total = svc, customer, title, total
-        self.parts, self.part_names, self.latency, self.generated_at = parts, part_names, latency, generated_at
-        self.incidents: list = []
+    svc: ServiceView
+    customer: str
+    title: str
+    total: SpanUptime
+    parts: list[SpanUptime]
+    part_names: list[str]
+    latency: list[float | None]
+    incidents: list
+    generated_at: datetime
 
 
-def _days(start, end) -> list:
-    return tehran_days(start, max(1, round((end - start) / timedelta(days=1))))
-
-
-async def build_report(sm, principal, service_id: int, *, month: str | None, year: str | None, now) -> Report:
-    svc = await service_for(sm, principal, service_id)
-    async with sm() as s:
-        customer = await s.get(Customer, svc.customer_id)
+def _period(month: str | None, year: str | None, now: datetime) -> tuple[str, Span, list[Span], list[str]]:
+    """The title, the whole span, its parts (months of a year, days of a month) and the parts' names."""
     if year:
         if not year.isdigit() or not 1300 <= int(year) <= 1500:
             raise InvalidInput("year", "expected a Jalali year like 1405")
         jy = int(year)
-        parts, names = jalali_months(jy), [f"{MONTHS_FA[m]} {fa_digits(jy)}" for m in range(12)]
-        whole, title = type(parts[0])(parts[0].start, parts[-1].end), f"سال {fa_digits(jy)}"
-    else:
-        jy, jm = parse_month(month, now)
-        whole = month_span(jy, jm)
-        parts = _days(whole.start, whole.end)
-        names = [jalali_date(p.start) for p in parts]
-        title = f"{MONTHS_FA[jm - 1]} {fa_digits(jy)}"
+        parts = jalali_months(jy)
+        return (f"سال {fa_digits(jy)}", Span(parts[0].start, parts[-1].end), parts,
+                [f"{MONTHS_FA[m]} {fa_digits(jy)}" for m in range(12)])
+    jy, jm = parse_month(month, now)
+    whole = month_span(jy, jm)
+    parts = tehran_days(whole.start, max(1, round((whole.end - whole.start) / timedelta(days=1))))
+    return f"{MONTHS_FA[jm - 1]} {fa_digits(jy)}", whole, parts, [jalali_date(p.start) for p in parts]
+
+
+async def build_report(sm, principal, service_id: int, *, month: str | None, year: str | None,
+                       now: datetime) -> Report:
+    svc = await service_for(sm, principal, service_id)
+    title, whole, parts, names = _period(month, year, now)
+    async with sm() as s:
+        customer = await s.get(Customer, svc.customer_id)
     latency = await daily_latency_ms(sm, svc.monitor_ids, whole.start, min(whole.end, max(now, whole.start)))
-    histories = await load_histories(sm, svc.monitor_ids, whole.start, whole.end)
-    figures = spans_uptime(histories, parts, now)
-    report = Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
-                    latency, now)
-    report.incidents = await service_incidents(sm, principal, svc.id, whole.start, whole.end)
-    return report
+    figures = spans_uptime(await load_histories(sm, svc.monitor_ids, whole.start, whole.end), parts, now)
+    incidents = await service_incidents(sm, principal, svc.id, whole.start, whole.end)
+    return Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
+                  latency, incidents, now)
 
 
 def report_html(r: Report, query: str = "") -> str:
