@@ -161,3 +161,22 @@ async def test_the_ticket_queue_lists_unanswered_tickets_by_first_response_due(s
                                        headers={"Authorization": f"Bearer {ids['noc']}"})).json()
     assert [(r["subject"], r["overdue"]) for r in rows] == [("overdue", True), ("later", False),
                                                             ("answered", False)]
+
+
+async def test_an_open_event_stream_does_not_hold_up_shutdown(sessionmaker, clock):
+    from aiohttp import ClientSession, web
+
+    ids = await _world(sessionmaker)
+    app = build_app(WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry()))
+    runner = web.AppRunner(app, shutdown_timeout=60.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with ClientSession() as http:
+        resp = await http.get(f"http://127.0.0.1:{port}/api/v1/noc/events",
+                              headers={"Authorization": f"Bearer {ids['noc']}"})
+        assert await asyncio.wait_for(resp.content.readuntil(b"\n\n"), 5) == b": connected\n\n"
+        # Without close_streams the server would wait shutdown_timeout (60 s) for the stream to end.
+        await asyncio.wait_for(runner.cleanup(), 10)
+        resp.close()

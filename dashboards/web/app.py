@@ -39,6 +39,8 @@ def build_app(deps: WebDeps) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DEPS] = deps
     app[SESSION_LOOKUP] = login.session_principal
+    app[noc_routes.STREAMS] = set()
+    app.on_shutdown.append(noc_routes.close_streams)
     for table in ROUTE_TABLES:
         table.register(app)
     app.router.add_static("/static", STATIC, name="static")

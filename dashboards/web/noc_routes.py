@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -19,11 +20,19 @@ from monitor.errors import InvalidInput
 from monitor.models import State
 from tickets.desk import queue as desk_queue
 
-__all__ = ["routes", "noc_index", "state_feed"]
+__all__ = ["routes", "noc_index", "state_feed", "close_streams", "STREAMS"]
 
 log = logging.getLogger("negahban.web.noc")
 routes = RouteTable()
 HEARTBEAT_S = 15.0
+# The open event streams, ended at shutdown: otherwise the server would wait for each screen to go away.
+STREAMS = web.AppKey("negahban_noc_streams", set)
+
+
+async def close_streams(app: web.Application) -> None:
+    """``on_shutdown`` hook: end every open event stream so the server can stop at once."""
+    for task in list(app.get(STREAMS, ())):
+        task.cancel()
 
 
 def _latest(deps: WebDeps):
@@ -84,6 +93,9 @@ async def noc_events(request: web.Request) -> web.StreamResponse:
     # A reconnecting browser resumes after the last change it saw; a new one starts from now.
     seq = int(last) if last.isdigit() else feed.seq
     await resp.write(b": connected\n\n")
+    streams = request.app[STREAMS]
+    task = asyncio.current_task()
+    streams.add(task)
     try:
         while True:
             changes = await feed.changes_after(seq, HEARTBEAT_S)
@@ -95,6 +107,10 @@ async def noc_events(request: web.Request) -> web.StreamResponse:
             await resp.write(f"id: {seq}\nevent: state\ndata: {payload}\n\n".encode())
     except (ConnectionResetError, RuntimeError):  # the screen was closed
         return resp
+    except asyncio.CancelledError:  # shutdown (close_streams) or the client went away
+        return resp
+    finally:
+        streams.discard(task)
 
 
 @routes.get("/api/v1/noc/tickets", roles=STAFF)
