@@ -187,3 +187,10 @@ def test_support_channels_are_read_from_settings_and_a_malformed_entry_is_refuse
     assert parse_channels(settings.support_channels) == [("تلفن اضطراری", "021-0000"), ("تلگرام", "@ngb")]
     with pytest.raises(SettingsError, match="SUPPORT_CHANNELS"):
         load_settings({"NEGAHBAN_SUPPORT_CHANNELS": "no label here"})
+
+
+async def test_the_root_sends_each_caller_to_their_own_start_page(site):
+    client, _ = site
+    assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
+    await _login(client, "alice", "alice-pass-1")
+    assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/portal"

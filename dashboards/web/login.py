@@ -89,6 +89,12 @@ def _login_page(request: web.Request, next_path: str, message: str = "", status:
     return resp
 
 
+@routes.get("/", public=True)
+async def home(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    return see_other(home_for(principal) if principal is not None else "/login")
+
+
 @routes.get("/login", public=True)
 async def login_form(request: web.Request) -> web.Response:
     return _login_page(request, _safe_next(request.query.get("next")) or "")
