@@ -62,7 +62,8 @@ async def _phone_line(request: web.Request) -> str:
 def _card(svc: ServiceView, histories: list[MonitorHistory], days: list[Span], now) -> str:
     jy, jm = parse_month(None, now)
     month = month_span(jy, jm)
-    mine = [h for h in histories if h.monitor_id in set(svc.monitor_ids)]
+    ids = set(svc.monitor_ids)
+    mine = [h for h in histories if h.monitor_id in ids]
     bars = spans_uptime(mine, days, now)
     # This month lies inside the 90 days (the histories cover it); its days are cut from the bar's.
     this_month = total(month, [d for d in bars if d.span.start >= month.start])
