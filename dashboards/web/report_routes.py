@@ -86,10 +86,16 @@ async def build_report(sm, principal, service_id: int, *, month: str | None, yea
                   latency, incidents, now)
 
 
+def _row(name: str, u: SpanUptime) -> str:
+    if u.ratio is None and not u.maintenance_s:  # nothing known yet (a day still to come)
+        return f"<tr><td>{name}</td><td>—</td><td>—</td><td>—</td></tr>"
+    return (f"<tr><td>{name}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
+            f"<td>{duration_fa(u.maintenance_s)}</td></tr>")
+
+
 def report_html(r: Report, query: str = "") -> str:
     """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF."""
-    rows = "".join(f"<tr><td>{n}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
-                   f"<td>{duration_fa(u.maintenance_s)}</td></tr>" for n, u in zip(r.part_names, r.parts, strict=True))
+    rows = "".join(_row(n, u) for n, u in zip(r.part_names, r.parts, strict=True))
     chart = "" if not any(v is not None for v in r.latency) else (
         "<h2>میانگین روزانه زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
                                                  y_label=lambda v: fa_digits(f"{v:.0f}")))
