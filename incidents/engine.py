@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import String, cast, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,11 +31,14 @@ from incidents.rules import (
 )
 from incidents.store import absorb, add_event, find_open, open_incident, raise_severity, resolve_incident
 from monitor.clock import Clock
-from monitor.models import Flip, Monitor
+from monitor.models import Flip, Monitor, State
 
 __all__ = ["EngineConfig", "IncidentEngine", "InMaintenance", "never_in_maintenance"]
 
 log = logging.getLogger("negahban.incidents")
+
+# States that never open an incident; a flip to one matters only to an open incident of its cause.
+HARMLESS = (State.UP.value, State.UNKNOWN.value, State.MAINTENANCE.value)
 
 # Whether a monitor is inside a maintenance window at a moment (given the caller's session).
 InMaintenance = Callable[[AsyncSession, int, datetime], Awaitable[bool]]
@@ -69,7 +72,7 @@ class IncidentEngine:
 
     async def process_pending(self) -> int:
         """Apply every unprocessed flip, oldest first. Return how many this process applied."""
-        total = 0
+        total = await self._skip_harmless()
         while True:
             ids = await self._pending_ids()
             done = 0
@@ -78,6 +81,20 @@ class IncidentEngine:
             total += done
             if len(ids) < self.config.batch or done == 0:
                 return total
+
+    async def _skip_harmless(self) -> int:
+        """Claim in one statement the flips that cannot change anything: a move to a non-failing state
+        while its cause has no open incident (e.g. every monitor's first UNKNOWN -> UP after a start).
+        Without this, a start-up burst of thousands of such flips would queue real failures behind it."""
+        key = literal("monitor:") + cast(func.coalesce(Flip.root_monitor_id, Flip.monitor_id), String)
+        open_incident = select(Incident.id).where(Incident.open_key == key)
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(Flip).where(Flip.processed_at.is_(None), Flip.new_state.in_(HARMLESS),
+                                   ~exists(open_incident))
+                .values(processed_at=self.clock.now(), attempts=Flip.attempts + 1)
+                .execution_options(synchronize_session=False))
+        return result.rowcount
 
     async def _pending_ids(self) -> list[int]:
         async with self.sessionmaker() as session:

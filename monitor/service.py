@@ -16,9 +16,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from dashboards.metrics import register_probe_collector
+from dashboards.collectors import MetricsHub, flip_latency_families, refreshing
+from dashboards.collectors_desk import desk_families
+from dashboards.collectors_incidents import incident_families, outbox_families
+from dashboards.collectors_ledger import ledger_families
+from dashboards.metrics import ProbeExposition
+from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
-from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from incidents.alertmanager import AlertmanagerConfig
 from incidents.engine import EngineConfig
 from incidents.notifiers import EmailNotifier, Notifier, SmsNotifier, WebhookNotifier
@@ -33,6 +38,8 @@ from monitor.scheduler import Scheduler
 from monitor.selfcheck import ensure_selfcheck
 from monitor.settings import Settings
 from probes import ProbeContext, make_context
+from tickets.auto_ticketing import AutoTicketer
+from tickets.ledger.metrics import register_ledger_collector
 
 __all__ = ["Service", "build_service"]
 
@@ -86,6 +93,8 @@ class Service:
         await self.probe_ctx.close()
         if "http" in self.extras:
             await self.extras["http"].close()
+        if self.extras.get("incident_db") not in (None, self.engine):
+            await self.extras["incident_db"].dispose()
         await self.engine.dispose()
         log.info("stopped")
 
@@ -138,17 +147,35 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     scheduler = Scheduler(sm, runner, clock, registry, reload_every_s=settings.reload_seconds,
                           flush_every_s=settings.result_flush_seconds,
                           max_concurrent=settings.max_concurrent_probes)
-    register_probe_collector(registry, lambda: runner.latest)
     http = _outbound_http()
-    incidents = _incident_workers(settings, sm, clock, http, registry)
+    # The incident path gets a small pool of its own, so a burst of result writes never makes a flip
+    # wait for a connection on its way to an incident and a ticket.
+    incident_db = make_engine(settings.database_url, pool_size=3, max_overflow=2) \
+        if settings.database_url.startswith("postgresql") else engine
+    incident_sm = make_sessionmaker(incident_db)
+    incidents = _incident_workers(settings, incident_sm, clock, http, registry)
+    incidents.add_stage(AutoTicketer(incident_sm, clock))
     runner.on_flip(incidents.on_flip)
+    hub = MetricsHub(registry, sm, clock)
+    hub.add("flips", flip_latency_families)
+    hub.add("desk", desk_families)
+    hub.add("incidents", incident_families)
+    hub.add("outbox", outbox_families, ttl_s=5.0)
+    hub.add("ledger", ledger_families, ttl_s=60.0)
+    hub.add("ledger-totals", refreshing(register_ledger_collector(registry)), ttl_s=60.0)
+    noc_index = NocIndex(sm, clock, lambda: runner.latest)
+    noc_feed = StateFeed(lambda: runner.latest)
+    runner.on_flip(noc_feed.poke)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
-                   services={"runner": runner, "scheduler": scheduler, "incidents": incidents,
+                   services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
+                             "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager,
-                             "incidents_changed": incidents.incidents_changed})
+                             "incidents_changed": incidents.incidents_changed},
+                   probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
+                   support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
-                   extras={"incidents": incidents, "http": http})
+                   extras={"incidents": incidents, "http": http, "incident_db": incident_db})
 
 
 def run_loop(main, loop: str) -> None:

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # ICMP sockets: "auto" (raw as root, else datagram; start-up fails if neither opens), "privileged",
     # "unprivileged", or "off" (no ICMP monitors; for a deployment without the rights).
     icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
+    # Rule 18: other ways to reach support, shown on the public status page: "label: value; label: value".
+    support_channels: str = ""
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
     # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
@@ -69,6 +71,15 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_to_field: str = "to"
     sms_text_field: str = "text"
+
+    @field_validator("support_channels")
+    @classmethod
+    def _channels(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(";"))):
+            label, sep, target = part.partition(":")
+            if not sep or not label.strip() or not target.strip():
+                raise ValueError(f"{part!r}: expected 'label: value' entries separated by ';'")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -198,3 +198,18 @@ async def test_the_engine_wakes_on_the_event_and_wakes_the_next_stage(sessionmak
     finally:
         eng.stop()
         await asyncio.wait_for(task, 5)
+
+
+async def test_a_start_up_burst_of_recoveries_is_claimed_at_once_and_a_real_failure_still_opens(
+        sessionmaker, clock):
+    monitors = [await server_with_monitor(sessionmaker, f"web-{i}") for i in range(30)]
+    eng = engine(sessionmaker, clock)
+    await flip(sessionmaker, monitors[0].id, clock.now(), "UP", "DOWN")
+    await step(eng)
+    for m in monitors:  # e.g. every monitor's first UNKNOWN -> UP after a restart, and web-0 recovering
+        await flip(sessionmaker, m.id, clock.advance(1), "UNKNOWN", "UP")
+    await flip(sessionmaker, monitors[1].id, clock.advance(1), "UP", "DOWN")
+    assert await eng.process_pending() == 31
+    first, second = await incidents(sessionmaker)
+    assert first.recovering_since is not None and second.monitor_id == monitors[1].id
+    assert await count(sessionmaker, Flip.id, Flip.processed_at.is_(None)) == 0

@@ -13,6 +13,7 @@ from monitor.models import Customer, Flip
 from monitor.service import build_service
 from monitor.settings import load_settings
 from tests.incident_support import channel, count, incidents, notices
+from tickets.models import Ticket
 
 HOLD_S = 120
 
@@ -47,7 +48,8 @@ monitors:
 
 
 async def _close(service) -> None:
-    await service.http.close()
+    await service.probe_ctx.close()
+    await service.extras["http"].close()
     await service.engine.dispose()
 
 
@@ -99,7 +101,12 @@ async def test_a_committed_flip_reaches_an_incident_through_the_wake_up_not_the_
         await service.runner.check(cfg)
         assert await count(db.sessionmaker, Flip.id) == 1
         await asyncio.wait_for(changed.wait(), 5)
-        assert len(await incidents(db.sessionmaker)) == 1
+        (inc,) = await incidents(db.sessionmaker)
+        for _ in range(500):  # bounded: the desk's stage is woken by the same change
+            if await count(db.sessionmaker, Ticket.id, Ticket.incident_id == inc.id):
+                break
+            await asyncio.sleep(0.01)
+        assert await count(db.sessionmaker, Ticket.id, Ticket.incident_id == inc.id) == 1
     finally:
         await workers.stop()
         await _close(service)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dashboards.web import api_incidents, api_inventory, api_ledger, api_tickets
+from dashboards.web import api_incidents, api_inventory, api_ledger, api_tickets, login, noc_routes
 from dashboards.web.body import MAX_BODY
-from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
 from dashboards.web.routing import RouteTable
 
@@ -18,18 +20,28 @@ metrics_routes = RouteTable()
 
 @metrics_routes.get("/metrics", public=True)
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[DEPS].registry)
+    deps = request.app[DEPS]
+    if deps.metrics_hub is not None:
+        await deps.metrics_hub.refresh()
+    body = generate_latest(deps.registry)
+    if deps.probe_exposition is not None:
+        body = await deps.probe_exposition.render_async() + body
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
-                                  api_ledger.routes]
+                                  api_ledger.routes, login.routes, noc_routes.routes]
+STATIC = Path(__file__).parent / "static"
 
 
 def build_app(deps: WebDeps) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DEPS] = deps
+    app[SESSION_LOOKUP] = login.session_principal
+    app[noc_routes.STREAMS] = set()
+    app.on_shutdown.append(noc_routes.close_streams)
     for table in ROUTE_TABLES:
         table.register(app)
+    app.router.add_static("/static", STATIC, name="static")
     return app

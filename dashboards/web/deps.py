@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.clock import Clock
 
-__all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP"]
+__all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP", "parse_channels"]
+
+
+def parse_channels(text: str) -> list[tuple[str, str]]:
+    """``"تلفن: 021-1234; تلگرام: @x"`` -> ``[("تلفن", "021-1234"), ("تلگرام", "@x")]`` (validated by Settings)."""
+    pairs = (part.partition(":") for part in text.split(";") if part.strip())
+    return [(label.strip(), value.strip()) for label, _, value in pairs]
 
 
 @dataclass
@@ -24,6 +30,12 @@ class WebDeps:
     cookie_secure: bool = True
     # Services of other packages the routes call (runner, incident engine, desk, ...), by name.
     services: dict[str, Any] = field(default_factory=dict)
+    # /metrics: the per-monitor series (``dashboards.metrics.ProbeExposition``) and the database-backed
+    # collectors (``dashboards.collectors.MetricsHub``), both optional.
+    probe_exposition: Any = None
+    metrics_hub: Any = None
+    # Rule 18: other ways to reach support, shown on the status page: (label, value) pairs in Persian.
+    support_channels: list[tuple[str, str]] = field(default_factory=list)
 
 
 DEPS = web.AppKey("negahban_deps", WebDeps)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import quote
 
 from aiohttp import web
 
+from dashboards.errors import CsrfRejected
 from dashboards.web.deps import DEPS, SESSION_LOOKUP
 from monitor.accounts import Principal, principal_for_token
 from monitor.errors import AccessDenied, InvalidInput, NegahbanError, NotFound
@@ -40,11 +42,20 @@ async def auth_middleware(request: web.Request, handler):
         # aiohttp's own handlers (404/405, static files) pass through unchanged.
         return await handler(request)
     roles, public = declared
-    principal = await _principal(request)
+    try:
+        principal = await _principal(request)
+    except CsrfRejected:
+        if not public:
+            raise
+        # A public form (the login form) posted by a browser that still has a session: anonymous here.
+        principal = None
     request[PRINCIPAL] = principal
     if public:
         return await handler(request)
     if principal is None:
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+            # A browser is sent to the login form and brought back afterwards.
+            return web.Response(status=303, headers={"Location": "/login?next=" + quote(request.path_qs)})
         return json_error(401, "authentication required")
     if principal.role not in roles:
         return json_error(403, "forbidden", reason=f"role {principal.role} may not call this route")
@@ -60,6 +71,8 @@ async def error_middleware(request: web.Request, handler):
     except AccessDenied as exc:
         # Another tenant's row is answered as missing: its existence is not disclosed.
         return json_error(404, "not found", reason=str(exc))
+    except CsrfRejected as exc:
+        return json_error(403, "forbidden", reason=str(exc))
     except InvalidInput as exc:
         return json_error(400, "invalid input", field=exc.field, reason=exc.reason)
     except NegahbanError as exc:

@@ -1,0 +1,137 @@
+"""Web login for staff and customers: the login form, the session cookie, CSRF checks and logout.
+
+A session cookie is HttpOnly, SameSite=Lax and Secure (unless the settings turn Secure off for plain-HTTP
+development). Every unsafe request authenticated by the cookie must carry the session's CSRF token, in the
+form field ``csrf`` or the ``X-CSRF-Token`` header; the login form itself is protected by a double-submit
+token in a short-lived cookie.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from aiohttp import web
+
+from dashboards.errors import CsrfRejected, LoginRefused, TooManyAttempts
+from dashboards.web.deps import DEPS
+from dashboards.web.html import csrf_field, esc, fa_digits, page, see_other
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.routing import RouteTable
+from dashboards.web.sessions import csrf_matches, login, logout, lookup_session
+from monitor.accounts import ALL_ROLES, Principal
+from monitor.errors import InvalidInput
+
+__all__ = ["routes", "session_principal", "SESSION_COOKIE", "CSRF", "home_for"]
+
+routes = RouteTable()
+SESSION_COOKIE = "ngb_session"
+LOGIN_CSRF_COOKIE = "ngb_login_csrf"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The current session's CSRF token, for pages to put in their forms.
+CSRF = web.RequestKey("csrf", str)
+
+
+def _client_ip(request: web.Request) -> str:
+    return request.remote or ""
+
+
+async def _given_csrf(request: web.Request) -> str | None:
+    header = request.headers.get("X-CSRF-Token")
+    if header:
+        return header
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return (await request.post()).get("csrf")
+    return None
+
+
+async def session_principal(request: web.Request) -> Principal | None:
+    """The ``SESSION_LOOKUP`` hook: the principal of the session cookie, CSRF-checked on unsafe methods."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    deps = request.app[DEPS]
+    found = await lookup_session(deps.sessionmaker, session_id, deps.clock.now())
+    if found is None:
+        return None
+    principal, csrf = found
+    if request.method in UNSAFE and not csrf_matches(csrf, await _given_csrf(request)):
+        raise CsrfRejected(f"{request.method} {request.path} without this session's CSRF token")
+    request[CSRF] = csrf
+    return principal
+
+
+def home_for(principal: Principal) -> str:
+    return "/noc" if principal.is_staff else "/portal"
+
+
+def _safe_next(value: str | None) -> str | None:
+    # Only a local path: an open redirect would turn the login page into a phishing tool.
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return None
+
+
+def _form(token: str, next_path: str, message: str = "") -> str:
+    msg = f'<p class="error" role="alert">{esc(message)}</p>' if message else ""
+    return (f'<section class="login"><h1>ورود به نگهبان</h1>{msg}'
+            f'<form method="post" action="/login">{csrf_field(token)}'
+            f'<input type="hidden" name="next" value="{esc(next_path)}">'
+            f'<label>نام کاربری<input name="username" autocomplete="username" required dir="ltr"></label>'
+            f'<label>گذرواژه<input name="password" type="password" autocomplete="current-password" required '
+            f'dir="ltr"></label><button type="submit">ورود</button></form></section>')
+
+
+def _login_page(request: web.Request, next_path: str, message: str = "", status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    resp = page("ورود", _form(token, next_path, message), status=status)
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, httponly=True, samesite="Strict",
+                    secure=request.app[DEPS].cookie_secure, path="/login")
+    return resp
+
+
+@routes.get("/", public=True)
+async def home(request: web.Request) -> web.Response:
+    principal = request[PRINCIPAL]
+    return see_other(home_for(principal) if principal is not None else "/login")
+
+
+@routes.get("/login", public=True)
+async def login_form(request: web.Request) -> web.Response:
+    return _login_page(request, _safe_next(request.query.get("next")) or "")
+
+
+@routes.post("/login", public=True)
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    next_path = _safe_next(form.get("next")) or ""
+    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
+        return _login_page(request, next_path, "فرم منقضی شده است؛ دوباره تلاش کنید.", status=403)
+    deps = request.app[DEPS]
+    try:
+        result = await login(deps.sessionmaker, str(form.get("username", "")), str(form.get("password", "")),
+                             _client_ip(request), deps.clock.now())
+    except TooManyAttempts as exc:
+        msg = f"تلاش‌های ناموفق زیاد بود؛ {fa_digits(exc.retry_after_s)} ثانیه دیگر دوباره تلاش کنید."
+        resp = _login_page(request, next_path, msg, status=429)
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
+    except LoginRefused:
+        return _login_page(request, next_path, "نام کاربری یا گذرواژه نادرست است.", status=401)
+    resp = see_other(next_path or home_for(result.principal))
+    resp.set_cookie(SESSION_COOKIE, result.session_id, httponly=True, samesite="Lax",
+                    secure=deps.cookie_secure, path="/")
+    resp.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return resp
+
+
+@routes.post("/logout", roles=ALL_ROLES)
+async def logout_submit(request: web.Request) -> web.StreamResponse:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id or request[PRINCIPAL] is None:
+        raise InvalidInput("session", "no web session to end (API tokens are revoked, not logged out)")
+    await logout(request.app[DEPS].sessionmaker, session_id)
+    resp = see_other("/login")
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+

@@ -1,0 +1,151 @@
+"""The NOC screen: the page, the paginated monitor list, and the live state-change stream (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from aiohttp import web
+
+from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
+from dashboards.web.body import json_response
+from dashboards.web.deps import DEPS, WebDeps
+from dashboards.web.html import TEHRAN, page
+from dashboards.web.login import CSRF
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.routing import RouteTable
+from monitor.accounts import STAFF
+from monitor.errors import InvalidInput
+from monitor.models import State
+from tickets.desk import queue as desk_queue
+
+__all__ = ["routes", "noc_index", "state_feed", "close_streams", "STREAMS"]
+
+log = logging.getLogger("negahban.web.noc")
+routes = RouteTable()
+HEARTBEAT_S = 15.0
+# The open event streams, ended at shutdown: otherwise the server would wait for each screen to go away.
+STREAMS = web.AppKey("negahban_noc_streams", set)
+
+
+async def close_streams(app: web.Application) -> None:
+    """``on_shutdown`` hook: end every open event stream so the server can stop at once."""
+    for task in list(app.get(STREAMS, ())):
+        task.cancel()
+
+
+def _latest(deps: WebDeps):
+    runner = deps.services.get("runner")
+    return (lambda: runner.latest) if runner is not None else dict
+
+
+def noc_index(deps: WebDeps) -> NocIndex:
+    if "noc_index" not in deps.services:
+        deps.services["noc_index"] = NocIndex(deps.sessionmaker, deps.clock, _latest(deps))
+    return deps.services["noc_index"]
+
+
+def state_feed(deps: WebDeps) -> StateFeed:
+    if "noc_feed" not in deps.services:
+        deps.services["noc_feed"] = StateFeed(_latest(deps))
+    return deps.services["noc_feed"]
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(name, "must be a whole number") from None
+    if not low <= value <= high:
+        raise InvalidInput(name, f"must be between {low} and {high}")
+    return value
+
+
+def parse_query(request: web.Request) -> NocQuery:
+    state = request.query.get("state", "")
+    if state and state not in State.__members__:
+        raise InvalidInput("state", f"one of {', '.join(State.__members__)}")
+    group = request.query.get("group", "datacenter")
+    if group not in GROUPS:
+        raise InvalidInput("group", f"one of {', '.join(GROUPS)}")
+    return NocQuery(q=request.query.get("q", "")[:200], state=state, group=group,
+                    page=_int(request, "page", 1, 1, 1_000_000), per_page=_int(request, "per_page", 200, 1, 1000))
+
+
+@routes.get("/api/v1/noc/monitors", roles=STAFF)
+async def noc_monitors(request: web.Request) -> web.Response:
+    rows = await noc_index(request.app[DEPS]).rows()
+    return json_response(query_rows(rows, parse_query(request)).json())
+
+
+@routes.get("/api/v1/noc/events", roles=STAFF)
+async def noc_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``state`` events with the monitors whose state changed, heartbeats between."""
+    feed = state_feed(request.app[DEPS])
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                       "X-Accel-Buffering": "no"})
+    await resp.prepare(request)
+    last = request.headers.get("Last-Event-ID", "")
+    # A reconnecting browser resumes after the last change it saw; a new one starts from now.
+    seq = int(last) if last.isdigit() else feed.seq
+    await resp.write(b": connected\n\n")
+    streams = request.app[STREAMS]
+    task = asyncio.current_task()
+    streams.add(task)
+    try:
+        while True:
+            changes = await feed.changes_after(seq, HEARTBEAT_S)
+            if not changes:
+                await resp.write(b": heartbeat\n\n")
+                continue
+            seq = changes[-1]["seq"]
+            payload = json.dumps(changes, separators=(",", ":"))
+            await resp.write(f"id: {seq}\nevent: state\ndata: {payload}\n\n".encode())
+    except (ConnectionResetError, RuntimeError):  # the screen was closed
+        return resp
+    except asyncio.CancelledError:  # shutdown (close_streams) or the client went away
+        return resp
+    finally:
+        streams.discard(task)
+
+
+@routes.get("/api/v1/noc/tickets", roles=STAFF)
+async def noc_tickets(request: web.Request) -> web.Response:
+    """The desk's queue as the NOC sees it: awaiting a first response first, by first-response due time."""
+    deps = request.app[DEPS]
+    now = deps.clock.now()
+    tickets = (await desk_queue(deps.sessionmaker, request[PRINCIPAL]))[:_int(request, "limit", 100, 1, 1000)]
+    return json_response([{"id": t.id, "subject": t.subject, "priority": t.priority, "band": t.sla_band,
+                           "status": t.status, "customer_id": t.customer_id,
+                           "first_response_due": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
+                           "answered": t.first_response_at is not None,
+                           "overdue": t.first_response_at is None and t.first_response_due < now}
+                          for t in tickets])
+
+
+@routes.get("/noc", roles=STAFF)
+async def noc_page(request: web.Request) -> web.Response:
+    p = request[PRINCIPAL]
+    states = "".join(f'<option value="{s}">{s}</option>' for s in State.__members__)
+    body = f"""
+<header class="noc-head"><h1>NOC</h1>
+  <div class="counts" id="counts"></div></header>
+<div class="filters" dir="ltr">
+  <input id="q" type="search" placeholder="search name, target, customer, datacenter, switch" size="40">
+  <select id="state"><option value="">all states</option>{states}</select>
+  <select id="group"><option value="datacenter">by datacenter</option><option value="switch">by switch</option>
+    <option value="customer">by customer</option><option value="none">no grouping</option></select>
+  <button id="prev">&lsaquo;</button><span id="pageinfo"></span><button id="next">&rsaquo;</button>
+  <span id="live" class="muted">connecting…</span>
+</div>
+<div class="noc-cols" dir="ltr">
+  <section id="monitors"></section>
+  <aside><h2>Open incidents</h2><div id="incidents" class="muted">—</div>
+         <h2>Ticket queue</h2><div id="tickets" class="muted">—</div></aside>
+</div>
+<script src="/static/noc.js" defer></script>"""
+    return page("NOC", body, user=p.username, csrf=request.get(CSRF), lang="en")

@@ -1,0 +1,140 @@
+"""The monthly (or yearly) uptime report of one service: a printable page and the same page as a PDF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from dashboards.availability import Span, SpanUptime, load_histories, spans_uptime, total
+from dashboards.latency import daily_latency_ms
+from dashboards.pdf import html_to_pdf
+from dashboards.portal import (
+    ServiceView,
+    jalali_months,
+    month_span,
+    parse_month,
+    service_for,
+    tehran_days,
+)
+from dashboards.svg import line_chart, uptime_bar
+from dashboards.web.body import int_param
+from dashboards.web.deps import DEPS
+from dashboards.web.fa import MONTHS_FA, duration_fa, percent
+from dashboards.web.html import esc, fa_digits, jalali, jalali_date
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.portal_sections import incidents_table, service_incidents
+from dashboards.web.routing import RouteTable
+from monitor.accounts import ALL_ROLES
+from monitor.errors import InvalidInput
+from monitor.models import Customer
+
+__all__ = ["routes", "Report", "build_report", "report_html"]
+
+routes = RouteTable()
+CSS = Path(__file__).parent / "static" / "app.css"
+REPORT_CSS = """
+@page { size: A4; margin: 14mm; }
+body { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Nazli", "DejaVu Sans", sans-serif; background: #fff; }
+.report h1 { font-size: 20px; margin: 0 0 4px; } .report .figures { display: flex; gap: 24px; }
+.report .figures div { border: 1px solid #e4e7ec; border-radius: 8px; padding: 8px 12px; }
+.report .figures b { display: block; font-size: 18px; }
+.report table { font-size: 12px; }
+"""
+
+
+@dataclass(slots=True)
+class Report:
+    svc: ServiceView
+    customer: str
+    title: str
+    total: SpanUptime
+    parts: list[SpanUptime]
+    part_names: list[str]
+    latency: list[float | None]
+    incidents: list
+    generated_at: datetime
+
+
+def _period(month: str | None, year: str | None, now: datetime) -> tuple[str, Span, list[Span], list[str]]:
+    """The title, the whole span, its parts (months of a year, days of a month) and the parts' names."""
+    if year:
+        if not year.isdigit() or not 1300 <= int(year) <= 1500:
+            raise InvalidInput("year", "expected a Jalali year like 1405")
+        jy = int(year)
+        parts = jalali_months(jy)
+        return (f"سال {fa_digits(jy)}", Span(parts[0].start, parts[-1].end), parts,
+                [f"{MONTHS_FA[m]} {fa_digits(jy)}" for m in range(12)])
+    jy, jm = parse_month(month, now)
+    whole = month_span(jy, jm)
+    parts = tehran_days(whole.start, max(1, round((whole.end - whole.start) / timedelta(days=1))))
+    return f"{MONTHS_FA[jm - 1]} {fa_digits(jy)}", whole, parts, [jalali_date(p.start) for p in parts]
+
+
+async def build_report(sm, principal, service_id: int, *, month: str | None, year: str | None,
+                       now: datetime) -> Report:
+    svc = await service_for(sm, principal, service_id)
+    title, whole, parts, names = _period(month, year, now)
+    async with sm() as s:
+        customer = await s.get(Customer, svc.customer_id)
+    latency = await daily_latency_ms(sm, svc.monitor_ids, whole.start, min(whole.end, max(now, whole.start)))
+    figures = spans_uptime(await load_histories(sm, svc.monitor_ids, whole.start, whole.end), parts, now)
+    incidents = await service_incidents(sm, principal, svc.id, whole.start, whole.end)
+    return Report(svc, customer.display_name or customer.name, title, total(whole, figures), figures, names,
+                  latency, incidents, now)
+
+
+def _row(name: str, u: SpanUptime) -> str:
+    if u.ratio is None and not u.maintenance_s:  # nothing known yet (a day still to come)
+        return f"<tr><td>{name}</td><td>—</td><td>—</td><td>—</td></tr>"
+    return (f"<tr><td>{name}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
+            f"<td>{duration_fa(u.maintenance_s)}</td></tr>")
+
+
+def report_html(r: Report, query: str = "") -> str:
+    """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF."""
+    rows = "".join(_row(n, u) for n, u in zip(r.part_names, r.parts, strict=True))
+    chart = "" if not any(v is not None for v in r.latency) else (
+        "<h2>میانگین روزانه زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
+                                                 y_label=lambda v: fa_digits(f"{v:.0f}")))
+    body = f"""<main class="report">
+<h1>گزارش دسترس‌پذیری {esc(r.svc.title)} — {r.title}</h1>
+<p class="muted">مشتری: {esc(r.customer)} · تهیه‌شده در {jalali(r.generated_at)}</p>
+<div class="figures"><div>دسترس‌پذیری<b class="uptime">{percent(r.total.ratio, 3)}</b></div>
+<div>مدت قطعی<b>{duration_fa(r.total.unavailable_s)}</b></div>
+<div>نگهداری برنامه‌ریزی‌شده<b>{duration_fa(r.total.maintenance_s)}</b></div></div>
+<p class="muted">دسترس‌پذیری بر پایه زمان (نه شمار بررسی‌ها) حساب شده و زمان نگهداری برنامه‌ریزی‌شده از آن کنار
+گذاشته شده است.</p>
+{uptime_bar([(f"{n}: {percent(u.ratio)}", u.ratio) for n, u in zip(r.part_names, r.parts, strict=True)])}
+{chart}
+<h2>رخدادها</h2>{incidents_table(r.incidents, r.generated_at)}
+<h2>جزئیات</h2><table><thead><tr><th>دوره</th><th>دسترس‌پذیری</th><th>قطعی</th><th>نگهداری</th></tr></thead>
+<tbody>{rows}</tbody></table>
+<p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <a href="javascript:print()">چاپ</a></p>
+</main>"""
+    return (f'<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>گزارش '
+            f'{esc(r.svc.title)}</title><style>{CSS.read_text(encoding="utf-8")}{REPORT_CSS}</style></head>'
+            f'<body class="rtl">{body}</body></html>')
+
+
+async def _report(request: web.Request) -> Report:
+    deps = request.app[DEPS]
+    return await build_report(deps.sessionmaker, request[PRINCIPAL], int_param(request, "service_id"),
+                              month=request.query.get("month"), year=request.query.get("year"),
+                              now=deps.clock.now())
+
+
+@routes.get("/portal/services/{service_id}/report", roles=ALL_ROLES)
+async def report_page(request: web.Request) -> web.Response:
+    html = report_html(await _report(request), request.query_string)
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+@routes.get("/portal/services/{service_id}/report.pdf", roles=ALL_ROLES)
+async def report_pdf(request: web.Request) -> web.Response:
+    report = await _report(request)
+    pdf = await html_to_pdf(report_html(report))
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="uptime-{report.svc.name}.pdf"'})

@@ -1,0 +1,133 @@
+"""Web sessions and login: server-side sessions keyed by a digest, per-session CSRF tokens, rate-limited logins.
+
+The rate limit is a pure function over recent attempts (``login_throttle``); the service functions take a
+session factory and ``now``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from dashboards.errors import LoginRefused, TooManyAttempts
+from dashboards.models import LoginAttempt, WebSession
+from monitor.accounts import Principal, User, hash_password, principal_of, verify_password
+
+__all__ = ["Attempt", "RateLimit", "login_throttle", "login", "lookup_session", "logout", "LoginResult",
+           "session_digest", "csrf_matches", "SESSION_TTL"]
+
+log = logging.getLogger("negahban.web.login")
+SESSION_TTL = timedelta(hours=12)
+# Verified against when the username does not exist, so both answers take the same time.
+_DUMMY_HASH = hash_password("negahban-no-such-user")
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    username: str
+    ip: str
+    at: datetime
+    success: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    window: timedelta = timedelta(minutes=15)
+    per_username: int = 5
+    per_ip: int = 20
+
+
+def _retry_after(failures: list[Attempt], limit: int, window: timedelta, now: datetime) -> int:
+    oldest_counted = sorted(a.at for a in failures)[-limit]
+    return max(1, int((oldest_counted + window - now).total_seconds()) + 1)
+
+
+def login_throttle(attempts: Sequence[Attempt], username: str, ip: str, now: datetime,
+                   limit: RateLimit = RateLimit()) -> int:
+    """Return 0 if a login may be tried now, else the seconds until it may.
+
+    Failures inside ``limit.window`` count against the username (only those after its last success) and
+    against the address (all of them: one address guessing many usernames is the attack to stop).
+    """
+    recent = [a for a in attempts if now - limit.window < a.at <= now]
+    user_rows = [a for a in recent if a.username == username]
+    last_ok = max((a.at for a in user_rows if a.success), default=None)
+    user_fail = [a for a in user_rows if not a.success and (last_ok is None or a.at > last_ok)]
+    ip_fail = [a for a in recent if a.ip == ip and not a.success]
+    waits = [_retry_after(rows, n, limit.window, now) for rows, n in
+             ((user_fail, limit.per_username), (ip_fail, limit.per_ip)) if len(rows) >= n]
+    return max(waits, default=0)
+
+
+def session_digest(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def csrf_matches(expected: str | None, given: str | None) -> bool:
+    return bool(expected) and bool(given) and hmac.compare_digest(expected, given)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    session_id: str
+    csrf_token: str
+    principal: Principal
+
+
+async def _recent_attempts(s, username: str, ip: str, since: datetime) -> list[Attempt]:
+    rows = (await s.execute(select(LoginAttempt).where(
+        LoginAttempt.at > since, or_(LoginAttempt.username == username, LoginAttempt.ip == ip)))).scalars()
+    return [Attempt(r.username, r.ip, r.at, r.success) for r in rows]
+
+
+async def _check_password(s, username: str, password: str) -> User | None:
+    user = (await s.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    return user if ok and user is not None and user.active else None
+
+
+async def login(sm: async_sessionmaker, username: str, password: str, ip: str, now: datetime,
+                limit: RateLimit = RateLimit(), ttl: timedelta = SESSION_TTL) -> LoginResult:
+    """Check the password and open a session; raise ``TooManyAttempts`` or ``LoginRefused``."""
+    username = username.strip().lower()
+    async with sm.begin() as s:
+        wait = login_throttle(await _recent_attempts(s, username, ip, now - limit.window), username, ip, now,
+                              limit)
+        if wait:
+            log.warning("login_throttled username=%s ip=%s retry_after_s=%s", username, ip, wait)
+            raise TooManyAttempts(wait)
+        user = await _check_password(s, username, password)
+        s.add(LoginAttempt(username=username, ip=ip, at=now, success=user is not None))
+    if user is None:
+        log.info("login_refused username=%s ip=%s", username, ip)
+        raise LoginRefused("wrong username or password")
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    async with sm.begin() as s:
+        s.add(WebSession(digest=session_digest(session_id), user_id=user.id, csrf_token=csrf, created_at=now,
+                         expires_at=now + ttl, ip=ip))
+    log.info("login username=%s role=%s ip=%s", username, user.role, ip)
+    return LoginResult(session_id, csrf, principal_of(user))
+
+
+async def lookup_session(sm: async_sessionmaker, session_id: str, now: datetime
+                         ) -> tuple[Principal, str] | None:
+    """Return the principal and CSRF token of a live session, or None."""
+    async with sm() as s:
+        row = (await s.execute(
+            select(User, WebSession.csrf_token).join(WebSession, WebSession.user_id == User.id)
+            .where(WebSession.digest == session_digest(session_id), WebSession.expires_at > now,
+                   User.active.is_(True)))).first()
+    return (principal_of(row[0]), row[1]) if row else None
+
+
+async def logout(sm: async_sessionmaker, session_id: str) -> None:
+    async with sm.begin() as s:
+        await s.execute(delete(WebSession).where(WebSession.digest == session_digest(session_id)))

@@ -1,0 +1,57 @@
+"""The public status page: the services customers opted in, planned maintenance, and the other ways to reach
+support while the portal is down (rule 18). Public, so it shows names and states only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from dashboards.portal import daily_uptime, public_services
+from dashboards.status import announcements
+from dashboards.web.deps import DEPS
+from dashboards.web.fa import STATE_FA, percent
+from dashboards.web.html import esc, jalali, page
+from dashboards.web.portal_routes import bar_html
+from dashboards.web.routing import RouteTable
+
+__all__ = ["routes"]
+
+routes = RouteTable()
+
+
+def _channels(channels) -> str:
+    if not channels:
+        return ""
+    items = "".join(f"<li>{esc(label)}: <bdi>{esc(value)}</bdi></li>" for label, value in channels)
+    return (f'<section class="card channels"><h2>راه‌های دیگر ارتباط با پشتیبانی</h2>'
+            f'<p>اگر سامانه پشتیبانی در دسترس نبود، از این راه‌ها با ما تماس بگیرید:</p><ul>{items}</ul></section>')
+
+
+def _announcements(items) -> str:
+    if not items:
+        return '<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><p class="muted">برنامه‌ای ثبت نشده است.</p></section>'
+    rows = "".join(f'<li class="maintenance"><b>{esc(a.title or "نگهداری")}</b> — از {jalali(a.start)} تا '
+                   f'{jalali(a.end)}{" (در حال انجام)" if a.active else ""}</li>' for a in items)
+    return f'<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><ul>{rows}</ul></section>'
+
+
+@routes.get("/status", public=True)
+async def status_page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    now = deps.clock.now()
+    services = await public_services(deps.sessionmaker)
+    cards = []
+    for svc in services:
+        days = await daily_uptime(deps.sessionmaker, svc.monitor_ids, 90, now)
+        known = [d for d in days if d.ratio is not None]
+        avg = (sum(d.available_s for d in known) / max(1.0, sum(d.available_s + d.unavailable_s for d in known))
+               if known else None)
+        cards.append(f'<article class="card service"><h2>{esc(svc.title)} '
+                     f'<span class="st st-{svc.state}">{STATE_FA.get(svc.state, svc.state)}</span></h2>'
+                     f'{bar_html(days)}<p class="muted">دسترس‌پذیری ۹۰ روز: {percent(avg, 3)}</p></article>')
+    items = await announcements(deps.sessionmaker, [m for s in services for m in s.monitor_ids], now,
+                                timedelta(days=14))
+    body = (f"<h1>وضعیت سرویس‌ها</h1>{_announcements(items)}{_channels(deps.support_channels)}"
+            f"{''.join(cards) or '<p class=muted>سرویسی برای نمایش عمومی انتخاب نشده است.</p>'}")
+    return page("وضعیت سرویس‌ها", body)
