@@ -114,6 +114,16 @@ async def db(request, tmp_path) -> Db:
 
 
 @pytest.fixture
+async def pg_db(pg_url) -> Db:
+    """An empty, migrated PostgreSQL database, for what only the production store can show (concurrent
+    sessions racing for one row)."""
+    engine = make_engine(pg_url, pool_size=10)
+    await _truncate_pg(engine)
+    yield Db("postgresql", pg_url, engine, make_sessionmaker(engine))
+    await engine.dispose()
+
+
+@pytest.fixture
 def sessionmaker(db: Db) -> async_sessionmaker:
     return db.sessionmaker
 

@@ -54,10 +54,8 @@ async def test_a_reinstall_is_charged_at_the_price_of_its_day(sessionmaker):
     assert (first.amount_rials, first.ticket_id, second.amount_rials) == (REINSTALL, w.ticket_a, 2_000_000)
 
 
-async def test_concurrent_installs_number_themselves_and_only_one_is_free_on_postgresql(db):
-    if db.kind != "postgresql":
-        pytest.skip("concurrency of separate connections is the PostgreSQL store's concern")
-    sm = db.sessionmaker
+async def test_concurrent_installs_number_themselves_and_only_one_is_free_on_postgresql(pg_db):
+    sm = pg_db.sessionmaker
     w = await make_ledger_world(sm)
     mod = await add_module(sm, w.finance, name="waf", reinstall_price_rials=REINSTALL)
     await asyncio.gather(*(record_install(sm, w.tech, customer_id=w.customer_a, module_id=mod.id, now=NOW)

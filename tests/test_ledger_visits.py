@@ -186,14 +186,8 @@ async def test_roles_technicians_record_leads_approve_and_only_leads_change_an_a
     assert await total(sessionmaker) == TWO_TECHS
 
 
-def _pg_only(db):
-    if db.kind != "postgresql":
-        pytest.skip("concurrency of separate connections is the PostgreSQL store's concern")
-
-
-async def test_concurrent_approvals_of_one_visit_in_separate_sessions_bill_once_on_postgresql(db):
-    _pg_only(db)
-    sm = db.sessionmaker
+async def test_concurrent_approvals_of_one_visit_in_separate_sessions_bill_once_on_postgresql(pg_db):
+    sm = pg_db.sessionmaker
     w = await make_ledger_world(sm)
     visits = [await _visit(sm, w) for _ in range(3)]
     for visit in visits:
@@ -203,10 +197,9 @@ async def test_concurrent_approvals_of_one_visit_in_separate_sessions_bill_once_
         assert [e.amount_rials for e in await entries(sm, visit_id=visit.id)] == [TWO_TECHS]
 
 
-async def test_concurrent_settlements_without_the_approval_lock_still_bill_once_on_postgresql(db):
+async def test_concurrent_settlements_without_the_approval_lock_still_bill_once_on_postgresql(pg_db):
     """The unique idempotency key alone holds: settle one approved visit from 8 sessions at once."""
-    _pg_only(db)
-    sm = db.sessionmaker
+    sm = pg_db.sessionmaker
     w = await make_ledger_world(sm)
     visit = await _visit(sm, w)
     await approve_visit(sm, w.lead, visit.id, now=NOW)
@@ -230,9 +223,8 @@ async def test_concurrent_settlements_without_the_approval_lock_still_bill_once_
     assert len(await entries(sm, visit_id=visit.id, kind="visit")) == 2
 
 
-async def test_concurrent_posts_of_one_key_leave_one_entry_on_postgresql(db):
-    _pg_only(db)
-    sm = db.sessionmaker
+async def test_concurrent_posts_of_one_key_leave_one_entry_on_postgresql(pg_db):
+    sm = pg_db.sessionmaker
     w = await make_ledger_world(sm)
 
     async def one():
@@ -258,9 +250,8 @@ async def test_setting_a_tariff_is_for_finance_and_refuses_float_rials(sessionma
         assert len((await s.execute(select(DatacenterTariff))).all()) == 1
 
 
-async def test_concurrent_cause_changes_of_a_billed_visit_reverse_it_once_on_postgresql(db):
-    _pg_only(db)
-    sm = db.sessionmaker
+async def test_concurrent_cause_changes_of_a_billed_visit_reverse_it_once_on_postgresql(pg_db):
+    sm = pg_db.sessionmaker
     w = await make_ledger_world(sm)
     visit = await _visit(sm, w)
     await approve_visit(sm, w.lead, visit.id, now=NOW)

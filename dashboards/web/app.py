@@ -7,7 +7,17 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dashboards.web import api_incidents, api_inventory, api_ledger, api_tickets, login, noc_routes
+from dashboards.web import (
+    api_incidents,
+    api_inventory,
+    api_ledger,
+    api_tickets,
+    login,
+    noc_routes,
+    portal_routes,
+    report_routes,
+    status_routes,
+)
 from dashboards.web.body import MAX_BODY
 from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
@@ -31,7 +41,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
-                                  api_ledger.routes, login.routes, noc_routes.routes]
+                                  api_ledger.routes, login.routes, noc_routes.routes,
+                                  portal_routes.routes, report_routes.routes, status_routes.routes]
 STATIC = Path(__file__).parent / "static"
 
 

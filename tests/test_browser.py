@@ -1,0 +1,158 @@
+"""A real browser (Playwright driving Debian's chromium) on the real app on loopback: a customer logs in,
+sees only their services and opens a report; another customer's service is unreachable by URL; the NOC
+screen updates live. Screenshots of the NOC screen, the portal and the status page go to test-artifacts/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client import CollectorRegistry
+
+from dashboards.pdf import CHROMIUM, CHROMIUM_FLAGS
+from dashboards.web.app import build_app
+from dashboards.web.deps import WebDeps
+from incidents.models import Incident, IncidentAffected
+from monitor.accounts import Role, create_user
+from monitor.models import Customer, Datacenter, Flip, Monitor, MonitorState, Server, Service, State
+
+pytestmark = pytest.mark.integration
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+
+
+class _Item:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+
+async def _world(sm, now):
+    async with sm.begin() as s:
+        a = Customer(name="acme", display_name="شرکت آکمه", verified=True)
+        b = Customer(name="beta", display_name="zz-secret-beta", verified=True)
+        dc = Datacenter(name="afranet", location="tehran")
+        s.add_all([a, b, dc])
+        await s.flush()
+        sa = Service(name="acme-web", display_name="وب آکمه", customer_id=a.id, public_status=True)
+        sb = Service(name="beta-db", display_name="zz-secret-db", customer_id=b.id)
+        s.add_all([sa, sb])
+        await s.flush()
+        srv = Server(name="web1", address="127.0.0.1", datacenter_id=dc.id, service_id=sa.id)
+        s.add(srv)
+        await s.flush()
+        mons = [Monitor(name=f"acme-web-{i}", kind="http", target=f"http://127.0.0.1:9/{i}", service_id=sa.id,
+                        server_id=srv.id) for i in range(3)]
+        mons.append(Monitor(name="beta-db-tcp", kind="tcp", target="127.0.0.1:9", service_id=sb.id))
+        s.add_all(mons)
+        await s.flush()
+        for m in mons:
+            s.add(Flip(monitor_id=m.id, at=now - timedelta(days=30), old_state="UNKNOWN", new_state="UP"))
+            s.add(MonitorState(monitor_id=m.id, state="UP", since=now - timedelta(days=30)))
+        s.add(Flip(monitor_id=mons[0].id, at=now - timedelta(days=3), old_state="UP", new_state="DOWN"))
+        s.add(Flip(monitor_id=mons[0].id, at=now - timedelta(days=3) + timedelta(hours=2), old_state="DOWN",
+                   new_state="UP"))
+        inc = Incident(dedup_key="acme-web-0", source="monitor", severity="urgent", status="triggered",
+                       title="acme-web-0 is DOWN", service_id=sa.id, customer_id=a.id, opened_at=now)
+        s.add(inc)
+        await s.flush()
+        s.add(IncidentAffected(incident_id=inc.id, key=f"service:{sa.id}", service_id=sa.id, customer_id=a.id,
+                               added_at=now))
+        await create_user(s, "alice", Role.CUSTOMER, customer_id=a.id, password="alice-pass-1")
+        await create_user(s, "nora", Role.NOC, password="nora-pass-1")
+        return {"a": sa.id, "b": sb.id, "monitors": [m.id for m in mons]}
+
+
+@pytest.fixture
+async def site(db, clock):
+    clock.set(NOW)
+    world = await _world(db.sessionmaker, clock.now())
+    latest: dict = {}
+    runner = type("LiveStates", (), {"latest": latest})()
+    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False,
+                   services={"runner": runner}, support_channels=[("تلفن اضطراری", "۰۲۱-۰۰۰۰۰۰۰۰")])
+    server = TestServer(build_app(deps), host="127.0.0.1")
+    await server.start_server()
+    world.update(base=str(server.make_url("")).rstrip("/"), deps=deps, latest=latest, kind=db.kind)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield world
+    await server.close()
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium missing: apt-get install chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_FLAGS))
+        yield b
+        await b.close()
+
+
+async def _login(page, base, username, password):
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+
+
+async def test_a_customer_logs_in_sees_only_their_services_and_opens_a_report(site, browser):
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _login(page, site["base"], "alice", "alice-pass-1")
+    await page.wait_for_url(f"{site['base']}/portal")
+    assert await page.locator("html").get_attribute("dir") == "rtl"
+    titles = await page.locator("article.service h2 a").all_inner_texts()
+    assert titles == ["وب آکمه"]
+    assert "zz-secret" not in await page.content()
+    await page.screenshot(path=str(ARTIFACTS / f"portal-{site['kind']}.png"), full_page=True)
+    await page.click("article.service h2 a")
+    await page.wait_for_url(f"{site['base']}/portal/services/{site['a']}")
+    await page.click("table.months a >> nth=0")
+    await page.wait_for_selector("main.report")
+    assert "گزارش دسترس‌پذیری" in await page.inner_text("h1")
+    assert await page.locator(".uptime").inner_text() != "—"
+    await page.screenshot(path=str(ARTIFACTS / f"report-{site['kind']}.png"), full_page=True)
+    other = await page.goto(f"{site['base']}/portal/services/{site['b']}")
+    assert other.status == 404 and "zz-secret" not in await page.content()
+
+
+async def test_the_status_page_shows_the_public_service(site, browser):
+    page = await browser.new_page(viewport={"width": 1280, "height": 800})
+    resp = await page.goto(f"{site['base']}/status")
+    assert resp.status == 200
+    assert await page.locator("article.service h2").count() == 1
+    await page.screenshot(path=str(ARTIFACTS / f"status-{site['kind']}.png"), full_page=True)
+
+
+async def test_the_noc_screen_shows_every_monitor_and_follows_state_changes_live(site, browser):
+    page = await browser.new_page(viewport={"width": 1440, "height": 900})
+    await _login(page, site["base"], "nora", "nora-pass-1")
+    await page.wait_for_url(f"{site['base']}/noc")
+    await page.wait_for_selector(".tile")
+    assert await page.locator(".tile").count() == 4
+    await page.wait_for_function("document.getElementById('live').textContent === 'live'", timeout=10_000)
+    first = site["monitors"][0]
+    site["latest"][first] = _Item(State.DOWN)
+    site["deps"].services["noc_feed"].poke()
+    await page.wait_for_selector(f'.tile[data-id="{first}"][data-state="DOWN"]', timeout=10_000)
+    await page.fill("#q", "beta")
+    await page.wait_for_function("document.querySelectorAll('.tile').length === 1", timeout=10_000)
+    await page.fill("#q", "")
+    await page.wait_for_function("document.querySelectorAll('.tile').length === 4", timeout=10_000)
+    await page.click(".incident button.ack")
+    await page.wait_for_function(
+        "document.querySelector('.incident .status').textContent.startsWith('acknowledged')", timeout=10_000)
+    await page.click(".incident button.assign")
+    await page.wait_for_function(
+        "document.querySelector('.incident .status').textContent.includes('→ user')", timeout=10_000)
+    await page.screenshot(path=str(ARTIFACTS / f"noc-{site['kind']}.png"), full_page=True)
+    await page.click(".incident button.resolve")
+    await page.wait_for_function("document.getElementById('incidents').textContent === 'none'", timeout=10_000)
