@@ -5,6 +5,8 @@ HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-10)
 RUN_STAMP := $(VENV)/.run-$(HASH)
 TEST_STAMP := $(VENV)/.test-$(HASH)
 DEMO_PORT ?= 8091
+# In a variable: a comma written inside $(call ...) would split its arguments.
+TEST_EXTRAS := .[test,bench]
 
 .PHONY: run test lint system-deps bench clean
 
@@ -21,7 +23,7 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	$(call INSTALL,-e '.[test,bench]')
+	$(call INSTALL,-e '$(TEST_EXTRAS)')
 	touch $@ $(RUN_STAMP)
 
 ## make run: install, migrate, start demo targets on loopback and the service on SQLite with the example inventory.

@@ -7,34 +7,9 @@ and nothing is reachable from outside. Prints ``http_port tcp_port`` when ready.
 from __future__ import annotations
 
 import asyncio
-import socket
 
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-
-
-class Http(asyncio.Protocol):
-    def connection_made(self, transport) -> None:
-        self.transport, self.buf = transport, b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if b"\r\n\r\n" in self.buf:
-            self.transport.write(RESPONSE)
-            self.transport.close()
-
-
-class Tcp(asyncio.Protocol):
-    def connection_made(self, transport) -> None:
-        transport.close()
-
-
-def listener() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
-    sock.bind(("0.0.0.0", 0))
-    sock.listen(4096)
-    return sock
+# Run as a script: its own folder is on sys.path, so the probe benchmark's servers are shared, not copied.
+from loopback_servers import Http, Tcp, listener
 
 
 async def main() -> None:

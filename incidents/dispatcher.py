@@ -20,6 +20,7 @@ from incidents.errors import DeliveryFailed
 from incidents.metrics import IncidentMetrics
 from incidents.models import NoticeStatus, Notification, NotificationChannel
 from incidents.notifiers import Message, Notifier
+from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 
 __all__ = ["DispatchConfig", "Dispatcher", "backoff_s"]
@@ -150,19 +151,12 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Send due notices when woken and at least every ``sweep_interval_s``, until ``stop``."""
-        while not self._stopping:
-            self.wake.clear()
-            try:
-                await self.dispatch_due()
-                await self.refresh_channel_metrics()
-            except Exception:  # keep the loop alive through a database outage
-                log.exception("dispatch_pass_failed")
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.config.sweep_interval_s)
-            except TimeoutError:
-                pass
+        async def one_pass() -> None:
+            await self.dispatch_due()
+            await self.refresh_channel_metrics()
+
+        await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
+                        "dispatch_pass_failed")
 
     def stop(self) -> None:
         self._stopping = True

@@ -30,6 +30,7 @@ from incidents.rules import (
     severity_for,
 )
 from incidents.store import absorb, add_event, find_open, open_incident, raise_severity, resolve_incident
+from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from monitor.models import Flip, Monitor, State
 
@@ -218,19 +219,12 @@ class IncidentEngine:
 
     async def run(self) -> None:
         """Apply flips as soon as ``wake`` is set, and at least every ``sweep_interval_s``; until ``stop``."""
-        while not self._stopping:
-            self.wake.clear()
-            try:
-                await self.process_pending()
-                await self.sweep()
-            except Exception:  # a database outage must not end the loop; the next pass retries
-                log.exception("engine_pass_failed")
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.config.sweep_interval_s)
-            except TimeoutError:
-                pass
+        async def one_pass() -> None:
+            await self.process_pending()
+            await self.sweep()
+
+        await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
+                        "engine_pass_failed")
 
     def stop(self) -> None:
         self._stopping = True

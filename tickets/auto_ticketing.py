@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.messages import jalali, persian_digits, persian_duration
 from incidents.models import Incident, Source, Status
+from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from tickets.models import Source as TicketSource
 from tickets.monitoring import close_monitoring_ticket, open_monitoring_ticket
@@ -101,18 +102,8 @@ class AutoTicketer:
             return True
 
     async def run(self) -> None:
-        while not self._stopping:
-            self.wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # a failing pass must not end the loop; the next one retries
-                log.exception("auto_ticketing_pass_failed")
-            if self._stopping:
-                break
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.sweep_interval_s)
-            except TimeoutError:
-                pass
+        await run_woken(self.run_once, self.wake, self.sweep_interval_s, lambda: self._stopping, log,
+                        "auto_ticketing_pass_failed")
 
     def stop(self) -> None:
         self._stopping = True

@@ -30,6 +30,10 @@ async def ns_http(netns_link):
     await runner.cleanup()
 
 
+def _patient(spec):
+    return spec.model_copy(update={"timeout_s": 5.0})
+
+
 async def test_http_down_on_link_down_within_timeout_and_up_again(ns_http, ctx):
     ns, link, base, _ = ns_http
     spec = HttpSpec(target=base + "/text", timeout_s=1.0)
@@ -39,7 +43,9 @@ async def test_http_down_on_link_down_within_timeout_and_up_again(ns_http, ctx):
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.latency_s <= 1.0 + 0.2
     link.up()
-    assert (await probe_http(spec, ctx)).ok
+    # Recovery is about the outcome, not speed: a generous timeout keeps a loaded machine from failing it
+    # (a healthy target answers at once either way).
+    assert (await probe_http(_patient(spec), ctx)).ok
 
 
 async def test_http_degraded_by_300ms_delay_then_up_when_restored(ns_http, ctx):
@@ -62,7 +68,9 @@ async def test_tcp_down_on_link_down_and_up_again(ns_http, ctx):
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.latency_s <= 1.2
     link.up()
-    assert (await probe_tcp(spec, ctx)).ok
+    # Recovery is about the outcome, not speed: a generous timeout keeps a loaded machine from failing it
+    # (a healthy target answers at once either way).
+    assert (await probe_tcp(_patient(spec), ctx)).ok
 
 
 async def test_icmp_down_on_link_down_within_timeout_and_up_again(netns_link, ctx):
@@ -74,7 +82,9 @@ async def test_icmp_down_on_link_down_within_timeout_and_up_again(netns_link, ct
     assert result.outcome is Outcome.DOWN and result.reason in ("timeout", "unreachable"), result.message
     assert result.phases["loss"] == 1.0
     link.up()
-    assert (await probe_icmp(spec, ctx)).ok
+    # Recovery is about the outcome, not speed: a generous timeout keeps a loaded machine from failing it
+    # (a healthy target answers at once either way).
+    assert (await probe_icmp(_patient(spec), ctx)).ok
 
 
 async def test_icmp_degraded_with_the_measured_loss_under_30_percent_drop(netns_link, ctx):
