@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -270,6 +271,8 @@ async def main() -> None:
                    help="(b) extra monitors behind a veth in a network namespace each, each link cut once")
     p.add_argument("--no-peer", action="store_true", help="skip the sweep-only peer run (halves the time)")
     args = p.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the namespaces and the targets' process are removed on the way out
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     logging.basicConfig(level=logging.WARNING)
     woken = await run_case(args, wake=True)
     swept = {"incident": [], "ticket": []} if args.no_peer else await run_case(args, wake=False)
