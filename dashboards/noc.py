@@ -152,16 +152,31 @@ def _overlay(row: NocRow, item) -> NocRow:
 class StateFeed:
     """State changes of monitors, numbered, for the NOC screen's event stream.
 
-    ``poke()`` is registered with the runner's ``on_flip``: it compares the runner's latest states with what
-    was last announced and records the differences. Readers wait on ``changes_after(seq, timeout)``.
+    ``poke()`` compares the runner's latest states with what was last announced and records the differences;
+    it reads every monitor, so the runner's ``on_flip`` gets ``nudge()``, which runs one ``poke()`` at most
+    every ``coalesce_s`` however many flips arrive (a poke per flip made 10,000 new monitors' first flips
+    cost 10,000 x 10,000 comparisons, and starved the loop for a minute: bench/README.md, incidents).
+    Readers wait on ``changes_after(seq, timeout)``.
     """
 
-    def __init__(self, latest: Callable[[], Mapping[int, Any]], keep: int = 10_000) -> None:
+    def __init__(self, latest: Callable[[], Mapping[int, Any]], keep: int = 10_000,
+                 coalesce_s: float = 0.2) -> None:
         self._latest = latest
         self._known: dict[int, str] = {}
         self._changes: collections.deque[tuple[int, int, str]] = collections.deque(maxlen=keep)
         self.seq = 0
         self._event = asyncio.Event()
+        self._coalesce_s = coalesce_s
+        self._nudged: asyncio.TimerHandle | None = None
+
+    def nudge(self) -> None:
+        """Poke soon: once for every flip that arrives within ``coalesce_s``."""
+        if self._nudged is None:
+            self._nudged = asyncio.get_running_loop().call_later(self._coalesce_s, self._poke_nudged)
+
+    def _poke_nudged(self) -> None:
+        self._nudged = None
+        self.poke()
 
     def poke(self) -> None:
         changed = False

@@ -165,7 +165,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     hub.add("ledger-totals", refreshing(register_ledger_collector(registry)), ttl_s=60.0)
     noc_index = NocIndex(sm, clock, lambda: runner.latest)
     noc_feed = StateFeed(lambda: runner.latest)
-    runner.on_flip(noc_feed.poke)
+    runner.on_flip(noc_feed.nudge)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,

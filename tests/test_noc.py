@@ -109,6 +109,26 @@ async def test_the_feed_announces_each_change_once_in_order():
     assert await feed.changes_after(later[-1]["seq"], 0.01) == []
 
 
+async def test_a_burst_of_flips_is_read_once_and_still_announced():
+    latest = {1: _Item(State.UP), 2: _Item(State.UP)}
+    reads = []
+
+    def read():
+        reads.append(1)
+        return latest
+
+    feed = StateFeed(read, coalesce_s=0.01)
+    for _ in range(100):
+        feed.nudge()
+    changes = await feed.changes_after(0, 5)
+    assert [(c["id"], c["state"]) for c in changes] == [(1, "UP"), (2, "UP")]
+    assert len(reads) == 1
+    latest[2] = _Item(State.DOWN)
+    feed.nudge()
+    later = await feed.changes_after(changes[-1]["seq"], 5)
+    assert [(c["id"], c["state"]) for c in later] == [(2, "DOWN")]
+
+
 async def test_the_screen_receives_a_state_change_over_server_sent_events(sessionmaker, clock):
     ids = await _world(sessionmaker)
     latest = {}
