@@ -225,9 +225,11 @@ class Scheduler:
 
     async def _run(self, cfg: MonitorConfig, planned: float) -> None:
         retry = False
+        started = self._clock.now().timestamp()
         try:
             async with self._limit:
-                self.lateness.observe(max(0.0, self._clock.now().timestamp() - planned))
+                started = self._clock.now().timestamp()
+                self.lateness.observe(max(0.0, started - planned))
                 # Shielded: shutting down cancels the scheduler, but a check in flight finishes (within its
                 # timeout) and is stored; the service drains the runner before closing the database.
                 ev = await asyncio.shield(self._runner.check(cfg))
@@ -237,15 +239,18 @@ class Scheduler:
             log.exception("check_failed monitor=%s", cfg.name)
         finally:
             self._running.discard(cfg.id)
-            self._requeue(cfg, planned, retry)
+            self._requeue(cfg, planned, retry, started)
 
-    def _requeue(self, cfg: MonitorConfig, planned: float, retry: bool) -> None:
+    def _requeue(self, cfg: MonitorConfig, planned: float, retry: bool, started: float | None = None) -> None:
         current = self.catalog.get(cfg.id)
         if current is None:
             return  # removed or paused while it ran
         now = self._clock.now().timestamp()
         if retry:
-            self.queue.put(cfg.id, now + current.policy.retry_interval_s)
+            # The retry interval runs from the failing check's start, as Nagios counts it: a check that
+            # timed out does not push its confirmation a whole timeout later (never before "now", though).
+            begun = now if started is None else started
+            self.queue.put(cfg.id, max(now, begun + current.policy.retry_interval_s))
             return
         # After the planned start even if the timer fired a hair early (the loop's clock is not the wall's).
         nxt = next_start(cfg.id, current.interval_s, max(now, planned))

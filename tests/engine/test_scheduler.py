@@ -143,3 +143,18 @@ async def test_a_check_that_started_a_hair_early_is_not_run_twice(engine, target
     await engine.scheduler.wait_idle()
     clock.advance(0.002)
     assert engine.scheduler.dispatch_due() == 0 and target.hits == {"a": 1}
+
+
+async def test_a_retry_is_timed_from_the_failing_checks_start_not_its_end(engine, target, clock):
+    await apply_yaml(engine.sessionmaker, _inventory(target, ("a",), interval=60), clock.now())
+    await engine.scheduler.reload(force=True)
+    cfg = engine.scheduler.catalog[engine.id("a")]
+    started = clock.now().timestamp()
+    clock.advance(3)  # the failing check took 3 s (a timeout)
+    engine.scheduler._requeue(cfg, started, True, started)
+    assert engine.scheduler.queue.pop_until(started + 4.99) == []
+    assert [mid for _, mid, _ in engine.scheduler.queue.pop_until(started + 5.0)] == [cfg.id]
+    clock.advance(10)  # a check slower than the retry interval is retried at once, not in the past
+    engine.scheduler._requeue(cfg, started, True, started)
+    assert [at for at, _, _ in engine.scheduler.queue.pop_until(clock.now().timestamp())] == \
+        [clock.now().timestamp()]
