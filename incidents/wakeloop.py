@@ -16,14 +16,20 @@ __all__ = ["run_woken"]
 
 
 async def run_woken(one_pass: Callable[[], Awaitable[object]], wake: asyncio.Event, interval_s: float,
-                    stopping: Callable[[], bool], log: logging.Logger, failure_event: str) -> None:
-    """Run ``one_pass`` until ``stopping()``; a failing pass is logged and the next one retries."""
+                    stopping: Callable[[], bool], log: logging.Logger, failure_event: str,
+                    passed: asyncio.Event | None = None) -> None:
+    """Run ``one_pass`` until ``stopping()``; a failing pass is logged and the next one retries.
+
+    ``passed`` is set after every pass, so that a caller can wait for the stage's work instead of polling.
+    """
     while not stopping():
         wake.clear()
         try:
             await one_pass()
         except Exception:  # a database outage must not end the loop
             log.exception(failure_event)
+        if passed is not None:
+            passed.set()
         if stopping():
             break
         with contextlib.suppress(TimeoutError):

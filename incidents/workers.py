@@ -76,6 +76,10 @@ class IncidentWorkers:
         self._stages.append(stage)
 
     @property
+    def stages(self) -> tuple[Stage, ...]:
+        return tuple(self._stages)
+
+    @property
     def on_flip(self) -> Callable[[], None]:
         """Give this to the runner: it wakes the engine after flips are committed."""
         return self.engine.wake.set

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -79,3 +81,13 @@ async def notices(sessionmaker, **where) -> list[Notification]:
 async def count(sessionmaker, column, *where) -> int:
     async with sessionmaker() as s:
         return (await s.execute(select(func.count(column)).where(*where))).scalar_one()
+
+
+async def after_passes(passed: asyncio.Event, ready: Callable[[], Awaitable[bool]], bound_s: float = 5.0) -> None:
+    """Wait until ``ready()`` holds, re-checking after each pass of a stage (``passed``), within ``bound_s``."""
+    async with asyncio.timeout(bound_s):
+        while True:
+            passed.clear()
+            if await ready():
+                return
+            await passed.wait()

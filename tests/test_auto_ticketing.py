@@ -9,7 +9,7 @@ from sqlalchemy import select
 from incidents.engine import EngineConfig, IncidentEngine
 from incidents.lifecycle import resolve
 from monitor.accounts import Principal, Role, create_user
-from tests.incident_support import flip, incidents, server_with_monitor, switch_with_monitor
+from tests.incident_support import after_passes, flip, incidents, server_with_monitor, switch_with_monitor
 from tickets.auto_ticketing import AutoTicketer
 from tickets.models import Ticket, TicketMessage
 
@@ -74,6 +74,10 @@ async def test_an_infrastructure_incident_without_an_owning_service_opens_no_tic
     assert (await incidents(sessionmaker))[0].ticket_opened_at == clock.now()
 
 
+async def _any_ticket(sessionmaker) -> bool:
+    return bool(await tickets(sessionmaker))
+
+
 async def test_the_ticketer_wakes_when_the_engine_commits(sessionmaker, clock):
     web = await server_with_monitor(sessionmaker, "web-1")
     ticketer = AutoTicketer(sessionmaker, clock, sweep_interval_s=60)
@@ -82,10 +86,8 @@ async def test_the_ticketer_wakes_when_the_engine_commits(sessionmaker, clock):
     try:
         await flip(sessionmaker, web.id, clock.now(), "UP", "DOWN")
         engine.wake.set()
-        for _ in range(200):  # bounded wait for the ticket (the sweeps would take a minute)
-            if await tickets(sessionmaker):
-                break
-            await asyncio.sleep(0.01)
+        # The sweeps would take a minute: only the wake-up can bring the ticket within the bound.
+        await after_passes(ticketer.passed, lambda: _any_ticket(sessionmaker))
         assert len(await tickets(sessionmaker)) == 1
     finally:
         engine.stop()

@@ -12,7 +12,8 @@ from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Customer, Flip
 from monitor.service import build_service
 from monitor.settings import load_settings
-from tests.incident_support import channel, count, incidents, notices
+from tests.incident_support import after_passes, channel, count, incidents, notices
+from tickets.auto_ticketing import AutoTicketer
 from tickets.models import Ticket
 
 HOLD_S = 120
@@ -102,10 +103,13 @@ async def test_a_committed_flip_reaches_an_incident_through_the_wake_up_not_the_
         assert await count(db.sessionmaker, Flip.id) == 1
         await asyncio.wait_for(changed.wait(), 5)
         (inc,) = await incidents(db.sessionmaker)
-        for _ in range(500):  # bounded: the desk's stage is woken by the same change
-            if await count(db.sessionmaker, Ticket.id, Ticket.incident_id == inc.id):
-                break
-            await asyncio.sleep(0.01)
+        # The desk's stage is woken by the same change (its sweep would take a minute).
+        ticketer = next(st for st in workers.stages if isinstance(st, AutoTicketer))
+
+        async def ticket_exists() -> bool:
+            return bool(await count(db.sessionmaker, Ticket.id, Ticket.incident_id == inc.id))
+
+        await after_passes(ticketer.passed, ticket_exists)
         assert await count(db.sessionmaker, Ticket.id, Ticket.incident_id == inc.id) == 1
     finally:
         await workers.stop()

@@ -50,6 +50,8 @@ class AutoTicketer:
         self.batch, self.sweep_interval_s = batch, sweep_interval_s
         # Set by the incident stage after it commits; the sweep covers other processes.
         self.wake = asyncio.Event()
+        # Set after every pass (for whoever waits on this stage's work, e.g. a test).
+        self.passed = asyncio.Event()
         self._stopping = False
 
     async def run_once(self) -> int:
@@ -103,7 +105,7 @@ class AutoTicketer:
 
     async def run(self) -> None:
         await run_woken(self.run_once, self.wake, self.sweep_interval_s, lambda: self._stopping, log,
-                        "auto_ticketing_pass_failed")
+                        "auto_ticketing_pass_failed", passed=self.passed)
 
     def stop(self) -> None:
         self._stopping = True
