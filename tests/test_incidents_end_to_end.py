@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
 from sqlalchemy import select
 
 from incidents.models import Audience, Status
@@ -13,22 +12,11 @@ from monitor.models import Customer, Flip
 from monitor.service import build_service
 from monitor.settings import load_settings
 from tests.incident_support import after_passes, channel, count, incidents, notices
+from tests.loopback import status_target
 from tickets.auto_ticketing import AutoTicketer
 from tickets.models import Ticket
 
 HOLD_S = 120
-
-
-async def _target(status: dict) -> web.AppRunner:
-    async def handler(request):
-        return web.Response(status=status["code"], text="hello")
-
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
 
 
 async def _service(db, clock, port: int):
@@ -56,7 +44,7 @@ async def _close(service) -> None:
 
 async def test_a_target_flapping_at_every_check_for_30_minutes_opens_exactly_one_incident(db, clock):
     status = {"code": 200}
-    target = await _target(status)
+    target = await status_target(status)
     service, cfg = await _service(db, clock, target.addresses[0][1])
     engine = service.extras["incidents"].engine
     try:
@@ -90,7 +78,7 @@ async def test_a_target_flapping_at_every_check_for_30_minutes_opens_exactly_one
 
 async def test_a_committed_flip_reaches_an_incident_through_the_wake_up_not_the_sweep(db, clock):
     status = {"code": 500}
-    target = await _target(status)
+    target = await status_target(status)
     service, cfg = await _service(db, clock, target.addresses[0][1])
     workers = service.extras["incidents"]
     changed = asyncio.Event()

@@ -16,23 +16,12 @@ from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Flip, ProbeResultRow
 from monitor.service import build_service
 from monitor.settings import load_settings
-
-
-async def _target(status: dict) -> web.AppRunner:
-    async def handler(request):
-        return web.Response(status=status["code"], text="hello")
-
-    app = web.Application()
-    app.router.add_get("/", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner
+from tests.loopback import status_target
 
 
 async def test_a_probe_becomes_a_stored_result_a_flip_and_a_metric(db, clock):
     status = {"code": 200}
-    target = await _target(status)
+    target = await status_target(status)
     port = target.addresses[0][1]
     inv, specs = parse_inventory(f"""
 customers: [{{name: acme, verified: true, services: [{{name: acme-web}}]}}]
