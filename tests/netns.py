@@ -42,6 +42,34 @@ def _ip(*args: str, check: bool = True, input: str | None = None) -> subprocess.
     return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, input=input, timeout=30)
 
 
+def in_namespace(name: str) -> None:
+    """Move the calling thread into namespace ``name`` (threads it starts later are born there too)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(f"/run/netns/{name}") as f:
+        if libc.setns(f.fileno(), _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+
+
+def socket_in(name: str, family: int, type: int, proto: int = 0) -> socket.socket:
+    """A socket created inside namespace ``name`` (setns in a short-lived thread); it stays in that
+    namespace whichever thread uses it."""
+    out: dict = {}
+
+    def make() -> None:
+        try:
+            in_namespace(name)
+            out["sock"] = socket.socket(family, type, proto)
+        except BaseException as exc:  # handed to the caller's thread
+            out["exc"] = exc
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    if "exc" in out:
+        raise out["exc"]
+    return out["sock"]
+
+
 def netns_available() -> bool:
     return os.geteuid() == 0 and shutil.which("ip") is not None
 
@@ -137,25 +165,8 @@ class Netns:
         self.run(["nft", "delete", "table", "inet", "ngb_drop"], check=False)
 
     def socket(self, family: int, type: int, proto: int = 0) -> socket.socket:
-        """A socket created inside the namespace (setns in a short-lived thread); use it from anywhere."""
-        out: dict = {}
-
-        def make() -> None:
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                with open(f"/run/netns/{self.name}") as f:
-                    if libc.setns(f.fileno(), _CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), "setns failed")
-                out["sock"] = socket.socket(family, type, proto)
-            except BaseException as exc:  # handed to the caller's thread
-                out["exc"] = exc
-
-        thread = threading.Thread(target=make)
-        thread.start()
-        thread.join()
-        if "exc" in out:
-            raise out["exc"]
-        return out["sock"]
+        """A socket created inside the namespace; use it from anywhere."""
+        return socket_in(self.name, family, type, proto)
 
     def veth(self) -> Veth:
         """A veth pair from the root namespace into this one, with a free /30 from 10.231.0.0/16."""

@@ -14,35 +14,14 @@ calling thread (used by the thread that runs the prober's event loop).
 
 from __future__ import annotations
 
-import ctypes
-import os
-import shutil
 import socket
 import subprocess
-import threading
 import uuid
 from dataclasses import dataclass, field
 
+from tests.netns import _ip, in_namespace, netns_available, socket_in
+
 __all__ = ["Topology", "in_namespace", "netns_available"]
-
-_CLONE_NEWNET = 0x40000000
-
-
-def netns_available() -> bool:
-    return os.geteuid() == 0 and shutil.which("ip") is not None
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30)
-
-
-def in_namespace(name: str) -> None:
-    """Move the calling thread into namespace ``name`` (threads it starts later are born there too)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    with open(f"/run/netns/{name}") as f:
-        if libc.setns(f.fileno(), _CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
-
 
 @dataclass
 class Link:
@@ -133,26 +112,12 @@ class Topology:
 
     def socket(self, role: str, address: str, port: int = 80) -> socket.socket:
         """A listening TCP socket bound inside ``role``'s namespace."""
-        out: dict = {}
-
-        def make() -> None:
-            try:
-                in_namespace(self.ns(role))
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((address, port))
-                s.listen(64)
-                s.setblocking(False)
-                out["sock"] = s
-            except BaseException as exc:  # handed to the caller's thread
-                out["exc"] = exc
-
-        thread = threading.Thread(target=make)
-        thread.start()
-        thread.join()
-        if "exc" in out:
-            raise out["exc"]
-        return out["sock"]
+        s = socket_in(self.ns(role), socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((address, port))
+        s.listen(64)
+        s.setblocking(False)
+        return s
 
     def delete(self) -> None:
         for name in self.names.values():
