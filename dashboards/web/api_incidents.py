@@ -16,6 +16,7 @@ from dashboards.web.body import MAX_BODY, int_param, json_response, read_model
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
+from dashboards.web.types import RowId
 from incidents.alertmanager import AlertmanagerConfig, receive
 from incidents.lifecycle import (
     OPERATORS,
@@ -94,7 +95,7 @@ async def incident_acknowledge(request: web.Request) -> web.Response:
 
 
 class AssignBody(BaseModel):
-    user_id: int
+    user_id: RowId
 
 
 class NoteBody(BaseModel):
