@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
-from dashboards.web.body import MAX_BODY, int_param, json_response, read_model
+from dashboards.web.body import int_param, json_response, read_body, read_model
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
@@ -212,9 +212,7 @@ async def create_payment(request: web.Request) -> web.Response:
 @routes.post(f"{BASE}/payments/import", roles=FINANCE_ROLES)
 async def import_payments(request: web.Request) -> web.Response:
     sm, p, now = _ctx(request)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("<body>", f"larger than {MAX_BODY} bytes")
+    raw = await read_body(request)
     try:
         result = await import_payments_csv(sm, p, raw.decode("utf-8"), now=now)
     except UnicodeDecodeError:
