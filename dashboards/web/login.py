@@ -124,7 +124,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     try:
         result = await login(deps.sessionmaker, str(form.get("username", "")), str(form.get("password", "")),
-                             _client_ip(request), deps.clock.now())
+                             _client_ip(request), deps.clock.now(), passwords=deps.passwords)
     except TooManyAttempts as exc:
         msg = f"تلاش‌های ناموفق زیاد بود؛ {fa_digits(exc.retry_after_s)} ثانیه دیگر دوباره تلاش کنید."
         resp = _login_page(request, next_path, msg, status=429)
