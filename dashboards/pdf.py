@@ -9,9 +9,9 @@ import logging
 import tempfile
 from pathlib import Path
 
-from dashboards.errors import DashboardError
+from dashboards.errors import DashboardError, RendererBusy
 
-__all__ = ["html_to_pdf", "CHROMIUM", "CHROMIUM_FLAGS", "PdfFailed"]
+__all__ = ["html_to_pdf", "CHROMIUM", "CHROMIUM_FLAGS", "PdfFailed", "PdfRenderer"]
 
 log = logging.getLogger("negahban.pdf")
 CHROMIUM = "/usr/bin/chromium"
@@ -41,3 +41,30 @@ async def html_to_pdf(html: str, *, chromium: str = CHROMIUM, timeout_s: float =
             log.error("pdf_failed rc=%s stderr=%s", proc.returncode, err.decode(errors="replace")[-500:])
             raise PdfFailed(f"chromium exited with {proc.returncode}")
         return out.read_bytes()
+
+
+class PdfRenderer:
+    """At most ``concurrency`` Chromium processes at once (each takes ~150 MB), at most ``queue`` requests
+    waiting for one; past that ``render`` raises ``RendererBusy`` at once instead of piling up memory."""
+
+    def __init__(self, *, concurrency: int = 2, queue: int = 4, chromium: str = CHROMIUM,
+                 timeout_s: float = 60.0) -> None:
+        self.concurrency, self.queue, self.chromium, self.timeout_s = concurrency, queue, chromium, timeout_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self.waiting = self.active = self.peak = self.renders = 0
+
+    async def render(self, html: str) -> bytes:
+        if self._slots.locked() and self.waiting >= self.queue:
+            raise RendererBusy(max(1, round(self.timeout_s / 4)))
+        self.waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            self.active, self.renders = self.active + 1, self.renders + 1
+            self.peak = max(self.peak, self.active)
+            return await html_to_pdf(html, chromium=self.chromium, timeout_s=self.timeout_s)
+        finally:
+            self.active -= 1
+            self._slots.release()

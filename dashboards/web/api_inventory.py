@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from dashboards.web.body import int_param, json_response
 from dashboards.web.deps import DEPS
@@ -16,6 +20,9 @@ from monitor.models import Customer, Monitor, MonitorState, Service
 __all__ = ["routes"]
 
 routes = RouteTable()
+log = logging.getLogger("negahban.web")
+# A readiness probe must answer well inside the balancer's own timeout.
+READY_DB_TIMEOUT_S = 2.0
 
 
 @routes.get("/healthz", public=True)
@@ -23,10 +30,25 @@ async def healthz(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
+async def _database_answers(sm, timeout_s: float) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s), sm() as s:
+            await s.execute(text("SELECT 1"))
+        return True
+    except (TimeoutError, OSError, SQLAlchemyError) as exc:
+        log.warning("readyz_database_down error=%s", type(exc).__name__)
+        return False
+
+
 @routes.get("/readyz", public=True)
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[DEPS].ready.get("ready", False)
-    return json_response({"ready": ready}, status=200 if ready else 503)
+    """Ready when the service has started and the database answers: a load balancer stops sending work to
+    an instance whose database is gone."""
+    deps = request.app[DEPS]
+    started = deps.ready.get("ready", False)
+    database = started and await _database_answers(deps.sessionmaker, READY_DB_TIMEOUT_S)
+    return json_response({"ready": database, "started": started, "database": database},
+                         status=200 if database else 503)
 
 
 @routes.get("/api/v1/me", roles=ALL_ROLES)

@@ -51,6 +51,8 @@ def build_app(deps: WebDeps) -> web.Application:
     app[DEPS] = deps
     app[SESSION_LOOKUP] = login.session_principal
     app[noc_routes.STREAMS] = set()
+    app[status_routes.STATUS_CACHE] = status_routes.status_cache(deps.clock)
+    app[report_routes.PDF_CACHE] = report_routes.pdf_cache(deps.clock)
     app.on_shutdown.append(noc_routes.close_streams)
     for table in ROUTE_TABLES:
         table.register(app)

@@ -9,6 +9,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from dashboards.pdf import PdfRenderer
+from monitor.accounts import PasswordVerifier
 from monitor.clock import Clock
 
 __all__ = ["WebDeps", "DEPS", "SESSION_LOOKUP", "parse_channels"]
@@ -36,6 +38,10 @@ class WebDeps:
     metrics_hub: Any = None
     # Rule 18: other ways to reach support, shown on the status page: (label, value) pairs in Persian.
     support_channels: list[tuple[str, str]] = field(default_factory=list)
+    # Password checks run in a thread and are counted (the login throttle bounds them).
+    passwords: PasswordVerifier = field(default_factory=PasswordVerifier)
+    # Bounded PDF rendering: a few Chromium processes at once, a short queue, 503 past it.
+    pdf: PdfRenderer = field(default_factory=PdfRenderer)
 
 
 DEPS = web.AppKey("negahban_deps", WebDeps)

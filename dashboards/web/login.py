@@ -8,7 +8,9 @@ token in a short-lived cookie.
 
 from __future__ import annotations
 
+import re
 import secrets
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -21,7 +23,7 @@ from dashboards.web.sessions import csrf_matches, login, logout, lookup_session
 from monitor.accounts import ALL_ROLES, Principal
 from monitor.errors import InvalidInput
 
-__all__ = ["routes", "session_principal", "SESSION_COOKIE", "CSRF", "home_for"]
+__all__ = ["routes", "safe_next", "session_principal", "SESSION_COOKIE", "CSRF", "home_for"]
 
 routes = RouteTable()
 SESSION_COOKIE = "ngb_session"
@@ -64,11 +66,24 @@ def home_for(principal: Principal) -> str:
     return "/noc" if principal.is_staff else "/portal"
 
 
-def _safe_next(value: str | None) -> str | None:
-    # Only a local path: an open redirect would turn the login page into a phishing tool.
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
+def safe_next(value) -> str | None:
+    """Return ``value`` if it is a path on this site, else None (the one check for every redirect target).
+
+    Browsers drop tabs and newlines from a Location and read a backslash as a slash, so "/<TAB>/host" or
+    "/<BACKSLASH>host" would leave the site: anything but printable ASCII, any backslash, a scheme or a host
+    is refused, and so is a path with a percent-encoded slash, backslash or control character that a proxy
+    might decode on the way.
+    """
+    if not isinstance(value, str) or not value.startswith("/") or len(value) > 2000:
+        return None
+    if any(not 0x21 <= ord(ch) <= 0x7e for ch in value) or "\\" in value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith("//"):
+        return None
+    if re.search(r"%(2f|5c|[01][0-9a-f]|7f)", parts.path, re.IGNORECASE):
+        return None
+    return value
 
 
 def _form(token: str, next_path: str, message: str = "") -> str:
@@ -97,19 +112,19 @@ async def home(request: web.Request) -> web.Response:
 
 @routes.get("/login", public=True)
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, _safe_next(request.query.get("next")) or "")
+    return _login_page(request, safe_next(request.query.get("next")) or "")
 
 
 @routes.post("/login", public=True)
 async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    next_path = _safe_next(form.get("next")) or ""
+    next_path = safe_next(form.get("next")) or ""
     if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
         return _login_page(request, next_path, "فرم منقضی شده است؛ دوباره تلاش کنید.", status=403)
     deps = request.app[DEPS]
     try:
         result = await login(deps.sessionmaker, str(form.get("username", "")), str(form.get("password", "")),
-                             _client_ip(request), deps.clock.now())
+                             _client_ip(request), deps.clock.now(), passwords=deps.passwords)
     except TooManyAttempts as exc:
         msg = f"تلاش‌های ناموفق زیاد بود؛ {fa_digits(exc.retry_after_s)} ثانیه دیگر دوباره تلاش کنید."
         resp = _login_page(request, next_path, msg, status=429)

@@ -9,8 +9,8 @@ from pathlib import Path
 from aiohttp import web
 
 from dashboards.availability import Span, SpanUptime, load_histories, spans_uptime, total
+from dashboards.errors import RendererBusy
 from dashboards.latency import daily_latency_ms
-from dashboards.pdf import html_to_pdf
 from dashboards.portal import (
     ServiceView,
     jalali_months,
@@ -21,17 +21,18 @@ from dashboards.portal import (
 )
 from dashboards.svg import line_chart, uptime_bar
 from dashboards.web.body import int_param
+from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import MONTHS_FA, duration_fa, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date
-from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.middleware import PRINCIPAL, json_error
 from dashboards.web.portal_sections import incidents_table, service_incidents
 from dashboards.web.routing import RouteTable
 from monitor.accounts import ALL_ROLES
 from monitor.errors import InvalidInput
 from monitor.models import Customer
 
-__all__ = ["routes", "Report", "build_report", "report_html"]
+__all__ = ["routes", "Report", "build_report", "report_html", "PDF_CACHE", "pdf_cache"]
 
 routes = RouteTable()
 CSS = Path(__file__).parent / "static" / "app.css"
@@ -132,9 +133,37 @@ async def report_page(request: web.Request) -> web.Response:
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
+# A finished period's report never changes: its PDF is rendered once per service, period and audience.
+PDF_CACHE = web.AppKey("report_pdf_cache", RenderCache)
+
+
+def pdf_cache(clock) -> RenderCache:
+    return RenderCache(clock.monotonic, ttl_s=None, max_entries=128)
+
+
+async def _render_pdf(request: web.Request) -> bytes:
+    report = await _report(request)
+    return await request.app[DEPS].pdf.render(report_html(report))
+
+
+async def _pdf(request: web.Request, svc: ServiceView) -> bytes:
+    now, q = request.app[DEPS].clock.now(), request.query
+    _, whole, _, _ = _period(q.get("month"), q.get("year"), now)
+    if whole.end > now:  # the period is still running: its figures move
+        return await _render_pdf(request)
+    key = (svc.id, whole.start, whole.end, "fa", request[PRINCIPAL].is_staff)
+    return await request.app[PDF_CACHE].get(key, lambda: _render_pdf(request))
+
+
 @routes.get("/portal/services/{service_id}/report.pdf", roles=ALL_ROLES)
 async def report_pdf(request: web.Request) -> web.Response:
-    report = await _report(request)
-    pdf = await html_to_pdf(report_html(report))
+    deps = request.app[DEPS]
+    svc = await service_for(deps.sessionmaker, request[PRINCIPAL], int_param(request, "service_id"))
+    try:
+        pdf = await _pdf(request, svc)
+    except RendererBusy as exc:
+        resp = json_error(503, "busy", reason=str(exc))
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
     return web.Response(body=pdf, content_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="uptime-{report.svc.name}.pdf"'})
+                        headers={"Content-Disposition": f'inline; filename="uptime-{svc.name}.pdf"'})

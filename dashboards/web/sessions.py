@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from dashboards.errors import LoginRefused, TooManyAttempts
 from dashboards.models import LoginAttempt, WebSession
-from monitor.accounts import Principal, User, hash_password, principal_of, verify_password
+from monitor.accounts import PasswordVerifier, Principal, User, hash_password, principal_of
 
 __all__ = ["Attempt", "RateLimit", "login_throttle", "login", "lookup_session", "logout", "LoginResult",
            "session_digest", "csrf_matches", "SESSION_TTL"]
@@ -82,35 +82,65 @@ class LoginResult:
     principal: Principal
 
 
-async def _recent_attempts(s, username: str, ip: str, since: datetime) -> list[Attempt]:
+async def _recent_attempts(s, username: str, ip: str, since: datetime, but: int) -> list[Attempt]:
     rows = (await s.execute(select(LoginAttempt).where(
-        LoginAttempt.at > since, or_(LoginAttempt.username == username, LoginAttempt.ip == ip)))).scalars()
+        LoginAttempt.at > since, LoginAttempt.id != but,
+        or_(LoginAttempt.username == username, LoginAttempt.ip == ip)))).scalars()
     return [Attempt(r.username, r.ip, r.at, r.success) for r in rows]
 
 
-async def _check_password(s, username: str, password: str) -> User | None:
-    user = (await s.execute(select(User).where(User.username == username))).scalar_one_or_none()
-    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+async def _serialise(s, username: str, ip: str) -> None:
+    """Make concurrent attempts on one username or address take turns until they commit.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in a fixed order. SQLite has one writer: the attempt's
+    INSERT, the transaction's first statement, waits for it (busy_timeout) before anything is read.
+    """
+    if s.bind.dialect.name == "postgresql":
+        for key in sorted((f"login:user:{username}", f"login:ip:{ip}")):
+            await s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
+async def _reserve_attempt(sm: async_sessionmaker, username: str, ip: str, now: datetime,
+                           limit: RateLimit) -> int:
+    """Count the attempt as a failure before the password is checked, or raise ``TooManyAttempts``.
+
+    Check and count are one transaction, so 40 parallel attempts cannot all see "4 failures so far"; the row
+    turns into a success only once the password proved right.
+    """
+    async with sm.begin() as s:
+        await _serialise(s, username, ip)
+        row = LoginAttempt(username=username, ip=ip, at=now, success=False)
+        s.add(row)
+        await s.flush()
+        wait = login_throttle(await _recent_attempts(s, username, ip, now - limit.window, row.id), username, ip,
+                              now, limit)
+        if wait:  # leaving the block by raising rolls the reservation back: a refused try is not a failure
+            log.warning("login_throttled username=%s ip=%s retry_after_s=%s", username, ip, wait)
+            raise TooManyAttempts(wait)
+        return row.id
+
+
+async def _check_password(sm: async_sessionmaker, passwords: PasswordVerifier, username: str,
+                          password: str) -> User | None:
+    async with sm() as s:
+        user = (await s.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    ok = await passwords.verify(user.password_hash if user else _DUMMY_HASH, password)
     return user if ok and user is not None and user.active else None
 
 
 async def login(sm: async_sessionmaker, username: str, password: str, ip: str, now: datetime,
-                limit: RateLimit = RateLimit(), ttl: timedelta = SESSION_TTL) -> LoginResult:
+                limit: RateLimit = RateLimit(), ttl: timedelta = SESSION_TTL,
+                passwords: PasswordVerifier | None = None) -> LoginResult:
     """Check the password and open a session; raise ``TooManyAttempts`` or ``LoginRefused``."""
     username = username.strip().lower()
-    async with sm.begin() as s:
-        wait = login_throttle(await _recent_attempts(s, username, ip, now - limit.window), username, ip, now,
-                              limit)
-        if wait:
-            log.warning("login_throttled username=%s ip=%s retry_after_s=%s", username, ip, wait)
-            raise TooManyAttempts(wait)
-        user = await _check_password(s, username, password)
-        s.add(LoginAttempt(username=username, ip=ip, at=now, success=user is not None))
+    attempt_id = await _reserve_attempt(sm, username, ip, now, limit)
+    user = await _check_password(sm, passwords or PasswordVerifier(), username, password)
     if user is None:
         log.info("login_refused username=%s ip=%s", username, ip)
         raise LoginRefused("wrong username or password")
     session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     async with sm.begin() as s:
+        await s.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
         s.add(WebSession(digest=session_digest(session_id), user_id=user.id, csrf_token=csrf, created_at=now,
                          expires_at=now + ttl, ip=ip))
     log.info("login username=%s role=%s ip=%s", username, user.role, ip)

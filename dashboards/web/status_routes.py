@@ -9,13 +9,14 @@ from aiohttp import web
 
 from dashboards.portal import daily_uptime, public_services
 from dashboards.status import announcements
+from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA, percent
 from dashboards.web.html import esc, jalali, page
 from dashboards.web.portal_routes import bar_html
 from dashboards.web.routing import RouteTable
 
-__all__ = ["routes"]
+__all__ = ["routes", "STATUS_CACHE", "status_cache"]
 
 routes = RouteTable()
 
@@ -36,9 +37,24 @@ def _announcements(items) -> str:
     return f'<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><ul>{rows}</ul></section>'
 
 
+# The page costs hundreds of milliseconds at a few dozen services and is public: under load every caller
+# shares one render, at most STATUS_TTL_S seconds old.
+STATUS_TTL_S = 5.0
+STATUS_CACHE = web.AppKey("status_cache", RenderCache)
+
+
+def status_cache(clock) -> RenderCache:
+    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=1)
+
+
 @routes.get("/status", public=True)
 async def status_page(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
+    return page("وضعیت سرویس‌ها", body)
+
+
+async def _status_body(deps) -> str:
     now = deps.clock.now()
     services = await public_services(deps.sessionmaker)
     cards = []
@@ -52,6 +68,5 @@ async def status_page(request: web.Request) -> web.Response:
                      f'{bar_html(days)}<p class="muted">دسترس‌پذیری ۹۰ روز: {percent(avg, 3)}</p></article>')
     items = await announcements(deps.sessionmaker, [m for s in services for m in s.monitor_ids], now,
                                 timedelta(days=14))
-    body = (f"<h1>وضعیت سرویس‌ها</h1>{_announcements(items)}{_channels(deps.support_channels)}"
+    return (f"<h1>وضعیت سرویس‌ها</h1>{_announcements(items)}{_channels(deps.support_channels)}"
             f"{''.join(cards) or '<p class=muted>سرویسی برای نمایش عمومی انتخاب نشده است.</p>'}")
-    return page("وضعیت سرویس‌ها", body)
