@@ -134,7 +134,7 @@ async def main(url: str | None) -> None:
         cust = {"Authorization": f"Bearer {tokens['customer']}"}
         async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
             print(f"database={engine.dialect.name} monitors={N}")
-            print(fmt("scrape_ms", await timed(client, "/metrics", {}, 5), 150))
+            print(fmt("scrape_ms", await timed(client, "/metrics", noc, 5), 150))
             first_screen = []
             for _ in range(5):
                 t = time.perf_counter()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -37,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.history import simulate_year  # noqa: E402
-from monitor.db import make_engine, upgrade  # noqa: E402
+from monitor.accounts import Role, create_user, issue_token  # noqa: E402
+from monitor.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
 from monitor.models import Monitor  # noqa: E402
 from probes import PROBERS, SPECS  # noqa: E402
 
@@ -117,8 +119,19 @@ def start(argv: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
     return subprocess.Popen(argv, env={**os.environ, **(env or {})}, cwd=ROOT, **kw)
 
 
-async def scrape(port: int) -> dict[str, dict]:
-    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics") as r:
+async def scrape_token(url: str) -> str:
+    """A NOC service account's token: /metrics answers nobody else."""
+    engine = make_engine(url)
+    async with make_sessionmaker(engine).begin() as s:
+        user = await create_user(s, f"bench-{uuid.uuid4().hex[:6]}", Role.NOC)
+        token = await issue_token(s, user.id, "bench", datetime.now(UTC))
+    await engine.dispose()
+    return token
+
+
+async def scrape(port: int, token: str | None = None) -> dict[str, dict]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as r:
         body = await r.text()
     out: dict[str, dict] = {}
     for fam in text_string_to_metric_families(body):
@@ -227,6 +240,7 @@ async def drive_blackbox(port: int, kinds: list[str], ports: dict[str, int], rat
 async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
     url = await fresh_db(args.db, tmp, "live")
     await populate(url, args.monitors, kinds, ports, args.interval)
+    token = await scrape_token(url)
     web_port, bb_port = free_port(), free_port()
     env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port), "NEGAHBAN_LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false"}
@@ -244,13 +258,13 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
         # The window runs from the moment each scrape is sent (the counters are read as it is served), so the
         # time a scrape takes to come back is not left out of the window while its checks are counted in it.
         t0 = time.monotonic()
-        m0, s0, p0, b0 = await scrape(web_port), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
+        m0, s0, p0, b0 = await scrape(web_port, token), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
         scrape0 = time.monotonic() - t0
         counts: dict[str, int] = {}
         await drive_blackbox(bb_port, kinds, ports, args.blackbox_rate, args.seconds, counts)
         t1 = time.monotonic()
         wall = t1 - t0
-        m1, s1, p1, b1 = await scrape(web_port), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
+        m1, s1, p1, b1 = await scrape(web_port, token), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
         print(f"scrape durations              {scrape0 * 1000:.0f} ms / {(time.monotonic() - t1) * 1000:.0f} ms")
     finally:
         service.send_signal(signal.SIGTERM)

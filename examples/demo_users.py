@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import select
 
-from monitor.accounts import User, create_user
+from monitor.accounts import Role, User, create_user, issue_token
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.settings import load_settings
 
@@ -32,7 +32,11 @@ async def main() -> None:
                 continue
             cid = (await s.execute(select(Customer.id).where(Customer.name == customer))).scalar() if customer else None
             await create_user(s, username, role, password=password, customer_id=cid)
+        scraper = (await s.execute(select(User).where(User.username == "prometheus"))).scalar_one_or_none() \
+            or await create_user(s, "prometheus", Role.NOC)
+        token = await issue_token(s, scraper.id, "demo scrape", SystemClock().now())
     await engine.dispose()
+    print(f"metrics (NOC token): curl -H 'Authorization: Bearer {token}' http://127.0.0.1:8080/metrics")
     print("demo logins: admin / admin-demo (staff), parsian / parsian-demo (customer)  http://127.0.0.1:8080/")
 
 

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from dashboards.grafana_build import build
+from monitor.accounts import Role, create_user, issue_token
 from monitor.service import build_service
 from monitor.settings import load_settings
 
@@ -74,6 +75,9 @@ async def service(tmp_path):
                              inventory_file=str(_inventory(tmp_path, port)), cookie_secure=False)
     svc = await build_service(settings)
     await svc.start()
+    async with svc.sessionmaker() as s, s.begin():
+        scraper = await create_user(s, "prometheus", Role.NOC)
+        svc.scrape_token = await issue_token(s, scraper.id, "scrape", svc.clock.now())
     try:
         yield svc
     finally:
@@ -87,11 +91,18 @@ def prometheus(service, tmp_path):
         pytest.fail("prometheus missing: apt-get install prometheus")
     web_port = _free_port()
     config = tmp_path / "prometheus.yml"
+    token_file = tmp_path / "negahban.token"
+    token_file.write_text(service.scrape_token, encoding="utf-8")
+    target = f"127.0.0.1:{service.settings.listen_port}"
+    # The documented scrape config (README): a NOC service account's token in a file; and one without.
     config.write_text(f"""
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 scrape_configs:
   - job_name: negahban
-    static_configs: [{{targets: ["127.0.0.1:{service.settings.listen_port}"]}}]
+    authorization: {{credentials_file: {token_file}}}
+    static_configs: [{{targets: ["{target}"]}}]
+  - job_name: anonymous
+    static_configs: [{{targets: ["{target}"]}}]
 """, encoding="utf-8")
     proc = subprocess.Popen(
         [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -137,3 +148,14 @@ async def test_every_grafana_panel_query_returns_data_from_a_real_prometheus(ser
         await service.runner.check(cfg)
     missing = await _wait_for_data(prometheus, all_panel_queries(), bound_s=60)
     assert not missing, "panels without data:\n" + "\n".join(f"{d} / {t}: {e}" for d, t, e in missing.values())
+
+
+async def test_prometheus_without_the_token_is_refused_and_sees_no_customer(service, prometheus):
+    missing = await _wait_for_data(prometheus, [("", "", 'up{job="anonymous"} == 0'),
+                                                ("", "", 'up{job="negahban"} == 1')], bound_s=60)
+    assert not missing
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{service.settings.listen_port}/metrics") as resp:
+            assert resp.status == 401 and "acme" not in await resp.text()
+        result = await _query(http, prometheus, 'count({job="anonymous", customer!=""})')
+    assert not result  # no series of the anonymous job names a customer

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from monitor.accounts import Role, create_user, issue_token
 from monitor.db import make_engine, make_sessionmaker
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Flip, ProbeResultRow
@@ -44,8 +45,14 @@ monitors:
         assert second.flip.new_state == "DOWN" and second.flip.reason == "status_mismatch"
         labels = {"monitor": "acme-home", "service": "acme-web", "customer": "acme", "location": "",
                   "kind": "http"}
+        async with db.sessionmaker() as s, s.begin():
+            scraper = await create_user(s, "prometheus", Role.NOC)
+            token = await issue_token(s, scraper.id, "scrape", clock.now())
         async with TestClient(TestServer(service.app, host="127.0.0.1")) as client:
-            text = await (await client.get("/metrics")).text()
+            anonymous = await client.get("/metrics")
+            assert anonymous.status == 401 and "acme" not in await anonymous.text()
+            assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+            text = await (await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text()
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for fam in text_string_to_metric_families(text) for s in fam.samples}
         assert samples[("probe_success", tuple(sorted(labels.items())))] == 0.0

@@ -22,13 +22,19 @@ from dashboards.web.body import MAX_BODY
 from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
 from dashboards.web.routing import RouteTable
+from monitor.accounts import Role
 
 __all__ = ["build_app", "ROUTE_TABLES"]
 
 metrics_routes = RouteTable()
 
 
-@metrics_routes.get("/metrics", public=True)
+# Rule 4 (confidentiality): the series name customers, services and monitors, so only a NOC or admin token
+# (Prometheus' ``authorization: {credentials_file: ...}``) may read them.
+METRICS_ROLES = frozenset({Role.ADMIN, Role.NOC})
+
+
+@metrics_routes.get("/metrics", roles=METRICS_ROLES)
 async def metrics(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     if deps.metrics_hub is not None:

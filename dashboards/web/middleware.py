@@ -57,7 +57,10 @@ async def auth_middleware(request: web.Request, handler):
         if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
             # A browser is sent to the login form and brought back afterwards.
             return web.Response(status=303, headers={"Location": "/login?next=" + quote(request.path_qs)})
-        return json_error(401, "authentication required")
+        response = json_error(401, "authentication required", field="Authorization",
+                              reason="send a bearer token (Authorization: Bearer ...) or log in")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="negahban"'
+        return response
     if principal.role not in roles:
         return json_error(403, "forbidden", reason=f"role {principal.role} may not call this route")
     return await handler(request)
