@@ -1,5 +1,6 @@
 """The desk's JSON API: flows through real HTTP on loopback, and per-route tenant isolation."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -148,3 +149,15 @@ async def test_customer_a_cannot_open_or_check_a_ticket_about_bs_service(api, ro
         assert status == 200 and [p["error"] for p in body["problems"]] == ["service_not_owned"]
     else:
         assert (status, body["error"]) == (400, "service_not_owned")
+
+
+async def test_ten_identical_tickets_sent_at_the_same_instant_open_exactly_one(api, sessionmaker):
+    """Rule 16 under a race: the duplicate check of each submission sees the ones before it."""
+    world, call = api
+    draft = technical_draft(world.service_a, body="سرور من از ساعت ده صبح در دسترس نیست و سایت باز نمی‌شود")
+    answers = await asyncio.gather(*(call("a", "POST", "/api/v1/tickets", draft) for _ in range(10)))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [201] + [400] * 9
+    assert {body["error"] for status, body in answers if status == 400} == {"duplicate"}
+    async with sessionmaker() as s:
+        assert await s.scalar(select(func.count(Ticket.id))) == 1

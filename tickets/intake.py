@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import Principal, Role, require_role, scope
@@ -190,6 +190,22 @@ async def _build(session: AsyncSession, principal: Principal, draft: dict, now: 
     )
 
 
+async def _serialise_intake(session: AsyncSession, customer_id: int | None) -> None:
+    """Make one customer's submissions take turns, so the duplicate check of each sees the ones before it
+    (rule 16: ten identical tickets sent at the same instant open one).
+
+    PostgreSQL: a transaction-scoped advisory lock per customer. SQLite has one writer: a write as the
+    transaction's first statement waits (busy_timeout) for the other writer before anything is read.
+    """
+    if customer_id is None:
+        return
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                              {"k": f"intake:customer:{customer_id}"})
+    else:
+        await session.execute(update(Customer).where(Customer.id == customer_id).values(id=Customer.id))
+
+
 async def open_ticket(sm: async_sessionmaker, principal: Principal, draft: Mapping[str, Any], *,
                       now: datetime, targets: SlaTargets = SlaTargets(),
                       has_open_incident: HasOpenIncident = no_incident_known) -> Ticket:
@@ -197,6 +213,7 @@ async def open_ticket(sm: async_sessionmaker, principal: Principal, draft: Mappi
     draft = _clean(draft)
     try:
         async with sm.begin() as session:
+            await _serialise_intake(session, principal.customer_id)
             ticket = await _build(session, principal, draft, now, targets, has_open_incident)
             session.add(ticket)
     except Refusal as refusal:
