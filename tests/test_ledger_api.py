@@ -8,11 +8,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from ledger_world import NOW, PER_TECH, PER_VISIT, make_ledger_world
 from prometheus_client import CollectorRegistry
+from sqlalchemy import func, select
 
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from monitor.accounts import issue_token
 from monitor.clock import ManualClock
+from tickets.ledger.models import LedgerEntry
 
 
 @pytest.fixture
@@ -96,3 +98,31 @@ async def test_finance_stores_and_exports_a_statement_in_rials(api):
     assert status == 200 and text.splitlines()[-1].startswith("closing,,,,-70")
     status, body = await call("finance", "GET", f"/customers/{w.customer_a}/statements/1405/13")
     assert (status, body["field"]) == (400, "month")
+
+
+@pytest.mark.parametrize("amount", [2**63 - 1, 10**19, 10**15 + 1, True, "5000", 5000.0, 0, -1, None])
+async def test_a_payment_amount_out_of_range_or_of_the_wrong_type_is_refused_and_nothing_is_written(
+        api, db, amount):
+    w, call = api
+    status, body = await call("finance", "POST", "/payments",
+                              json={"customer_id": w.customer_a, "amount_rials": amount, "reference": "R-x"})
+    assert status == 400 and body["field"] == "amount_rials"
+    async with db.sessionmaker() as s:
+        assert await s.scalar(select(func.count(LedgerEntry.id))) == 0
+    status, _ = await call("finance", "GET", f"/customers/{w.customer_a}/entries")
+    assert status == 200  # the customer's ledger view still answers
+
+
+@pytest.mark.parametrize("customer_id", [0, -5, 2**63, 10**30, True, "1"])
+async def test_an_id_out_of_range_or_of_the_wrong_type_is_refused(api, customer_id):
+    _w, call = api
+    status, body = await call("finance", "POST", "/payments",
+                              json={"customer_id": customer_id, "amount_rials": 5000, "reference": "R-y"})
+    assert status == 400 and body["field"] == "customer_id"
+
+
+@pytest.mark.parametrize("path_id", ["0", "9223372036854775808", "99999999999999999999999"])
+async def test_a_path_id_out_of_range_is_answered_as_missing(api, path_id):
+    _w, call = api
+    status, _ = await call("finance", "GET", f"/customers/{path_id}/entries")
+    assert status == 404
