@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import aiohttp
@@ -30,6 +30,7 @@ from incidents.models import Incident, Severity, Source, Status
 from incidents.store import add_event, find_open, open_incident, raise_severity, resolve_incident
 from monitor.clock import utc
 from monitor.models import Service
+from monitor.work import WorkerFailures
 
 __all__ = ["AlertmanagerConfig", "WebhookPayload", "Alert", "ReceiveResult", "parse_payload", "receive",
            "reconcile", "alert_key"]
@@ -79,6 +80,7 @@ class ReceiveResult:
     updated: int = 0
     resolved: int = 0
     ignored: int = 0
+    failed: int = 0  # alerts that could not be applied (recorded and counted; the rest of the group was)
 
 
 def parse_payload(body: bytes | str | Mapping[str, Any]) -> WebhookPayload:
@@ -102,19 +104,57 @@ def alert_key(fingerprint: str, starts_at: datetime) -> str:
     return f"alert:{fingerprint}:{at.replace(microsecond=at.microsecond // 1000 * 1000).isoformat()}"
 
 
+# An alert's startsAt is the sender's word: an incident never starts in the future, nor more than this long
+# before we first heard of it (a clock at 1970 or 9999 on the sender must not bend uptime figures).
+MAX_ALERT_AGE = timedelta(days=7)
+# Clocks of Prometheus hosts and ours differ by a little; beyond this, a start in the future is not believed.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def opened_at_for(starts_at: datetime, now: datetime) -> datetime:
+    """When the incident of an alert starting at ``starts_at``, received at ``now``, is taken to have opened."""
+    starts = utc(starts_at)
+    if starts > now + CLOCK_SKEW:
+        return now
+    return max(starts, now - MAX_ALERT_AGE)
+
+
 def severity_of(alert: Alert, config: AlertmanagerConfig) -> Severity | None:
     return config.severities.get(alert.labels.get(config.severity_label, ""), config.default_severity)
 
 
 async def receive(sessionmaker: async_sessionmaker, body: bytes | str | Mapping[str, Any], now: datetime,
-                  config: AlertmanagerConfig) -> ReceiveResult:
-    """Apply a webhook notification, all of it or (on a malformed payload) none of it."""
+                  config: AlertmanagerConfig, failures: WorkerFailures | None = None) -> ReceiveResult:
+    """Apply a webhook notification in one transaction or (on a malformed payload) not at all.
+
+    If applying the group fails, it is applied again alert by alert: an alert that still fails is counted in
+    ``failed`` and in ``failures``, and the others are applied, so one bad alert never makes Alertmanager
+    retry (and lose) the whole group."""
     payload = parse_payload(body)
+    try:
+        return await _apply_all(sessionmaker, payload.alerts, now, config)
+    except Exception as exc:  # noqa: BLE001 - any failure of the group falls back to one alert at a time
+        log.warning("alert_group_failed alerts=%s error=%r", len(payload.alerts), str(exc)[:300])
+    result = ReceiveResult()
+    for alert in payload.alerts:
+        try:
+            one = await _apply_all(sessionmaker, [alert], now, config)
+        except Exception as exc:
+            result.failed += 1
+            (failures or WorkerFailures()).record("alertmanager", f"alert:{alert.fingerprint}", exc, gave_up=True)
+            continue
+        for name in ("opened", "updated", "resolved", "ignored"):
+            setattr(result, name, getattr(result, name) + getattr(one, name))
+    return result
+
+
+async def _apply_all(sessionmaker: async_sessionmaker, alerts: list[Alert], now: datetime,
+                     config: AlertmanagerConfig) -> ReceiveResult:
     for attempt in (1, 2):
         try:
             async with sessionmaker() as session, session.begin():
                 result = ReceiveResult()
-                for alert in payload.alerts:
+                for alert in alerts:
                     await _apply(session, alert, now, config, result)
                 return result
         except IntegrityError:
@@ -134,7 +174,7 @@ async def _apply(session: AsyncSession, alert: Alert, now: datetime, config: Ale
             result.ignored += 1
             return
         ends = utc(alert.ends_at) if alert.ends_at and alert.ends_at > alert.starts_at else now
-        await resolve_incident(session, incident, min(ends, now), now, "alert_resolved")
+        await resolve_incident(session, incident, max(min(ends, now), incident.opened_at), now, "alert_resolved")
         result.resolved += 1
     elif incident is not None:
         incident.labels = {**alert.labels, **{f"annotation:{k}": v for k, v in alert.annotations.items()}}
@@ -163,7 +203,8 @@ async def _open(session: AsyncSession, alert: Alert, key: str, severity: Severit
     title = alert.annotations.get("summary") or " ".join(
         v for v in (alert.labels.get("alertname"), alert.labels.get("instance")) if v) or alert.fingerprint
     incident = await open_incident(
-        session, key=key, source=Source.ALERTMANAGER, severity=severity, title=title, opened_at=utc(alert.starts_at),
+        session, key=key, source=Source.ALERTMANAGER, severity=severity, title=title,
+        opened_at=opened_at_for(alert.starts_at, now),
         now=now, affected=affected, summary=alert.annotations.get("description", ""),
         service_id=service.id if service else None, customer_id=service.customer_id if service else None,
         alert_fingerprint=alert.fingerprint, alert_starts_at=utc(alert.starts_at),

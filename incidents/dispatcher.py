@@ -22,6 +22,7 @@ from incidents.models import NoticeStatus, Notification, NotificationChannel
 from incidents.notifiers import Message, Notifier
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
+from monitor.work import WorkerFailures, error_text
 
 __all__ = ["DispatchConfig", "Dispatcher", "backoff_s"]
 
@@ -46,8 +47,10 @@ def backoff_s(attempts: int, base: float, cap: float) -> float:
 
 class Dispatcher:
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, notifiers: Mapping[str, Notifier],
-                 config: DispatchConfig | None = None, metrics: IncidentMetrics | None = None) -> None:
+                 config: DispatchConfig | None = None, metrics: IncidentMetrics | None = None,
+                 failures: WorkerFailures | None = None) -> None:
         self.sessionmaker, self.clock, self.notifiers = sessionmaker, clock, dict(notifiers)
+        self.failures = failures or WorkerFailures()
         self.config = config or DispatchConfig()
         self.metrics = metrics
         self.wake = asyncio.Event()
@@ -65,7 +68,11 @@ class Dispatcher:
 
         async def one(notice_id: int) -> bool:
             async with limit:
-                return await self._dispatch_one(notice_id, now)
+                try:
+                    return await self._dispatch_one(notice_id, now)
+                except Exception as exc:  # its lease expires and it is retried; the others are sent
+                    self.failures.record("dispatcher", f"notification:{notice_id}", exc, gave_up=False)
+                    return False
 
         return sum(await asyncio.gather(*(one(i) for i in ids)))
 
@@ -100,6 +107,10 @@ class Dispatcher:
             await notifier.send(channel.address, Message(notice.subject, notice.body, notice.data))
         except DeliveryFailed as exc:
             await self._failed(notice, channel, exc)
+        except Exception as exc:  # a notifier's bug is a transient failure of this notice, retried and bounded
+            self.failures.record("dispatcher", f"notification:{notice.id}", exc,
+                                 gave_up=notice.attempts >= self.config.max_attempts)
+            await self._failed(notice, channel, DeliveryFailed(error_text(exc), permanent=False))
         else:
             await self._finish(notice.id, NoticeStatus.SENT, sent_at=self.clock.now())
             self._count(channel.kind, "sent")

@@ -33,6 +33,7 @@ from incidents.store import absorb, add_event, find_open, open_incident, raise_s
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from monitor.models import Flip, Monitor, State
+from monitor.work import MAX_ITEM_ATTEMPTS, WorkerFailures, error_text
 
 __all__ = ["EngineConfig", "IncidentEngine", "InMaintenance", "never_in_maintenance"]
 
@@ -61,8 +62,10 @@ class EngineConfig:
 class IncidentEngine:
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, config: EngineConfig | None = None,
                  in_maintenance: InMaintenance = never_in_maintenance,
-                 downstream: Sequence[asyncio.Event] = (), metrics: IncidentMetrics | None = None) -> None:
+                 downstream: Sequence[asyncio.Event] = (), metrics: IncidentMetrics | None = None,
+                 failures: WorkerFailures | None = None) -> None:
         self.sessionmaker, self.clock = sessionmaker, clock
+        self.failures = failures or WorkerFailures()
         self.config = config or EngineConfig()
         self.in_maintenance = in_maintenance
         # Set by whoever commits flips; the engine sets ``downstream`` after committing incident changes.
@@ -74,11 +77,14 @@ class IncidentEngine:
     async def process_pending(self) -> int:
         """Apply every unprocessed flip, oldest first. Return how many this process applied."""
         total = await self._skip_harmless()
+        failed: set[int] = set()  # a flip that failed in this pass waits for the next one
         while True:
-            ids = await self._pending_ids()
+            ids = [i for i in await self._pending_ids(len(failed)) if i not in failed]
             done = 0
             for flip_id in ids:
-                done += await self.process_flip(flip_id)
+                if (applied := await self.process_flip(flip_id)) is None:
+                    failed.add(flip_id)
+                done += bool(applied)
             total += done
             if len(ids) < self.config.batch or done == 0:
                 return total
@@ -97,14 +103,16 @@ class IncidentEngine:
                 .execution_options(synchronize_session=False))
         return result.rowcount
 
-    async def _pending_ids(self) -> list[int]:
+    async def _pending_ids(self, extra: int = 0) -> list[int]:
         async with self.sessionmaker() as session:
             rows = await session.execute(select(Flip.id).where(Flip.processed_at.is_(None))
-                                         .order_by(Flip.at, Flip.id).limit(self.config.batch))
+                                         .order_by(Flip.at, Flip.id).limit(self.config.batch + extra))
             return list(rows.scalars())
 
-    async def process_flip(self, flip_id: int) -> bool:
-        """Claim and apply one flip. Return False if another process had it (or it must be retried)."""
+    async def process_flip(self, flip_id: int) -> bool | None:
+        """Claim and apply one flip. Return False if another process had it (or it must be retried), None if
+        applying it failed: the error is recorded on the flip, which is retried on a later pass and set aside
+        after ``MAX_ITEM_ATTEMPTS`` (one poisoned flip must never stop the outages queued behind it)."""
         try:
             async with self.sessionmaker() as session, session.begin():
                 now = self.clock.now()
@@ -120,10 +128,24 @@ class IncidentEngine:
             # applied to that incident on the next pass.
             log.info("flip_conflict flip_id=%s", flip_id)
             return False
+        except Exception as exc:
+            await self._failed(flip_id, exc)
+            return None
         if self.metrics:
             self.metrics.flip_to_incident.observe(max(0.0, (self.clock.now() - flip.at).total_seconds()))
         self._changed()
         return True
+
+    async def _failed(self, flip_id: int, exc: Exception) -> None:
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            flip = await session.get(Flip, flip_id)
+            flip.attempts += 1
+            flip.error, flip.failed_at = error_text(exc), now
+            gave_up = flip.attempts >= MAX_ITEM_ATTEMPTS
+            if gave_up:
+                flip.processed_at = now
+        self.failures.record("incident_engine", f"flip:{flip_id}", exc, gave_up=gave_up)
 
     async def _apply(self, session: AsyncSession, flip: Flip, now: datetime) -> None:
         key = dedup_key_for(flip.monitor_id, flip.root_monitor_id)
@@ -194,10 +216,17 @@ class IncidentEngine:
         async with self.sessionmaker() as session:
             ids = list((await session.execute(select(Incident.id).where(
                 Incident.status != Status.RESOLVED, Incident.recovering_since <= cutoff))).scalars())
-        resolved = sum([await self._confirm_recovery(i, now) for i in ids])
+        resolved = sum([await self._confirm_recovery_isolated(i, now) for i in ids])
         if resolved:
             self._changed()
         return resolved
+
+    async def _confirm_recovery_isolated(self, incident_id: int, now: datetime) -> bool:
+        try:
+            return await self._confirm_recovery(incident_id, now)
+        except Exception as exc:  # the next sweep retries it; the other incidents still resolve
+            self.failures.record("incident_recovery", f"incident:{incident_id}", exc, gave_up=False)
+            return False
 
     async def _confirm_recovery(self, incident_id: int, now: datetime) -> bool:
         async with self.sessionmaker() as session, session.begin():

@@ -19,6 +19,7 @@ from incidents.models import EscalationPolicy, EscalationStep, Incident, Notific
 from incidents.outbox import enqueue
 from incidents.store import add_event
 from monitor.errors import InvalidInput
+from monitor.work import WorkerFailures
 
 __all__ = ["set_policy", "escalate_due", "steps_due"]
 
@@ -57,8 +58,10 @@ async def _steps(session: AsyncSession, policy_name: str) -> list[EscalationStep
         .where(EscalationPolicy.name == policy_name).order_by(EscalationStep.position))).scalars())
 
 
-async def escalate_due(sessionmaker: async_sessionmaker, policy_name: str, now: datetime) -> int:
-    """Take every escalation step that is due for unacknowledged urgent incidents. Return steps taken."""
+async def escalate_due(sessionmaker: async_sessionmaker, policy_name: str, now: datetime,
+                       failures: WorkerFailures | None = None) -> int:
+    """Take every escalation step that is due for unacknowledged urgent incidents. Return steps taken.
+    An incident whose step fails is counted and retried on the next pass; the others still escalate."""
     async with sessionmaker() as session:
         steps = await _steps(session, policy_name)
         if not steps:
@@ -66,7 +69,14 @@ async def escalate_due(sessionmaker: async_sessionmaker, policy_name: str, now: 
         ids = list((await session.execute(select(Incident.id).where(
             Incident.status == Status.TRIGGERED, Incident.severity == Severity.URGENT,
             Incident.escalation_level < len(steps)))).scalars())
-    return sum([await _escalate_one(sessionmaker, i, steps, now) for i in ids])
+    failures = failures or WorkerFailures()
+    taken = 0
+    for incident_id in ids:
+        try:
+            taken += await _escalate_one(sessionmaker, incident_id, steps, now)
+        except Exception as exc:
+            failures.record("escalation", f"incident:{incident_id}", exc, gave_up=False)
+    return taken
 
 
 async def _escalate_one(sessionmaker: async_sessionmaker, incident_id: int, steps: list[EscalationStep],

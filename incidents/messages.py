@@ -51,12 +51,15 @@ def customer_notice(kind: str, incident: Incident, services: list[str]) -> tuple
     """The one notice a customer gets when an incident opens, and the one when it is resolved."""
     number = persian_digits(str(incident.id))
     what = "، ".join(services) if services else "سرویس شما"
+    # A subject line names a few services; the body names them all (a switch may carry dozens).
+    short = what if len(services) <= 3 else \
+        f"{'، '.join(services[:2])} و {persian_digits(str(len(services) - 2))} سرویس دیگر"
     if kind == "resolved":
         subject = f"رفع اختلال — رخداد {number}"
         body = (f"مشتری گرامی، اختلال {what} در {jalali(incident.resolved_at)} برطرف شد. "
                 f"مدت اختلال: {persian_duration(incident.duration_s or 0)}.")
     else:
-        subject = f"اختلال در {what} — رخداد {number}"
+        subject = f"اختلال در {short} — رخداد {number}"
         body = (f"مشتری گرامی، از {jalali(incident.opened_at)} اختلالی ({_SEVERITY_FA[incident.severity]}) "
                 f"در {what} شناسایی شد. کارشناسان ما در حال رسیدگی هستند و نیازی به ثبت تیکت نیست.")
     return subject, body

@@ -70,7 +70,7 @@ class Incident(Base):
     source: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default=Status.TRIGGERED, index=True)
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text, default="")
     # The root cause: the monitor whose failure this is (None for Alertmanager incidents).
     monitor_id: Mapped[int | None] = fk_id("monitors.id", nullable=True, ondelete="SET NULL")
@@ -96,6 +96,9 @@ class Incident(Base):
     # Claims for the desk (tickets/ sets them with a conditional UPDATE; incidents never imports tickets).
     ticket_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ticket_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The desk's failures on this incident (opening or closing its ticket): the last error and how many.
+    desk_error: Mapped[str | None] = mapped_column(Text)
+    desk_attempts: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (Index("ix_incidents_status_opened", "status", "opened_at"),)
 
 
@@ -174,7 +177,7 @@ class Notification(Base):
     channel_id: Mapped[int] = fk_id("notification_channels.id")
     incident_id: Mapped[int | None] = fk_id("incidents.id", nullable=True, ondelete="SET NULL")
     kind: Mapped[str] = mapped_column(String(30))
-    subject: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ from incidents.escalation import escalate_due
 from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
 from monitor.clock import Clock
+from monitor.work import WorkerFailures
 
 __all__ = ["PeriodicConfig", "IncidentWorkers", "Stage"]
 
@@ -56,11 +57,14 @@ class IncidentWorkers:
         self.periodic = periodic or PeriodicConfig()
         self.alertmanager = alertmanager or AlertmanagerConfig()
         self.metrics = IncidentMetrics(registry) if registry is not None else None
-        self.dispatcher = Dispatcher(sessionmaker, clock, notifiers, dispatch, self.metrics)
+        # One failure counter for every worker of the outage path (later stages are given it too).
+        self.failures = WorkerFailures(registry)
+        self.dispatcher = Dispatcher(sessionmaker, clock, notifiers, dispatch, self.metrics, self.failures)
         # Extra events woken after incident changes (e.g. the desk's auto-ticketing), added before start.
         self.followers: list[asyncio.Event] = []
         self.engine = IncidentEngine(sessionmaker, clock, engine, in_maintenance,
-                                     downstream=[self.dispatcher.wake], metrics=self.metrics)
+                                     downstream=[self.dispatcher.wake], metrics=self.metrics,
+                                     failures=self.failures)
         self._tasks: list[asyncio.Task] = []
         self._stages: list[Stage] = []
         self._stop = asyncio.Event()
@@ -91,7 +95,7 @@ class IncidentWorkers:
 
     async def periodic_pass(self, n: int) -> None:
         now = self.clock.now()
-        if await escalate_due(self.sessionmaker, self.periodic.escalation_policy, now):
+        if await escalate_due(self.sessionmaker, self.periodic.escalation_policy, now, self.failures):
             self.dispatcher.wake.set()
         if self.alertmanager.url and n % self.periodic.reconcile_every == 0:
             try:

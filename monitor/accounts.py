@@ -14,6 +14,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, String, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -161,10 +162,15 @@ async def create_user(session: AsyncSession, username: str, role: Role | str, *,
     role = Role(role)
     if (role is Role.CUSTOMER) != (customer_id is not None):
         raise InvalidInput("customer_id", "a customer user belongs to exactly one customer; staff to none")
+    if (await session.execute(select(User.id).where(User.username == username))).first() is not None:
+        raise InvalidInput("username", f"user {username!r} already exists")
     user = User(username=username, role=role.value, customer_id=customer_id, display_name=display_name,
                 email=email, password_hash=await hash_password_async(password) if password else None)
     session.add(user)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # created by someone else since the check above
+        raise InvalidInput("username", f"user {username!r} already exists") from None
     return user
 
 

@@ -7,13 +7,16 @@ import asyncio
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor import __version__
 from monitor.errors import NegahbanError
 from monitor.settings import Settings, load_settings
 
 __all__ = ["main"]
 
-EXIT_INVALID = 2
+EXIT_INVALID = 2  # the input (settings, file, arguments) is wrong
+EXIT_FAILED = 1  # the input is fine but something it needs is out of reach
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("file", type=Path)
     ap.add_argument("--prune", action="store_true", help="also delete what the file does not name")
     ap.add_argument("--check", action="store_true", help="validate only; write nothing")
+    ap.add_argument("--allow-empty", action="store_true",
+                    help="accept a file that names nothing (with --prune: remove the whole inventory)")
     ex = invs.add_parser("export", help="write the stored inventory as YAML",
                          description="Write the stored inventory as YAML that 'inventory apply' accepts.")
     ex.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
@@ -43,12 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("version", help="print the version", description="Print the version.")
     u = sub.add_parser("user", help="accounts", description="Create users and API tokens.")
     us = u.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    ua = us.add_parser("add", help="create a user", description="Create a user; the password is read from "
-                       "standard input when --password-stdin is given.")
+    ua = us.add_parser("add", help="create a user", description="Create a user. Say how it signs in: "
+                       "--password-stdin (a password read from standard input) or --no-password (an account "
+                       "that uses API tokens only and cannot log in to the web).")
     ua.add_argument("username")
     ua.add_argument("--role", required=True, choices=["admin", "noc", "technician", "finance", "customer"])
     ua.add_argument("--customer", help="the customer's name (required for role customer)")
-    ua.add_argument("--password-stdin", action="store_true")
+    pw = ua.add_mutually_exclusive_group(required=True)
+    pw.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    pw.add_argument("--no-password", action="store_true", help="token-only account: no web login")
     ut = us.add_parser("token", help="issue an API token for a user (printed once)",
                        description="Issue an API token for USERNAME; it is printed once and stored hashed.")
     ut.add_argument("username")
@@ -69,9 +77,11 @@ async def _with_db(settings: Settings, fn):
 
 async def _inventory_apply(settings: Settings, args) -> int:
     from monitor.clock import SystemClock
-    from monitor.inventory import apply_inventory, load_inventory
+    from monitor.inventory import apply_inventory, load_inventory, require_entries
 
     inv, specs = load_inventory(args.file)
+    if not args.allow_empty:
+        require_entries(inv, str(args.file))
     if args.check:
         print(f"{args.file}: valid ({len(inv.monitors)} monitors)")
         return 0
@@ -92,6 +102,18 @@ async def _inventory_export(settings: Settings, args) -> int:
     return 0
 
 
+def _password(args) -> str | None:
+    from monitor.errors import InvalidInput
+
+    if args.no_password:
+        return None
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidInput("--password-stdin", "no password on standard input (use --no-password for a "
+                           "token-only account)")
+    return password
+
+
 async def _user(settings: Settings, args) -> int:
     from sqlalchemy import select
 
@@ -108,9 +130,9 @@ async def _user(settings: Settings, args) -> int:
                     cid = (await s.execute(select(Customer.id).where(Customer.name == args.customer))).scalar()
                     if cid is None:
                         raise InvalidInput("--customer", f"unknown customer {args.customer!r}")
-                password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-                user = await create_user(s, args.username, args.role, password=password, customer_id=cid)
-                return f"user {user.username} created (id {user.id})"
+                user = await create_user(s, args.username, args.role, password=_password(args), customer_id=cid)
+                kind = "token-only, no web login" if args.no_password else "password set"
+                return f"user {user.username} created (id {user.id}, {kind})"
             user = (await s.execute(select(User).where(User.username == args.username))).scalar_one_or_none()
             if user is None:
                 raise InvalidInput("username", f"unknown user {args.username!r}")
@@ -170,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(**overrides)
         return _run(args, settings)
     except NegahbanError as exc:
-        print(f"negahban: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"negahban: error: {line}", file=sys.stderr)
         return EXIT_INVALID
+    except (SQLAlchemyError, OSError) as exc:
+        # The database or a file is out of reach: one line naming it, not a traceback.
+        print(f"negahban: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+              file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

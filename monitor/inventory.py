@@ -15,12 +15,13 @@ from sqlalchemy import delete, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from monitor.errors import InventoryError
+from monitor.errors import InventoryError, InventoryErrors
 from monitor.inventory_schema import InventoryDoc
 from monitor.models import Customer, Datacenter, Monitor, NetworkDevice, Server, Service
+from monitor.selfcheck import SELF_CHECK_NAME
 from probes import SPECS
 
-__all__ = ["load_inventory", "parse_inventory", "apply_inventory", "export_inventory"]
+__all__ = ["load_inventory", "parse_inventory", "require_entries", "apply_inventory", "export_inventory"]
 
 Loc = tuple[str | int, ...]
 
@@ -49,6 +50,7 @@ class _Doc:
 
     def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.errors: list[InventoryError] = []
         try:
             node = yaml.compose(text)
             self.data = yaml.safe_load(text)
@@ -64,6 +66,14 @@ class _Doc:
         if not isinstance(self.data, dict):
             raise InventoryError(file, 1, "", "the document must be a mapping")
 
+    def add(self, loc: Loc, reason: str) -> None:
+        self.errors.append(self.error(loc, reason))
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            shown = sorted(self.errors, key=lambda e: e.line or 0)[:MAX_ERRORS]
+            raise InventoryErrors(shown, len(self.errors))
+
     def error(self, loc: Loc, reason: str) -> InventoryError:
         line = None
         for n in range(len(loc), -1, -1):
@@ -73,14 +83,22 @@ class _Doc:
         return InventoryError(self.file, line, _path(loc), reason)
 
 
-def _validate_model(doc: _Doc) -> InventoryDoc:
+MAX_ERRORS = 50  # reported per file: enough to fix a file in one go, few enough to read
+
+
+def _pydantic_errors(doc: _Doc, exc: ValidationError, prefix: Loc = ()) -> None:
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        doc.add((*prefix, *loc), msg)
+
+
+def _validate_model(doc: _Doc) -> InventoryDoc | None:
     try:
         return InventoryDoc.model_validate(doc.data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        raise doc.error(loc, msg) from None
+        _pydantic_errors(doc, exc)
+        return None
 
 
 def _check_unique(doc: _Doc, inv: InventoryDoc) -> None:
@@ -97,8 +115,11 @@ def _check_unique(doc: _Doc, inv: InventoryDoc) -> None:
         seen: set[str] = set()
         for loc, name in items:
             if name in seen:
-                raise doc.error(loc, f"duplicate name {name!r} in {group}")
+                doc.add(loc, f"duplicate name {name!r} in {group}")
             seen.add(name)
+    for i, m in enumerate(inv.monitors):
+        if m.name == SELF_CHECK_NAME or m.name.startswith("canary:"):
+            doc.add(("monitors", i, "name"), f"{m.name!r} is reserved for the self-check (NEGAHBAN_CANARIES)")
 
 
 def _check_refs(doc: _Doc, inv: InventoryDoc) -> None:
@@ -109,7 +130,7 @@ def _check_refs(doc: _Doc, inv: InventoryDoc) -> None:
 
     def need(value: str | None, known: set[str], loc: Loc, what: str) -> None:
         if value is not None and value not in known:
-            raise doc.error(loc, f"unknown {what} {value!r}")
+            doc.add(loc, f"unknown {what} {value!r}")
 
     for i, d in enumerate(inv.devices):
         need(d.datacenter, dcs, ("devices", i, "datacenter"), "datacenter")
@@ -127,12 +148,15 @@ def _check_refs(doc: _Doc, inv: InventoryDoc) -> None:
 def _check_cycles(doc: _Doc, inv: InventoryDoc) -> None:
     parent = {d.name: d.parent for d in inv.devices}
     index = {d.name: i for i, d in enumerate(inv.devices)}
+    reported: set[str] = set()  # one error per cycle, not one per member
     for start in parent:
         seen, node = [start], parent[start]
         while node is not None:
             if node in seen:
-                raise doc.error(("devices", index[start], "parent"),
-                                "cycle of parents: " + " -> ".join([*seen, node]))
+                if not reported & set(seen):
+                    doc.add(("devices", index[start], "parent"), "cycle of parents: " + " -> ".join([*seen, node]))
+                reported.update(seen)
+                break
             seen.append(node)
             node = parent.get(node)
 
@@ -141,26 +165,40 @@ def _check_specs(doc: _Doc, inv: InventoryDoc) -> list[dict[str, Any]]:
     specs = []
     for i, m in enumerate(inv.monitors):
         if m.kind not in SPECS:
-            raise doc.error(("monitors", i, "kind"), f"unknown kind {m.kind!r}; known: {', '.join(sorted(SPECS))}")
+            doc.add(("monitors", i, "kind"), f"unknown kind {m.kind!r}; known: {', '.join(sorted(SPECS))}")
+            continue
         try:
             spec = SPECS[m.kind].model_validate({**m.spec_fields(), "kind": m.kind})
         except ValidationError as exc:
-            err = exc.errors()[0]
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-            raise doc.error(("monitors", i, *err["loc"]), msg) from None
+            _pydantic_errors(doc, exc, ("monitors", i))
+            continue
         specs.append(spec.model_dump(mode="json", exclude={"kind", "target", "timeout_s"}, exclude_unset=True)
                      | {"target": spec.target, "timeout_s": spec.timeout_s})
     return specs
 
 
 def parse_inventory(text: str, file: str = "<inventory>") -> tuple[InventoryDoc, list[dict[str, Any]]]:
-    """Validate the whole document; return it with each monitor's validated spec fields."""
+    """Validate the whole document; return it with each monitor's validated spec fields.
+
+    Raises ``InventoryErrors`` listing every error found (up to ``MAX_ERRORS``), each with file and line.
+    """
     doc = _Doc(file, text)
     inv = _validate_model(doc)
-    _check_unique(doc, inv)
-    _check_refs(doc, inv)
-    _check_cycles(doc, inv)
-    return inv, _check_specs(doc, inv)
+    specs: list[dict[str, Any]] = []
+    if inv is not None:  # the cross-checks need a well-typed document
+        for check in (_check_unique, _check_refs, _check_cycles):
+            check(doc, inv)
+        specs = _check_specs(doc, inv)
+    doc.raise_errors()
+    assert inv is not None
+    return inv, specs
+
+
+def require_entries(inv: InventoryDoc, file: str) -> None:
+    """Refuse a file that names nothing: applying it (above all with --prune) is almost always a mistake."""
+    if not any((inv.datacenters, inv.devices, inv.customers, inv.servers, inv.monitors)):
+        raise InventoryError(file, None, "", "the inventory is empty (no datacenters, devices, customers, "
+                             "servers or monitors); pass --allow-empty to apply it anyway")
 
 
 def load_inventory(path: str | Path) -> tuple[InventoryDoc, list[dict[str, Any]]]:
@@ -231,9 +269,11 @@ async def _prune(session: AsyncSession, inv: InventoryDoc, file: str) -> None:
         Customer: {c.name for c in inv.customers}, Datacenter: {d.name for d in inv.datacenters},
     }
     for model, names in keep.items():
+        # Internal monitors are not the file's to remove (see export_inventory).
+        extra = _not_internal() if model is Monitor else ()
         try:
             async with session.begin_nested():
-                await session.execute(delete(model).where(model.name.not_in(names) if names else true()))
+                await session.execute(delete(model).where(model.name.not_in(names) if names else true(), *extra))
         except IntegrityError:
             # Money, tickets and incidents are never deleted with the inventory: refuse, apply nothing.
             gone = (await session.execute(select(model.name).where(model.name.not_in(names) if names
@@ -261,7 +301,9 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
         custs = (await s.execute(select(Customer).order_by(Customer.name))).scalars().all()
         svcs = (await s.execute(select(Service).order_by(Service.name))).scalars().all()
         srvs = (await s.execute(select(Server).order_by(Server.name))).scalars().all()
-        mons = (await s.execute(select(Monitor).order_by(Monitor.name))).scalars().all()
+        # The self-check and the canaries belong to NEGAHBAN_CANARIES, not to the file: leave them out so
+        # the export can be applied again.
+        mons = (await s.execute(select(Monitor).where(*_not_internal()).order_by(Monitor.name))).scalars().all()
     dc = {d.id: d.name for d in dcs}
     dev = {d.id: d.name for d in devs}
     svc = {x.id: x.name for x in svcs}
@@ -286,6 +328,10 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
                              "policy": m.policy or None, **(m.spec or {})}) for m in mons],
     }
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _not_internal() -> tuple:
+    return Monitor.name != SELF_CHECK_NAME, Monitor.name.not_like("canary:%")
 
 
 def _clean(d: dict) -> dict:

@@ -146,6 +146,10 @@ class Flip(Base):
     # Set when the incident engine has consumed the flip (claimed with a conditional UPDATE).
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A flip whose application failed: the error, and when it last failed (the engine retries it on later
+    # passes and gives up after a few attempts, so one poisoned flip never stops the flips behind it).
+    error: Mapped[str | None] = mapped_column(Text)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class MaintenanceWindow(Base):

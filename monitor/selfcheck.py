@@ -22,7 +22,7 @@ from monitor.errors import InvalidInput
 from monitor.models import Monitor
 from probes.base import Outcome, ProbeResult
 
-__all__ = ["SelfCheck", "SELF_CHECK_NAME", "parse_canary", "ensure_selfcheck"]
+__all__ = ["SelfCheck", "SELF_CHECK_NAME", "parse_canary", "check_canary", "ensure_selfcheck"]
 
 SELF_CHECK_NAME = "negahban-self-check"
 CANARY_POLICY = {"role": "canary", "down_after": 1, "up_after": 1}
@@ -69,6 +69,25 @@ def parse_canary(text: str) -> tuple[str, str]:
     kind, sep, target = text.partition(":")
     if not sep or not kind or not target:
         raise InvalidInput("canaries", f"{text!r}: expected http(s)://... or kind:target")
+    return kind, target
+
+
+def check_canary(text: str) -> tuple[str, str]:
+    """Parse a canary and validate it as its probe kind's spec; ``ValueError`` names what is wrong."""
+    from pydantic import ValidationError
+
+    from probes import SPECS
+
+    try:
+        kind, target = parse_canary(text)
+    except InvalidInput as exc:
+        raise ValueError(exc.reason) from None
+    if kind not in SPECS:
+        raise ValueError(f"{text!r}: unknown probe kind {kind!r}; known: {', '.join(sorted(SPECS))}")
+    try:
+        SPECS[kind].model_validate({"kind": kind, "target": target})
+    except ValidationError as exc:
+        raise ValueError(f"{text!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     return kind, target
 
 

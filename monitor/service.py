@@ -154,7 +154,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         if settings.database_url.startswith("postgresql") else engine
     incident_sm = make_sessionmaker(incident_db)
     incidents = _incident_workers(settings, incident_sm, clock, http, registry)
-    incidents.add_stage(AutoTicketer(incident_sm, clock))
+    incidents.add_stage(AutoTicketer(incident_sm, clock, failures=incidents.failures))
     runner.on_flip(incidents.on_flip)
     hub = MetricsHub(registry, sm, clock)
     hub.add("flips", flip_latency_families)
@@ -169,7 +169,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
-                             "alertmanager": incidents.alertmanager,
+                             "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
                    support_channels=parse_channels(settings.support_channels))

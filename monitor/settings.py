@@ -81,6 +81,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r}: expected 'label: value' entries separated by ';'")
         return value
 
+    @field_validator("canaries")
+    @classmethod
+    def _canaries(cls, value: str) -> str:
+        # The same parse and probe-spec check start-up applies, so check-config refuses what serve would.
+        from monitor.selfcheck import check_canary
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            check_canary(part)
+        return value
+
+    @field_validator("alertmanager_url", "sms_gateway_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is not None and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).hostname):
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
@@ -122,4 +141,4 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
         value = values.get(name, err.get("input"))
-        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: {err['msg']}") from None
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: {err['msg'].removeprefix('Value error, ')}") from None

@@ -9,8 +9,8 @@ import pytest
 
 from incidents.alertmanager import AlertmanagerConfig, receive
 from incidents.errors import InvalidPayload
-from incidents.models import IncidentAffected, Severity, Source, Status
-from tests.incident_support import count, incidents, server_with_monitor
+from incidents.models import Audience, IncidentAffected, Notification, Severity, Source, Status
+from tests.incident_support import channel, count, incidents, server_with_monitor
 
 CONFIG = AlertmanagerConfig()
 STARTS = "2026-01-01T00:00:00.123Z"
@@ -132,3 +132,26 @@ async def test_one_bad_alert_in_a_batch_stores_none_of_the_batch(sessionmaker, c
     with pytest.raises(InvalidPayload):
         await receive(sessionmaker, payload(good, bad), clock.now(), CONFIG)
     assert await incidents(sessionmaker) == []
+
+
+@pytest.mark.parametrize(("starts", "opened_offset_s"), [
+    ("1970-01-01T00:00:00Z", -7 * 86400),  # not before a week ago
+    ("9999-12-31T23:59:59Z", 0),  # a start in the future is taken as "now"
+    ("2025-12-31T23:00:00Z", -3600),  # a sane start is kept
+])
+async def test_an_alerts_start_is_clamped_to_a_sane_window(sessionmaker, clock, starts, opened_offset_s):
+    await receive(sessionmaker, payload(alert(starts=starts)), clock.now(), CONFIG)
+    (inc,) = await incidents(sessionmaker)
+    assert (inc.opened_at - clock.now()).total_seconds() == opened_offset_s
+
+
+async def test_an_alert_with_a_summary_longer_than_the_old_columns_opens_its_incident(sessionmaker, clock):
+    """A 285-character summary (and a 5,000-character one) answered 500 on PostgreSQL: the NOC's notice
+    subject outgrew varchar(300)."""
+    await channel(sessionmaker, "noc", Audience.NOC)
+    for i, size in enumerate((285, 5000)):
+        body = alert(fingerprint=f"long{i}")
+        body["annotations"]["summary"] = "x" * size
+        assert (await receive(sessionmaker, payload(body), clock.now(), CONFIG)).opened == 1
+    assert len(await incidents(sessionmaker)) == 2
+    assert await count(sessionmaker, Notification.id) == 2

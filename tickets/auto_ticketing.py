@@ -19,6 +19,7 @@ from incidents.messages import jalali, persian_digits, persian_duration
 from incidents.models import Incident, Source, Status
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
+from monitor.work import MAX_ITEM_ATTEMPTS, WorkerFailures, error_text
 from tickets.models import Source as TicketSource
 from tickets.monitoring import close_monitoring_ticket, open_monitoring_ticket
 
@@ -45,8 +46,9 @@ def closing_summary(incident: Incident) -> str:
 
 class AutoTicketer:
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, *, batch: int = 200,
-                 sweep_interval_s: float = 5.0) -> None:
+                 sweep_interval_s: float = 5.0, failures: WorkerFailures | None = None) -> None:
         self.sessionmaker, self.clock = sessionmaker, clock
+        self.failures = failures or WorkerFailures()
         self.batch, self.sweep_interval_s = batch, sweep_interval_s
         # Set by the incident stage after it commits; the sweep covers other processes.
         self.wake = asyncio.Event()
@@ -60,16 +62,32 @@ class AutoTicketer:
                                                                                      self._close_one)
 
     def _to_open(self):
-        return select(Incident.id).where(Incident.ticket_opened_at.is_(None)).order_by(Incident.id)
+        return select(Incident.id).where(Incident.ticket_opened_at.is_(None),
+                                         Incident.desk_attempts < MAX_ITEM_ATTEMPTS).order_by(Incident.id)
 
     def _to_close(self):
         return select(Incident.id).where(Incident.status == Status.RESOLVED, Incident.ticket_opened_at.is_not(None),
-                                         Incident.ticket_closed_at.is_(None)).order_by(Incident.id)
+                                         Incident.ticket_closed_at.is_(None),
+                                         Incident.desk_attempts < MAX_ITEM_ATTEMPTS).order_by(Incident.id)
 
     async def _each(self, stmt, step) -> int:
         async with self.sessionmaker() as session:
             ids = list((await session.execute(stmt.limit(self.batch))).scalars())
-        return sum([await step(i) for i in ids])
+        done = 0
+        for incident_id in ids:
+            try:
+                done += await step(incident_id)
+            except Exception as exc:  # recorded on the incident; the incidents behind it still get tickets
+                await self._failed(incident_id, exc)
+        return done
+
+    async def _failed(self, incident_id: int, exc: Exception) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            incident = await session.get(Incident, incident_id)
+            incident.desk_attempts += 1
+            incident.desk_error = error_text(exc)
+            gave_up = incident.desk_attempts >= MAX_ITEM_ATTEMPTS
+        self.failures.record("auto_ticketing", f"incident:{incident_id}", exc, gave_up=gave_up)
 
     async def _claim(self, session: AsyncSession, incident_id: int, column, now: datetime) -> Incident | None:
         claimed = await session.execute(update(Incident).where(Incident.id == incident_id, column.is_(None))

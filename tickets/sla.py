@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 import jdatetime
 
+from monitor.errors import InvalidInput
 from tickets.calendar import TEHRAN, OfficeCalendar, is_office_hours
 
 __all__ = ["OFFICE", "OUTSIDE", "BANDS", "SlaTargets", "first_response_due", "is_breached", "BandReport",
@@ -98,6 +99,8 @@ def band_report(band: str, rows: Iterable[tuple[datetime, datetime, datetime | N
 
 def jalali_month_span(jyear: int, jmonth: int) -> tuple[datetime, datetime]:
     """The UTC instants where the Jalali month starts (inclusive) and ends (exclusive), Tehran time."""
+    if not (1 <= jmonth <= 12 and 1300 <= jyear <= 1600):  # jdatetime cannot go far past year 1600
+        raise InvalidInput("month", f"{jyear}/{jmonth} is not a Jalali month (years 1300-1600)")
     nxt = (jyear + 1, 1) if jmonth == 12 else (jyear, jmonth + 1)
     start, end = (datetime.combine(jdatetime.date(y, m, 1).togregorian(), datetime.min.time(), TEHRAN)
                   for y, m in ((jyear, jmonth), nxt))

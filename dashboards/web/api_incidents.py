@@ -12,10 +12,11 @@ from dataclasses import asdict
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from dashboards.web.body import MAX_BODY, int_param, json_response, read_model
+from dashboards.web.body import int_param, json_response, read_body, read_model
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
+from dashboards.web.types import RowId
 from incidents.alertmanager import AlertmanagerConfig, receive
 from incidents.lifecycle import (
     OPERATORS,
@@ -28,11 +29,13 @@ from incidents.lifecycle import (
 )
 from incidents.models import Incident
 from monitor.accounts import ALL_ROLES, Role
-from monitor.errors import InvalidInput
 
 __all__ = ["routes", "incident_json"]
 
 routes = RouteTable()
+
+# A group of 1,000 alerts with long annotations is about 1 MB; Alertmanager gives up on a refused group.
+ALERTMANAGER_MAX_BODY = 16 * 1024 * 1024
 
 # Alertmanager authenticates with a bearer token of a NOC (or admin) service account (http_config).
 RECEIVER_ROLES = frozenset({Role.ADMIN, Role.NOC})
@@ -46,12 +49,11 @@ def _changed(request: web.Request) -> None:
 
 @routes.post("/api/v1/alertmanager", roles=RECEIVER_ROLES)
 async def alertmanager_webhook(request: web.Request) -> web.Response:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("<body>", f"larger than {MAX_BODY} bytes")
+    raw = await read_body(request, ALERTMANAGER_MAX_BODY)
     deps = request.app[DEPS]
     config = deps.services.get("alertmanager") or AlertmanagerConfig()
-    result = await receive(deps.sessionmaker, raw, deps.clock.now(), config)
+    result = await receive(deps.sessionmaker, raw, deps.clock.now(), config,
+                           deps.services.get("worker_failures"))
     _changed(request)
     return json_response(asdict(result))
 
@@ -94,7 +96,7 @@ async def incident_acknowledge(request: web.Request) -> web.Response:
 
 
 class AssignBody(BaseModel):
-    user_id: int
+    user_id: RowId
 
 
 class NoteBody(BaseModel):

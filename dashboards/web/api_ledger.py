@@ -4,14 +4,17 @@ toman, Persian digits, Jalali dates). The rules live in ``tickets.ledger``; thes
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
-from dashboards.web.body import MAX_BODY, int_param, json_response, read_model
+from dashboards.web.body import int_param, json_response, read_body, read_model
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
+from dashboards.web.types import Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role
 from monitor.errors import InvalidInput, NotFound
 from monitor.models import Customer
@@ -21,6 +24,7 @@ from tickets.ledger.format import statement_csv, statement_fa
 from tickets.ledger.installs import CATALOGUE_ROLES, INSTALLER_ROLES, add_module, record_install
 from tickets.ledger.items import ITEM_ROLES, record_priced_item
 from tickets.ledger.models import DatacenterVisit, LedgerEntry, Module, VisitTechnician
+from tickets.ledger.money import MAX_RIALS
 from tickets.ledger.payments import FINANCE_ROLES, import_payments_csv, record_payment, reverse_entry
 from tickets.ledger.statements import STATEMENT_ROLES, generate_statement, read_statement
 from tickets.ledger.visits import (
@@ -46,13 +50,13 @@ class _Body(BaseModel):
 
 
 class VisitIn(_Body):
-    datacenter_id: StrictInt
-    technician_ids: list[StrictInt]
+    datacenter_id: RowId
+    technician_ids: list[RowId]
     departed_at: AwareDatetime
     returned_at: AwareDatetime
-    incident_id: StrictInt | None = None
-    ticket_id: StrictInt | None = None
-    customer_id: StrictInt | None = None
+    incident_id: RowId | None = None
+    ticket_id: RowId | None = None
+    customer_id: RowId | None = None
     cause: str = "undetermined"
     notes: str = ""
 
@@ -63,36 +67,36 @@ class CauseIn(_Body):
 
 
 class TariffIn(_Body):
-    datacenter_id: StrictInt
-    per_visit_rials: StrictInt
-    per_technician_rials: StrictInt = 0
+    datacenter_id: RowId
+    per_visit_rials: Rials
+    per_technician_rials: Annotated[int, Strict(), Field(ge=0, le=MAX_RIALS)] = 0
     effective_from: AwareDatetime
 
 
 class ModuleIn(_Body):
     name: str
-    reinstall_price_rials: StrictInt
+    reinstall_price_rials: Rials
 
 
 class InstallIn(_Body):
-    customer_id: StrictInt
-    module_id: StrictInt
-    ticket_id: StrictInt | None = None
+    customer_id: RowId
+    module_id: RowId
+    ticket_id: RowId | None = None
 
 
 class ItemIn(_Body):
-    ticket_id: StrictInt
+    ticket_id: RowId
     kind: str
-    amount_rials: StrictInt
+    amount_rials: Rials
     description: str = ""
-    package_id: StrictInt | None = None
+    package_id: RowId | None = None
 
 
 class PaymentIn(_Body):
-    customer_id: StrictInt
-    amount_rials: StrictInt
+    customer_id: RowId
+    amount_rials: Rials
     reference: str
-    fine_id: StrictInt | None = None
+    fine_id: RowId | None = None
     note: str = ""
 
 
@@ -208,9 +212,7 @@ async def create_payment(request: web.Request) -> web.Response:
 @routes.post(f"{BASE}/payments/import", roles=FINANCE_ROLES)
 async def import_payments(request: web.Request) -> web.Response:
     sm, p, now = _ctx(request)
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise InvalidInput("<body>", f"larger than {MAX_BODY} bytes")
+    raw = await read_body(request)
     try:
         result = await import_payments_csv(sm, p, raw.decode("utf-8"), now=now)
     except UnicodeDecodeError:

@@ -26,6 +26,7 @@ from dashboards.web.body import int_param, json_response, read_model
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.routing import RouteTable
+from dashboards.web.types import Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role, scope
 from monitor.errors import InvalidInput
 from tickets import audit, calendar_admin, desk, fines, intake, kb, packages, reports
@@ -197,7 +198,7 @@ async def answer(request: web.Request) -> web.Response:
 
 
 class Assign(BaseModel):
-    assignee_id: int | None
+    assignee_id: RowId | None
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/assign", roles=STAFF)
@@ -265,9 +266,9 @@ async def record_violation(request: web.Request) -> web.Response:
 
 
 class FineIn(BaseModel):
-    amount_rials: int
+    amount_rials: Rials
     due_at: datetime
-    violation_id: int | None = None
+    violation_id: RowId | None = None
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/fines", roles=FINANCE)
@@ -290,7 +291,7 @@ async def mark_fine_paid(request: web.Request) -> web.Response:
 
 
 class PackageIn(BaseModel):
-    customer_id: int
+    customer_id: RowId
     kind: str
     starts_on: date
     ends_on: date
@@ -411,7 +412,7 @@ async def audit_log(request: web.Request) -> web.Response:
 
 
 class DisclosureIn(BaseModel):
-    customer_id: int
+    customer_id: RowId
     recipient: str = ""
     letter_reference: str = ""
     subject: str = ""

@@ -9,10 +9,20 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from monitor.errors import InvalidInput, NotFound
+from tickets.ledger.money import valid_id
 
-__all__ = ["read_model", "dumps", "json_response", "int_param", "MAX_BODY"]
+__all__ = ["read_model", "read_body", "dumps", "json_response", "int_param", "parse_json", "MAX_BODY",
+           "BodyTooLarge"]
 
 MAX_BODY = 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class BodyTooLarge(InvalidInput):
+    """A body over the route's limit: answered 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__("<body>", f"larger than {max_bytes} bytes")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -24,17 +34,35 @@ def _field(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"]) or "<body>"
 
 
-async def read_model(request: web.Request, model: type[M], max_bytes: int = MAX_BODY) -> M:
-    """Parse the JSON body into ``model``; any problem is an ``InvalidInput`` naming the field."""
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise InvalidInput("<body>", f"larger than {max_bytes} bytes")
-    raw = await request.content.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise InvalidInput("<body>", f"larger than {max_bytes} bytes")
+def parse_json(raw: bytes):
+    """``raw`` as JSON; nesting too deep for the parser is refused like any other invalid body."""
     try:
-        data = json.loads(raw or b"null")
+        return json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput("<body>", f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("<body>", "JSON nested too deeply") from None
+
+
+async def read_body(request: web.Request, max_bytes: int = MAX_BODY) -> bytes:
+    """The whole body, however many pieces it arrives in, up to ``max_bytes`` (else ``BodyTooLarge``).
+
+    ``StreamReader.read(n)`` returns what has arrived so far, not ``n`` bytes: reading until EOF is the only
+    way to get a body sent slowly or in several TCP segments."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise BodyTooLarge(max_bytes)
+    chunks, size = [], 0
+    while chunk := await request.content.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_model(request: web.Request, model: type[M], max_bytes: int = MAX_BODY) -> M:
+    """Parse the JSON body into ``model``; any problem is an ``InvalidInput`` naming the field."""
+    data = parse_json(await read_body(request, max_bytes))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -48,7 +76,11 @@ def json_response(data, status: int = 200) -> web.Response:
 
 def int_param(request: web.Request, name: str) -> int:
     """A numeric path parameter; anything else is answered as a missing row."""
+    raw = request.match_info[name]
     try:
-        return int(request.match_info[name])
+        value = int(raw)
     except ValueError:
-        raise NotFound(f"{name} {request.match_info[name]!r}") from None
+        value = 0
+    if not valid_id(value):  # out of range cannot name a row either (and would overflow a BIGINT bind)
+        raise NotFound(f"{name} {raw!r}")
+    return value

@@ -9,6 +9,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from dashboards.errors import CsrfRejected
+from dashboards.web.body import BodyTooLarge
 from dashboards.web.deps import DEPS, SESSION_LOOKUP
 from monitor.accounts import Principal, principal_for_token
 from monitor.errors import AccessDenied, InvalidInput, NegahbanError, NotFound
@@ -73,6 +74,8 @@ async def error_middleware(request: web.Request, handler):
         return json_error(404, "not found", reason=str(exc))
     except CsrfRejected as exc:
         return json_error(403, "forbidden", reason=str(exc))
+    except BodyTooLarge as exc:
+        return json_error(413, "payload too large", field=exc.field, reason=exc.reason)
     except InvalidInput as exc:
         return json_error(400, "invalid input", field=exc.field, reason=exc.reason)
     except NegahbanError as exc:
