@@ -4,11 +4,13 @@ screen updates live. Screenshots of the NOC screen, the portal and the status pa
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 from prometheus_client import CollectorRegistry
 
 from dashboards.pdf import CHROMIUM, CHROMIUM_FLAGS
@@ -87,14 +89,32 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+class _CspWatchingBrowser:
+    """Pages whose console is watched: a Content-Security-Policy violation fails the test that caused it."""
+
+    def __init__(self, browser) -> None:
+        self.browser, self.violations = browser, []
+
+    def _console(self, msg) -> None:
+        if msg.type == "error" and "Content Security Policy" in msg.text:
+            self.violations.append(msg.text)
+
+    async def new_page(self, **kw):
+        page = await self.browser.new_page(**kw)
+        page.on("console", self._console)
+        return page
+
+
 @pytest.fixture
 async def browser(chromium_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_FLAGS))
-        yield b
+        watched = _CspWatchingBrowser(b)
+        yield watched
         await b.close()
+    assert watched.violations == [], watched.violations
 
 
 async def _login(page, base, username, password):
@@ -138,21 +158,20 @@ async def test_the_noc_screen_shows_every_monitor_and_follows_state_changes_live
     await page.wait_for_url(f"{site['base']}/noc")
     await page.wait_for_selector(".tile")
     assert await page.locator(".tile").count() == 4
-    await page.wait_for_function("document.getElementById('live').textContent === 'live'", timeout=10_000)
+    # Locator waits, not wait_for_function: the page's CSP (no 'unsafe-eval') refuses Playwright's string eval.
+    await expect(page.locator("#live")).to_have_text("live", timeout=10_000)
     first = site["monitors"][0]
     site["latest"][first] = _Item(State.DOWN)
     site["deps"].services["noc_feed"].poke()
     await page.wait_for_selector(f'.tile[data-id="{first}"][data-state="DOWN"]', timeout=10_000)
     await page.fill("#q", "beta")
-    await page.wait_for_function("document.querySelectorAll('.tile').length === 1", timeout=10_000)
+    await expect(page.locator(".tile")).to_have_count(1, timeout=10_000)
     await page.fill("#q", "")
-    await page.wait_for_function("document.querySelectorAll('.tile').length === 4", timeout=10_000)
+    await expect(page.locator(".tile")).to_have_count(4, timeout=10_000)
     await page.click(".incident button.ack")
-    await page.wait_for_function(
-        "document.querySelector('.incident .status').textContent.startsWith('acknowledged')", timeout=10_000)
+    await expect(page.locator(".incident .status")).to_have_text(re.compile(r"^acknowledged"), timeout=10_000)
     await page.click(".incident button.assign")
-    await page.wait_for_function(
-        "document.querySelector('.incident .status').textContent.includes('→ user')", timeout=10_000)
+    await expect(page.locator(".incident .status")).to_contain_text("→ user", timeout=10_000)
     await page.screenshot(path=str(ARTIFACTS / f"noc-{site['kind']}.png"), full_page=True)
     await page.click(".incident button.resolve")
-    await page.wait_for_function("document.getElementById('incidents').textContent === 'none'", timeout=10_000)
+    await expect(page.locator("#incidents")).to_have_text("none", timeout=10_000)

@@ -22,6 +22,7 @@ from dashboards.web.body import MAX_BODY
 from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
 from dashboards.web.middleware import auth_middleware, error_middleware
 from dashboards.web.routing import RouteTable
+from dashboards.web.security import add_security_headers
 from monitor.accounts import Role
 
 __all__ = ["build_app", "ROUTE_TABLES"]
@@ -55,6 +56,7 @@ STATIC = Path(__file__).parent / "static"
 def build_app(deps: WebDeps) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DEPS] = deps
+    app.on_response_prepare.append(add_security_headers)
     app[SESSION_LOOKUP] = login.session_principal
     app[noc_routes.STREAMS] = set()
     app[status_routes.STATUS_CACHE] = status_routes.status_cache(deps.clock)

@@ -58,9 +58,8 @@ def page(title: str, body: str, *, user: str | None = None, csrf: str | None = N
             f'<meta name="viewport" content="width=device-width, initial-scale=1">{meta_csrf}'
             f'<title>{esc(title)}</title><link rel="stylesheet" href="/static/app.css">{head}</head>'
             f'<body class="{direction}">{_nav(user, csrf)}<main>{body}</main></body></html>')
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8",
-                        headers={"X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
-                                 "X-Content-Type-Options": "nosniff"})
+    # Security headers (CSP, framing, sniffing, referrer) are added to every response by web.security.
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
 def see_other(location: str) -> web.Response:

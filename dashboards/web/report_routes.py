@@ -28,6 +28,7 @@ from dashboards.web.html import esc, fa_digits, jalali, jalali_date
 from dashboards.web.middleware import PRINCIPAL, json_error
 from dashboards.web.portal_sections import incidents_table, service_incidents
 from dashboards.web.routing import RouteTable
+from dashboards.web.security import csp_nonce
 from monitor.accounts import ALL_ROLES
 from monitor.errors import InvalidInput
 from monitor.models import Customer
@@ -94,8 +95,10 @@ def _row(name: str, u: SpanUptime) -> str:
             f"<td>{duration_fa(u.maintenance_s)}</td></tr>")
 
 
-def report_html(r: Report, query: str = "") -> str:
-    """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF."""
+def report_html(r: Report, query: str = "", nonce: str = "") -> str:
+    """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF.
+
+    ``nonce`` lets the inline style through the page's Content-Security-Policy."""
     rows = "".join(_row(n, u) for n, u in zip(r.part_names, r.parts, strict=True))
     chart = "" if not any(v is not None for v in r.latency) else (
         "<h2>میانگین روزانه زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
@@ -113,11 +116,11 @@ def report_html(r: Report, query: str = "") -> str:
 <h2>رخدادها</h2>{incidents_table(r.incidents, r.generated_at)}
 <h2>جزئیات</h2><table><thead><tr><th>دوره</th><th>دسترس‌پذیری</th><th>قطعی</th><th>نگهداری</th></tr></thead>
 <tbody>{rows}</tbody></table>
-<p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <a href="javascript:print()">چاپ</a></p>
+<p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <button type="button" data-print>چاپ</button></p>
 </main>"""
     return (f'<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>گزارش '
-            f'{esc(r.svc.title)}</title><style>{CSS.read_text(encoding="utf-8")}{REPORT_CSS}</style></head>'
-            f'<body class="rtl">{body}</body></html>')
+            f'{esc(r.svc.title)}</title><style nonce="{esc(nonce)}">{CSS.read_text(encoding="utf-8")}{REPORT_CSS}'
+            f'</style><script src="/static/report.js" defer></script></head><body class="rtl">{body}</body></html>')
 
 
 async def _report(request: web.Request) -> Report:
@@ -129,7 +132,7 @@ async def _report(request: web.Request) -> Report:
 
 @routes.get("/portal/services/{service_id}/report", roles=ALL_ROLES)
 async def report_page(request: web.Request) -> web.Response:
-    html = report_html(await _report(request), request.query_string)
+    html = report_html(await _report(request), request.query_string, csp_nonce(request))
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 
