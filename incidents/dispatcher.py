@@ -104,7 +104,8 @@ class Dispatcher:
             await self._finish(notice.id, NoticeStatus.FAILED, f"no notifier for kind {channel.kind}")
             return True
         try:
-            await notifier.send(channel.address, Message(notice.subject, notice.body, notice.data))
+            await notifier.send(channel.address, Message(notice.subject, notice.body, notice.data,
+                                                          idempotency_key=f"negahban-{notice.dedup_key}"))
         except DeliveryFailed as exc:
             await self._failed(notice, channel, exc)
         except Exception as exc:  # a notifier's bug is a transient failure of this notice, retried and bounded

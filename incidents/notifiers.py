@@ -23,6 +23,8 @@ class Message:
     subject: str
     body: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    # The same for every attempt at one notice (a retry after a crash too), so a receiver can drop a repeat.
+    idempotency_key: str = ""
 
 
 class Notifier(Protocol):
@@ -56,8 +58,10 @@ class WebhookNotifier:
         self.session, self.timeout_s = session, timeout_s
 
     async def send(self, address: str, message: Message) -> None:
-        payload = {"subject": message.subject, "body": message.body, **message.data}
-        await _post_json(self.session, address, payload, self.timeout_s)
+        payload = {"subject": message.subject, "body": message.body, **message.data,
+                   "idempotency_key": message.idempotency_key}
+        await _post_json(self.session, address, payload, self.timeout_s,
+                         {"Idempotency-Key": message.idempotency_key} if message.idempotency_key else None)
 
 
 class SmsNotifier:

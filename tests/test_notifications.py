@@ -55,10 +55,11 @@ class Receiver:
     """A webhook receiver (and SMS gateway) that answers ``statuses`` in turn, then 200."""
 
     def __init__(self, statuses=()) -> None:
-        self.statuses, self.bodies = list(statuses), []
+        self.statuses, self.bodies, self.keys = list(statuses), [], []
 
     async def handle(self, request: web.Request) -> web.Response:
         self.bodies.append(await request.json())
+        self.keys.append(request.headers.get("Idempotency-Key"))
         return web.Response(status=self.statuses.pop(0) if self.statuses else 200, text="x")
 
 
@@ -136,6 +137,9 @@ async def test_a_webhook_answering_500_is_retried_with_backoff_until_it_succeeds
     assert (notice.status, notice.attempts) == (NoticeStatus.SENT, 3)
     assert len(receiver.bodies) == 3 and receiver.bodies[-1]["event"] == "opened"
     assert receiver.bodies[-1]["severity"] == "urgent"
+    # Every attempt carries one key, in a header and in the payload, so the receiver can drop repeats.
+    assert len(set(receiver.keys)) == 1 and receiver.keys[0] == f"negahban-{notice.dedup_key}"
+    assert {b["idempotency_key"] for b in receiver.bodies} == {receiver.keys[0]}
 
 
 async def test_a_webhook_answering_404_disables_the_channel(sessionmaker, clock, http_server):
