@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from monitor.errors import InvalidInput, NegahbanError
+from monitor.errors import InvalidInput, NegahbanError, NotFound
 
 __all__ = ["IncidentError", "IncidentNotFound", "IncidentClosed", "InvalidPayload", "ReconcileFailed",
            "DeliveryFailed"]
@@ -21,7 +21,7 @@ class IncidentError(NegahbanError):
     """Root of the incidents package's errors."""
 
 
-class IncidentNotFound(IncidentError):
+class IncidentNotFound(IncidentError, NotFound):
     pass
 
 

@@ -13,10 +13,11 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.errors import IncidentClosed, IncidentNotFound
-from incidents.models import Incident, IncidentAffected, IncidentEvent, Status
+from incidents.models import Incident, IncidentAffected, IncidentEvent, Source, Status
 from incidents.store import add_event, resolve_incident
 from monitor.accounts import Principal, Role, User, require_role, scope
 from monitor.errors import InvalidInput
+from monitor.models import Flip, MonitorState, State
 
 __all__ = ["OPERATORS", "acknowledge", "assign", "add_note", "resolve", "get_incident", "list_incidents",
            "timeline", "IncidentView"]
@@ -83,7 +84,25 @@ async def resolve(sessionmaker: async_sessionmaker, principal: Principal, incide
     async with sessionmaker() as session, session.begin():
         incident = await _load_open(session, incident_id)
         await resolve_incident(session, incident, now, now, "manual", text, principal.user_id)
+        await _reopen_if_still_failing(session, incident, now)
         return incident
+
+
+_FAILING = (State.DOWN.value, State.DEGRADED.value, State.UNREACHABLE.value)
+
+
+async def _reopen_if_still_failing(session: AsyncSession, incident: Incident, now: datetime) -> None:
+    """A monitor still failing when its incident is resolved by hand flips no more (its state does not
+    change), so no incident would ever open again for that failure. Record a flip to its current state: the
+    engine opens a new incident, linked to this one (rules 15 and 16: never reopened, never lost)."""
+    if incident.source != Source.MONITOR or incident.monitor_id is None:
+        return
+    state = await session.get(MonitorState, incident.monitor_id)
+    if state is None or state.state not in _FAILING:
+        return
+    session.add(Flip(monitor_id=incident.monitor_id, at=now, old_state=state.state, new_state=state.state,
+                     reason="still_failing", message="still failing after a manual resolve"))
+    add_event(session, incident.id, now, "still_failing", f"monitor is still {state.state}: a new incident follows")
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,8 +89,9 @@ class IncidentWorkers:
         return self.engine.wake.set
 
     def incidents_changed(self) -> None:
-        """Wake the next stages after a change made outside the engine (receiver, NOC actions)."""
-        for event in (self.dispatcher.wake, *self.followers):
+        """Wake the next stages after a change made outside the engine (receiver, NOC actions); the engine
+        too, since a NOC action may record a flip (a manual resolve of a monitor that is still failing)."""
+        for event in (self.engine.wake, self.dispatcher.wake, *self.followers):
             event.set()
 
     async def periodic_pass(self, n: int) -> None:

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from monitor.accounts import Role, create_user, issue_token
+from incidents.models import Status
 from tests.incident_support import incidents
 from tests.test_alertmanager_receiver import alert, payload
 
@@ -67,3 +68,44 @@ async def test_the_noc_acknowledges_notes_and_resolves_through_the_api(api, sess
     assert again.status == 400
     detail = await (await client.get(base, headers=tokens["nora"])).json()
     assert [e["kind"] for e in detail["timeline"]] == ["opened", "acknowledged", "note", "resolved"]
+
+
+@pytest.mark.parametrize(("state", "reopens"), [("DOWN", True), ("DEGRADED", True), ("UP", False)])
+async def test_a_manual_resolve_of_a_monitor_still_failing_opens_a_new_linked_incident(
+        api, sessionmaker, clock, state, reopens):
+    """Resolved by hand while still DOWN, the failure flips no more: without the follow-up no incident would
+    ever open again for it."""
+    from incidents.engine import EngineConfig, IncidentEngine
+    from monitor.models import MonitorState
+    from tests.incident_support import add, flip, server_with_monitor
+
+    client, tokens, _ = api
+    mon = await server_with_monitor(sessionmaker, "web-1")
+    await flip(sessionmaker, mon.id, clock.now(), "UP", "DOWN")
+    engine = IncidentEngine(sessionmaker, clock, EngineConfig())
+    await engine.process_pending()
+    await add(sessionmaker, MonitorState(monitor_id=mon.id, state=state, since=clock.now()))
+    (first,) = await incidents(sessionmaker)
+    clock.advance(60)
+    resp = await client.post(f"/api/v1/incidents/{first.id}/resolve", json={"text": "rebooted"},
+                             headers=tokens["nora"])
+    assert resp.status == 200
+    await engine.process_pending()
+    rows = await incidents(sessionmaker)
+    assert rows[0].status == Status.RESOLVED
+    if reopens:
+        assert len(rows) == 2 and rows[1].status == Status.TRIGGERED and rows[1].previous_incident_id == first.id
+    else:
+        assert len(rows) == 1
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/api/v1/incidents/987654"),
+    ("POST", "/api/v1/incidents/987654/acknowledge"),
+    ("POST", "/api/v1/incidents/987654/resolve"),
+    ("POST", "/api/v1/incidents/987654/notes"),
+])
+async def test_a_missing_incident_is_404_like_every_other_route(api, method, path):
+    client, tokens, _ = api
+    resp = await client.request(method, path, json={"text": "x"}, headers=tokens["nora"])
+    assert resp.status == 404 and (await resp.json())["error"] == "not found"
