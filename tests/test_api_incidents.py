@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry
 
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
-from monitor.accounts import Role, create_user, issue_token
 from incidents.models import Status
+from monitor.accounts import Role, create_user, issue_token
 from tests.incident_support import incidents
 from tests.test_alertmanager_receiver import alert, payload
 
