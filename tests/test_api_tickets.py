@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from monitor.accounts import issue_token
+from tickets import persian
 from tickets.fines import post_fine
 from tickets.intake import open_ticket
 from tickets.models import AuditEntry, Ticket, TicketMessage
@@ -161,3 +162,37 @@ async def test_ten_identical_tickets_sent_at_the_same_instant_open_exactly_one(a
     assert {body["error"] for status, body in answers if status == 400} == {"duplicate"}
     async with sessionmaker() as s:
         assert await s.scalar(select(func.count(Ticket.id))) == 1
+
+
+URDU = "میرا سرور صبح سے کام نہیں کر رہا ہے، براہ کرم جلدی مدد کریں"
+SORANI = "سێرڤەرەکەم لە بەیانییەوە کار ناکات تکایە یارمەتیم بدەن"
+PASHTO = "زما سرور د سهار راهیسې کار نه کوي، مهرباني وکړئ ژر مرسته وکړئ"
+TAJIK = "Сервери ман аз субҳ кор намекунад, лутфан кумак кунед"
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    (URDU, "text_other_script"),
+    (SORANI, "text_other_script"),
+    (PASHTO, "text_other_script"),
+    (TAJIK, "text_cyrillic"),
+    ("salam server man az sobh kar nemikone", "text_finglish"),
+    ("سرور من از صبح کار نمی‌کند و سایت باز نمی‌شود", None),
+    ("سرور قطع است\nnginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)", None),
+])
+async def test_intake_refuses_other_languages_each_with_its_own_persian_message(api, text, code):
+    world, call = api
+    status, body = await call("a", "POST", "/api/v1/tickets", technical_draft(world.service_a, body=text))
+    if code is None:
+        assert status == 201
+        return
+    assert (status, body["error"], body["field"]) == (400, code, "body")
+    assert body["message"] == persian.MESSAGES[code.removeprefix("text_")]
+
+
+@pytest.mark.parametrize(("text", "code"), [(URDU, "text_other_script"), (TAJIK, "text_cyrillic")])
+async def test_thread_messages_follow_the_same_language_rule(api, text, code):
+    world, call = api
+    status, ticket = await call("a", "POST", "/api/v1/tickets", technical_draft(world.service_a))
+    assert status == 201
+    status, body = await call("a", "POST", f"/api/v1/tickets/{ticket['id']}/messages", {"body": text})
+    assert (status, body["error"]) == (400, code)

@@ -121,11 +121,16 @@ ARABIC_WORDS = frozenset(
     "کان كان کانت كانت لیس ليس أن إن أو ثم لکن لكن منذ عند ماذا کیف كيف لماذا نحن أنا حتى متى".split())
 PERSIAN_AL_WORDS = frozenset("البته الان الآن الهام الماس الزام الزامی الوند الویه".split())
 _PERSIAN_LETTERS = set("پچژگ")
+# Letters of other languages written in Arabic script that Persian never uses: Urdu (ٹ ڈ ڑ ں ھ ہ ے ۓ),
+# Kurdish Sorani (ە ێ ۆ ڵ ڕ ڤ), Pashto (ښ ږ ګ ځ څ ډ ړ ڼ ۍ ې), Sindhi (ڄ ڃ ڇ ڊ ڏ ڙ ڦ ڻ ٻ ٺ ٽ ٿ), Uyghur
+# (ۇ ۈ ۋ ۉ ې).
+_OTHER_SCRIPT_LETTERS = set("ٹڈڑںھہےۓەێۆڵڕڤښږګځڅډړڼۍېڄڃڇڊڏڙڦڻٻٺٽٿۇۈۋۉ")
+_CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    language: str  # "persian" | "arabic" | "finglish" | "empty"
+    language: str  # "persian" | "arabic" | "other_script" | "cyrillic" | "finglish" | "empty"
     persian_score: int
     arabic_score: int
     script_words: int
@@ -148,12 +153,18 @@ def judge(text: str) -> Verdict:
     words = _WORD.findall(strip_ignorable(normalise(text)).replace("\u200c", ""))
     script = [w for w in words if _PERSIAN_SCRIPT.search(w)]
     latin = len(words) - len(script)
+    cyrillic = sum(bool(_CYRILLIC.search(w)) for w in words)
+    other = sum(bool(_OTHER_SCRIPT_LETTERS & set(w)) for w in script)
     scores = [_word_scores(w) for w in script]
     p, a = sum(s[0] for s in scores), sum(s[1] for s in scores)
     if not words:
         language = "empty"
+    elif cyrillic and cyrillic * 2 >= latin and cyrillic > len(script):
+        language = "cyrillic"  # e.g. Tajik: Persian, but not in Persian letters
     elif not script or latin > len(script):
         language = "finglish"
+    elif other and other * 5 >= len(script):
+        language = "other_script"  # Urdu, Kurdish, Pashto, ... in Arabic script
     elif a >= 2 and a > p:
         language = "arabic"
     else:
@@ -166,6 +177,11 @@ MESSAGES = {
     "finglish": ("متن باید به زبان فارسی و با حروف فارسی نوشته شود؛ فارسی با حروف لاتین (فینگلیش) یا متن "
                  "انگلیسی پذیرفته نمی‌شود. لطفاً صفحه‌کلید را فارسی کنید و متن را دوباره بنویسید. لاگ‌ها، "
                  "پیام‌های خطا، نشانی‌ها و IPها را می‌توانید همان‌طور که هست بچسبانید."),
+    "other_script": ("متن به زبانی جز فارسی (مانند اردو، کردی یا پشتو) به نظر می‌رسد. درخواست‌ها فقط به زبان "
+                     "فارسی پذیرفته می‌شوند؛ لطفاً متن را به فارسی بنویسید. لاگ‌ها و پیام‌های خطا را می‌توانید "
+                     "همان‌طور که هست بچسبانید."),
+    "cyrillic": ("متن با حروف سیریلیک (مانند فارسی تاجیکی) نوشته شده است. درخواست‌ها فقط با حروف فارسی "
+                 "پذیرفته می‌شوند؛ لطفاً صفحه‌کلید را فارسی کنید و متن را با حروف فارسی بنویسید."),
     "arabic": ("متن به زبان عربی به نظر می‌رسد. درخواست‌ها فقط به زبان فارسی پذیرفته می‌شوند؛ لطفاً متن را به "
                "فارسی بنویسید. لاگ‌ها و پیام‌های خطا را می‌توانید همان‌طور که هست بچسبانید."),
 }
