@@ -38,8 +38,17 @@ def test_the_alert_rules_pass_their_promtool_unit_tests():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_example_prometheus_config_is_valid():
-    result = _promtool("check", "config", str(PROM_DIR / "prometheus.yml"))
+def test_the_example_prometheus_config_is_valid(tmp_path):
+    """As installed: beside its rules, with the scrape token at the path the example names (made here)."""
+    token = tmp_path / "negahban.token"
+    token.write_text("example-token", encoding="utf-8")
+    config = (PROM_DIR / "prometheus.yml").read_text(encoding="utf-8")
+    assert "/etc/prometheus/negahban.token" in config
+    (tmp_path / "prometheus.yml").write_text(config.replace("/etc/prometheus/negahban.token", str(token)),
+                                             encoding="utf-8")
+    for rules in PROM_DIR.glob("*rules.yml"):
+        (tmp_path / rules.name).write_text(rules.read_text(encoding="utf-8"), encoding="utf-8")
+    result = _promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
