@@ -177,6 +177,8 @@ TAJIK = "Сервери ман аз субҳ кор намекунад, лутф
     (TAJIK, "text_cyrillic"),
     ("salam server man az sobh kar nemikone", "text_finglish"),
     ("سرور من از صبح کار نمی‌کند و سایت باز نمی‌شود", None),
+    ("سلام، سایت ما از دیروز بستہ شدہ و ایمیل ھم کار نمی‌کند", None),  # heh forms other keyboards give
+    ("سرور من كار نمي كند و پورت ۸۰ بسته است https://example.test/status", None),  # Arabic keyboard, URL
     ("سرور قطع است\nnginx: [emerg] bind() to 0.0.0.0:80 failed (98: Address already in use)", None),
 ])
 async def test_intake_refuses_other_languages_each_with_its_own_persian_message(api, text, code):

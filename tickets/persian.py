@@ -124,7 +124,9 @@ _PERSIAN_LETTERS = set("پچژگ")
 # Letters of other languages written in Arabic script that Persian never uses: Urdu (ٹ ڈ ڑ ں ھ ہ ے ۓ),
 # Kurdish Sorani (ە ێ ۆ ڵ ڕ ڤ), Pashto (ښ ږ ګ ځ څ ډ ړ ڼ ۍ ې), Sindhi (ڄ ڃ ڇ ڊ ڏ ڙ ڦ ڻ ٻ ٺ ٽ ٿ), Uyghur
 # (ۇ ۈ ۋ ۉ ې).
-_OTHER_SCRIPT_LETTERS = set("ٹڈڑںھہےۓەێۆڵڕڤښږګځڅډړڼۍېڄڃڇڊڏڙڦڻٻٺٽٿۇۈۋۉ")
+_OTHER_SCRIPT_LETTERS = set("ٹڈڑںےۓێۆڵڕڤښږګځڅډړڼۍېڄڃڇڊڏڙڦڻٻٺٽٿۇۈۋۉ")
+# Forms of heh that some keyboards and pasted text give Persian too: evidence only beside a letter above.
+_WEAK_OTHER_LETTERS = set("ھہە")
 _CYRILLIC = re.compile(r"[\u0400-\u04FF]")
 
 
@@ -155,6 +157,8 @@ def judge(text: str) -> Verdict:
     latin = len(words) - len(script)
     cyrillic = sum(bool(_CYRILLIC.search(w)) for w in words)
     other = sum(bool(_OTHER_SCRIPT_LETTERS & set(w)) for w in script)
+    if other:
+        other += sum(bool(_WEAK_OTHER_LETTERS & set(w)) and not _OTHER_SCRIPT_LETTERS & set(w) for w in script)
     scores = [_word_scores(w) for w in script]
     p, a = sum(s[0] for s in scores), sum(s[1] for s in scores)
     if not words:
