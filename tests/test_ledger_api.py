@@ -126,3 +126,38 @@ async def test_a_path_id_out_of_range_is_answered_as_missing(api, path_id):
     _w, call = api
     status, _ = await call("finance", "GET", f"/customers/{path_id}/entries")
     assert status == 404
+
+
+async def test_paying_a_fine_through_the_ledger_settles_it_once_and_refuses_to_overpay(api, db):
+    from tickets.fines import post_fine
+    from tickets.models import Fine
+
+    w, call = api
+    fine = await post_fine(db.sessionmaker, w.finance, w.ticket_a, amount_rials=700_000,
+                           due_at=NOW + timedelta(days=7), now=NOW)
+    pay = {"customer_id": w.customer_a, "fine_id": fine.id, "reference": "BANK-F1"}
+    status, body = await call("finance", "POST", "/payments", json={**pay, "amount_rials": 700_001})
+    assert (status, body["field"]) == (400, "amount_rials")  # more than the fine
+    status, body = await call("finance", "POST", "/payments", json={**pay, "amount_rials": 700_000})
+    assert status == 201 and body["created"] is True
+    async with db.sessionmaker() as s:
+        assert (await s.get(Fine, fine.id)).paid_at == NOW
+    status, body = await call("finance", "POST", "/payments", json={**pay, "amount_rials": 700_000})
+    assert status == 200 and body["created"] is False  # the replay
+    status, body = await call("finance", "POST", "/payments",
+                              json={**pay, "reference": "BANK-F2", "amount_rials": 1})
+    assert (status, body["field"]) == (400, "amount_rials")  # nothing left to pay
+
+
+@pytest.mark.parametrize(("scope", "status"), [("in", 400), ("out", 201), (None, 201)])
+async def test_an_out_of_scope_charge_on_an_in_scope_ticket_is_refused(api, db, scope, status):
+    from tickets.models import Ticket
+
+    w, call = api
+    async with db.sessionmaker.begin() as s:
+        (await s.get(Ticket, w.ticket_a)).scope = scope
+    got, body = await call("finance", "POST", "/items", json={
+        "ticket_id": w.ticket_a, "kind": "out_of_scope", "amount_rials": 2_000_000, "description": "وردپرس"})
+    assert got == status
+    if status == 400:
+        assert body["field"] == "kind"

@@ -10,7 +10,7 @@ from monitor.accounts import Principal, Role, require_role
 from tickets.ledger.entries import post, require_rials
 from tickets.ledger.errors import LedgerInput
 from tickets.ledger.models import EntryKind, ItemKind, LedgerEntry, PricedItem
-from tickets.models import Package, Ticket
+from tickets.models import Package, Scope, Ticket
 
 __all__ = ["record_priced_item", "ITEM_ROLES"]
 
@@ -35,6 +35,9 @@ async def record_priced_item(sm: async_sessionmaker, principal: Principal, *, ti
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None:
             raise LedgerInput("ticket_id", f"no such ticket {ticket_id}")
+        if kind == ItemKind.OUT_OF_SCOPE and ticket.scope == Scope.IN:
+            # Rule 7: only work outside the support scope is charged; in-scope work is part of the service.
+            raise LedgerInput("kind", f"ticket {ticket_id} is in scope: its work is not charged")
         if package_id is not None:
             package = await session.get(Package, package_id)
             if package is None or package.customer_id != ticket.customer_id:

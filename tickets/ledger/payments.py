@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import Principal, Role, require_role
@@ -127,16 +127,38 @@ async def _check_row(session: AsyncSession, row: PaymentRow) -> RowError | str |
             return RowError(row.line, "fine_id", f"fine {row.fine_id} is not this customer's")
     prior = await _existing(session, row.reference)
     if prior is None:
-        return None
+        return await _overpays(session, row)
     if (prior.customer_id, prior.amount_rials) != (row.customer_id, -row.amount_rials):
         return RowError(row.line, "reference", "was already used for a different payment")
-    return "posted"
+    return "posted"  # a replay: checked before the fine's balance, which this payment already settled
+
+
+async def fine_paid_rials(session: AsyncSession, fine_id: int) -> int:
+    """What has been paid towards a fine (payments naming it, reversals included)."""
+    paid = await session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_rials), 0)).where(
+        LedgerEntry.fine_id == fine_id, LedgerEntry.kind.in_((EntryKind.PAYMENT, EntryKind.REVERSAL))))
+    return -int(paid)
+
+
+async def _overpays(session: AsyncSession, row: PaymentRow) -> RowError | None:
+    if row.fine_id is None:
+        return None
+    fine = await session.get(Fine, row.fine_id)
+    unpaid = fine.amount_rials - await fine_paid_rials(session, fine.id)
+    if row.amount_rials > unpaid:
+        return RowError(row.line, "amount_rials", f"more than the fine's unpaid {max(unpaid, 0)} rials")
+    return None
 
 
 async def _post_payment(session: AsyncSession, row: PaymentRow, principal: Principal, now: datetime) -> bool:
     _, created = await post(session, key=f"payment:{row.reference}", customer_id=row.customer_id,
                             kind=EntryKind.PAYMENT, amount_rials=-row.amount_rials, now=now, fine_id=row.fine_id,
                             reference=row.reference, posted_by_id=principal.user_id, description=row.note)
+    if created and row.fine_id is not None:
+        await session.flush()
+        fine = await session.get(Fine, row.fine_id)
+        if fine.paid_at is None and await fine_paid_rials(session, fine.id) >= fine.amount_rials:
+            fine.paid_at = now  # rule 19: a paid fine lifts the suspension of support
     return created
 
 
