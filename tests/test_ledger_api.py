@@ -161,3 +161,17 @@ async def test_an_out_of_scope_charge_on_an_in_scope_ticket_is_refused(api, db, 
     assert got == status
     if status == 400:
         assert body["field"] == "kind"
+
+
+async def test_a_csv_field_over_the_csv_limit_is_a_bad_file_not_a_crash(api):
+    w, call = api
+    text = f"customer_id,amount_rials,reference,fine_id\n{w.customer_a},5000,\"{'x' * 140_000}\",\n"
+    status, body = await call("finance", "POST", "/payments/import", data=text.encode())
+    assert status == 400 and body["rows"][0]["field"] == "<file>"
+
+
+async def test_a_module_name_longer_than_its_column_is_refused(api):
+    _w, call = api
+    status, body = await call("finance", "POST", "/modules",
+                              json={"name": "m" * 100_000, "reinstall_price_rials": 1000})
+    assert (status, body["field"]) == (400, "name")

@@ -59,3 +59,11 @@ async def test_a_body_over_the_limit_answers_413_naming_the_limit(api, sessionma
     assert resp.status == 413
     answer = await resp.json()
     assert answer["field"] == "<body>" and "bytes" in answer["reason"]
+
+
+async def test_json_nested_thirty_thousand_deep_is_a_clear_400(api):  # noqa: F811
+    client, tokens, _ = api
+    deep = b"[" * 30_000 + b"]" * 30_000
+    resp = await client.post("/api/v1/incidents/1/notes", data=deep,
+                             headers={**tokens["nora"], "Content-Type": "application/json"})
+    assert resp.status == 400 and "deep" in (await resp.json())["reason"]

@@ -57,6 +57,11 @@ async def post_fine(sm: async_sessionmaker, principal: Principal, ticket_id: int
                       draft={"amount_rials": amount_rials})
     async with sm.begin() as session:
         ticket = await _ticket(session, ticket_id)
+        if violation_id is not None:
+            violation = await session.get(Violation, violation_id)
+            if violation is None or violation.ticket_id != ticket_id:
+                raise Refusal("unknown_violation", "violation_id", "این تخلف روی این تیکت ثبت نشده است.",
+                              draft={"violation_id": violation_id})
         fine = Fine(customer_id=ticket.customer_id, ticket_id=ticket_id, violation_id=violation_id,
                     amount_rials=amount_rials, due_at=due_at, recorded_by_id=principal.user_id, created_at=now)
         session.add(fine)

@@ -52,11 +52,30 @@ DRAFT_FIELDS = ("department", "service_id", "subject", "body", "priority", "serv
 MAX_DRAFT_KEYS = 40
 
 
+_ID_FIELDS = ("service_id", "references_ticket_id")
+
+
+def _check_type(name: str, value: Any) -> None:
+    """A draft's known field holds text, or for ids a whole number in range; a list or a dict is refused."""
+    if value is None:
+        return
+    if name in _ID_FIELDS:
+        ok = type(value) is int and 1 <= value < 2**63
+    elif name == "shown_article_ids":
+        ok = isinstance(value, list) and all(type(v) is int for v in value)
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        raise Refusal("invalid_field", name, "مقدار این بخش نامعتبر است.")
+
+
 def _clean(draft: Mapping[str, Any]) -> dict[str, Any]:
     """The draft's known fields first, then a configured department's own (plain values, bounded)."""
     if not isinstance(draft, Mapping):
         raise Refusal("invalid_draft", None, "پیش‌نویس درخواست نامعتبر است.")
     known = {k: draft[k] for k in DRAFT_FIELDS if k in draft}
+    for name, value in known.items():
+        _check_type(name, value)
     extra = {str(k): v for k, v in draft.items() if k not in known and isinstance(v, str | int | float | None)}
     return known | dict(list(extra.items())[: MAX_DRAFT_KEYS - len(known)])
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, require_role
 from monitor.errors import NotFound
+from monitor.models import Customer
 from tickets.errors import Refusal
 from tickets.models import Package, Scope, Ticket
 
@@ -40,6 +41,8 @@ async def record_package(sm: async_sessionmaker, principal: Principal, *, custom
     package = Package(customer_id=customer_id, kind=kind, starts_on=starts_on, ends_on=ends_on, note=note,
                       created_at=now)
     async with sm.begin() as session:
+        if await session.get(Customer, customer_id) is None:
+            raise Refusal("unknown_customer", "customer_id", "چنین مشتری‌ای ثبت نشده است.", draft=draft)
         session.add(package)
     return package
 

@@ -74,7 +74,7 @@ class TariffIn(_Body):
 
 
 class ModuleIn(_Body):
-    name: str
+    name: str = Field(min_length=1, max_length=100)  # the column's length
     reinstall_price_rials: Rials
 
 

@@ -87,7 +87,13 @@ def _row(line: int, rec: dict) -> PaymentRow:
 
 def parse_payments_csv(text: str) -> tuple[list[PaymentRow], list[RowError]]:
     """Parse every row (line numbers as in the file, the header being line 1); collect every error."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse_rows(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    except csv.Error as exc:  # e.g. a field over the csv module's limit (128 KB): a bad file, not a crash
+        return [], [RowError(0, "<file>", f"not a readable CSV: {exc}")]
+
+
+def _parse_rows(reader: csv.DictReader) -> tuple[list[PaymentRow], list[RowError]]:
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
         return [], [RowError(1, missing[0], "missing column in the header")]
