@@ -14,6 +14,7 @@ from dashboards.web import (
     api_tickets,
     login,
     noc_routes,
+    openapi,
     portal_routes,
     report_routes,
     status_routes,
@@ -35,8 +36,9 @@ metrics_routes = RouteTable()
 METRICS_ROLES = frozenset({Role.ADMIN, Role.NOC})
 
 
-@metrics_routes.get("/metrics", roles=METRICS_ROLES)
+@metrics_routes.get("/metrics", roles=METRICS_ROLES, produces="text/plain")
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (text exposition format)."""
     deps = request.app[DEPS]
     if deps.metrics_hub is not None:
         await deps.metrics_hub.refresh()
@@ -49,7 +51,7 @@ async def metrics(request: web.Request) -> web.Response:
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, login.routes, noc_routes.routes,
-                                  portal_routes.routes, report_routes.routes, status_routes.routes]
+                                  portal_routes.routes, report_routes.routes, status_routes.routes, openapi.routes]
 STATIC = Path(__file__).parent / "static"
 
 
@@ -64,5 +66,6 @@ def build_app(deps: WebDeps) -> web.Application:
     app.on_shutdown.append(noc_routes.close_streams)
     for table in ROUTE_TABLES:
         table.register(app)
+    app[openapi.OPENAPI] = openapi.build_document(ROUTE_TABLES)
     app.router.add_static("/static", STATIC, name="static")
     return app

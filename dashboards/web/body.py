@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from aiohttp import web
@@ -26,8 +27,17 @@ class BodyTooLarge(InvalidInput):
 M = TypeVar("M", bound=BaseModel)
 
 
+def _json_default(value):
+    """Timestamps as RFC 3339 (``2026-01-02T03:04:05+00:00``): a stored time without a zone is UTC."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 def dumps(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
+    return json.dumps(obj, ensure_ascii=False, default=_json_default)
 
 
 def _field(err: dict) -> str:

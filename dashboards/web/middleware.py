@@ -14,15 +14,23 @@ from dashboards.web.deps import DEPS, SESSION_LOOKUP
 from monitor.accounts import Principal, principal_for_token
 from monitor.errors import AccessDenied, InvalidInput, NegahbanError, NotFound
 
-__all__ = ["auth_middleware", "error_middleware", "PRINCIPAL", "json_error"]
+__all__ = ["auth_middleware", "error_middleware", "PRINCIPAL", "json_error", "unauthorized"]
 
 log = logging.getLogger("negahban.web")
 PRINCIPAL = web.RequestKey("principal", object)
 
 
-def json_error(status: int, error: str, **extra) -> web.Response:
-    return web.json_response({"error": error, **extra}, status=status,
+def json_error(status: int, error: str, *, field: str | None = None, reason: str = "", **extra) -> web.Response:
+    """Every error has one shape: ``{"error", "field", "reason"}`` (``field`` null when no one input is at
+    fault), plus whatever a route adds (a desk refusal gives the draft back)."""
+    return web.json_response({"error": error, "field": field, "reason": reason or error, **extra}, status=status,
                              dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+def unauthorized(reason: str) -> web.Response:
+    response = json_error(401, "authentication required", field="Authorization", reason=reason)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="negahban"'
+    return response
 
 
 async def _principal(request: web.Request) -> Principal | None:
@@ -57,10 +65,7 @@ async def auth_middleware(request: web.Request, handler):
         if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
             # A browser is sent to the login form and brought back afterwards.
             return web.Response(status=303, headers={"Location": "/login?next=" + quote(request.path_qs)})
-        response = json_error(401, "authentication required", field="Authorization",
-                              reason="send a bearer token (Authorization: Bearer ...) or log in")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="negahban"'
-        return response
+        return unauthorized("send a bearer token (Authorization: Bearer ...) or log in")
     if principal.role not in roles:
         return json_error(403, "forbidden", reason=f"role {principal.role} may not call this route")
     return await handler(request)
@@ -83,3 +88,21 @@ async def error_middleware(request: web.Request, handler):
         return json_error(400, "invalid input", field=exc.field, reason=exc.reason)
     except NegahbanError as exc:
         return json_error(400, "invalid request", reason=str(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:  # a redirect raised by a handler
+            raise
+        return _http_error(request, exc)
+    except Exception:
+        log.exception("unhandled_error method=%s path=%s", request.method, request.path)
+        return json_error(500, "internal error", reason="the server failed; the error was logged")
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """aiohttp's own errors (no such route, method not allowed, body over the limit) in the same JSON shape."""
+    field = "<body>" if exc.status == 413 else None
+    reason = f"{exc.reason}: {request.method} {request.path}" if exc.status in (404, 405) else exc.reason
+    response = json_error(exc.status, exc.reason.lower(), field=field, reason=reason)
+    for name in ("Allow", "Retry-After"):
+        if name in exc.headers:
+            response.headers[name] = exc.headers[name]
+    return response
