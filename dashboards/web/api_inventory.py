@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from aiohttp import web
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from dashboards.web.body import int_param, json_response
+from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import PageQuery, ids, page_of, paged
+from dashboards.web.routing import PATH, QUERY, RouteTable
 from monitor.accounts import ALL_ROLES, STAFF, scope
 from monitor.errors import NotFound
 from monitor.models import Customer, Monitor, MonitorState, Service
@@ -25,8 +28,53 @@ log = logging.getLogger("negahban.web")
 READY_DB_TIMEOUT_S = 2.0
 
 
-@routes.get("/healthz", public=True)
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    started: bool
+    database: bool
+
+
+class Me(BaseModel):
+    user_id: int
+    username: str
+    role: str
+    customer_id: int | None
+
+
+class CustomerOut(BaseModel):
+    id: int
+    name: str
+    display_name: str | None
+    verified: bool
+
+
+class ServiceOut(BaseModel):
+    id: int
+    name: str
+    display_name: str | None
+    customer_id: int
+    public_status: bool
+
+
+class MonitorOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    target: str
+    interval_s: float
+    service_id: int | None
+    enabled: bool
+    state: str
+    since: datetime | None
+
+
+@routes.get("/healthz", public=True, response=Health)
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
     return json_response({"status": "ok"})
 
 
@@ -40,7 +88,7 @@ async def _database_answers(sm, timeout_s: float) -> bool:
         return False
 
 
-@routes.get("/readyz", public=True)
+@routes.get("/readyz", public=True, response=Readiness, status=(200, 503))
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the service has started and the database answers: a load balancer stops sending work to
     an instance whose database is gone."""
@@ -51,18 +99,21 @@ async def readyz(request: web.Request) -> web.Response:
                          status=200 if database else 503)
 
 
-@routes.get("/api/v1/me", roles=ALL_ROLES)
+@routes.get("/api/v1/me", roles=ALL_ROLES, response=Me)
 async def me(request: web.Request) -> web.Response:
+    """The caller: user, role and (for a customer) the customer."""
     p = request[PRINCIPAL]
     return json_response({"user_id": p.user_id, "username": p.username, "role": p.role, "customer_id": p.customer_id})
 
 
-@routes.get("/api/v1/customers", roles=STAFF)
+@routes.get("/api/v1/customers", roles=STAFF, query=PageQuery, response=list[CustomerOut], paginated=True)
 async def list_customers(request: web.Request) -> web.Response:
+    """Customers by name."""
+    q = request[QUERY]
     async with request.app[DEPS].sessionmaker() as s:
-        rows = (await s.execute(select(Customer).order_by(Customer.name))).scalars().all()
-    return json_response([{"id": c.id, "name": c.name, "display_name": c.display_name, "verified": c.verified}
-                  for c in rows])
+        rows = (await s.execute(paged(select(Customer).order_by(Customer.name, Customer.id), q))).scalars().all()
+    return page_of(request, list(rows), q, lambda c: {"id": c.id, "name": c.name, "display_name": c.display_name,
+                                                      "verified": c.verified})
 
 
 def _service(s: Service) -> dict:
@@ -70,16 +121,19 @@ def _service(s: Service) -> dict:
             "public_status": s.public_status}
 
 
-@routes.get("/api/v1/services", roles=ALL_ROLES)
+@routes.get("/api/v1/services", roles=ALL_ROLES, query=PageQuery, response=list[ServiceOut], paginated=True)
 async def list_services(request: web.Request) -> web.Response:
-    stmt = scope(select(Service).order_by(Service.name), request[PRINCIPAL], Service.customer_id)
+    """Services by name (a customer's own only)."""
+    q = request[QUERY]
+    stmt = scope(select(Service).order_by(Service.name, Service.id), request[PRINCIPAL], Service.customer_id)
     async with request.app[DEPS].sessionmaker() as s:
-        return json_response([_service(x) for x in (await s.execute(stmt)).scalars().all()])
+        return page_of(request, list((await s.execute(paged(stmt, q))).scalars().all()), q, _service)
 
 
-@routes.get("/api/v1/services/{service_id}", roles=ALL_ROLES)
+@routes.get("/api/v1/services/{service_id}", roles=ALL_ROLES, path=ids("service_id"), response=ServiceOut)
 async def get_service(request: web.Request) -> web.Response:
-    sid = int_param(request, "service_id")
+    """One service."""
+    sid = request[PATH].service_id
     stmt = scope(select(Service).where(Service.id == sid), request[PRINCIPAL], Service.customer_id)
     async with request.app[DEPS].sessionmaker() as s:
         row = (await s.execute(stmt)).scalar_one_or_none()
@@ -91,7 +145,7 @@ async def get_service(request: web.Request) -> web.Response:
 def _monitors_stmt(request: web.Request):
     stmt = (select(Monitor, MonitorState.state, MonitorState.since)
             .outerjoin(MonitorState, MonitorState.monitor_id == Monitor.id)
-            .outerjoin(Service, Monitor.service_id == Service.id).order_by(Monitor.name))
+            .outerjoin(Service, Monitor.service_id == Service.id).order_by(Monitor.name, Monitor.id))
     p = request[PRINCIPAL]
     if not p.is_staff:
         # A customer sees only monitors of their own services (never company infrastructure).
@@ -105,16 +159,19 @@ def _monitor(m: Monitor, state, since) -> dict:
             "since": since.isoformat() if since else None}
 
 
-@routes.get("/api/v1/monitors", roles=ALL_ROLES)
+@routes.get("/api/v1/monitors", roles=ALL_ROLES, query=PageQuery, response=list[MonitorOut], paginated=True)
 async def list_monitors(request: web.Request) -> web.Response:
+    """Monitors with their live state (a customer's own services' only)."""
+    q = request[QUERY]
     async with request.app[DEPS].sessionmaker() as s:
-        rows = (await s.execute(_monitors_stmt(request))).all()
-    return json_response([_monitor(*r) for r in rows])
+        rows = (await s.execute(paged(_monitors_stmt(request), q))).all()
+    return page_of(request, list(rows), q, lambda r: _monitor(*r))
 
 
-@routes.get("/api/v1/monitors/{monitor_id}", roles=ALL_ROLES)
+@routes.get("/api/v1/monitors/{monitor_id}", roles=ALL_ROLES, path=ids("monitor_id"), response=MonitorOut)
 async def get_monitor(request: web.Request) -> web.Response:
-    mid = int_param(request, "monitor_id")
+    """One monitor with its live state."""
+    mid = request[PATH].monitor_id
     async with request.app[DEPS].sessionmaker() as s:
         row = (await s.execute(_monitors_stmt(request).where(Monitor.id == mid))).first()
     if row is None:
