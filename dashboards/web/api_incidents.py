@@ -8,16 +8,18 @@ Thin: parse, call ``incidents``, answer. The rules live in ``incidents.alertmana
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from dashboards.web.body import int_param, json_response, read_body, read_model
+from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import PageQuery, ids, page_of, sliced
+from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
 from dashboards.web.types import RowId
-from incidents.alertmanager import AlertmanagerConfig, receive
+from incidents.alertmanager import AlertmanagerConfig, WebhookPayload, receive
 from incidents.lifecycle import (
     OPERATORS,
     acknowledge,
@@ -47,12 +49,21 @@ def _changed(request: web.Request) -> None:
         wake()
 
 
-@routes.post("/api/v1/alertmanager", roles=RECEIVER_ROLES)
+class ReceiveOut(BaseModel):
+    opened: int
+    updated: int
+    resolved: int
+    ignored: int
+    failed: int
+
+
+@routes.post("/api/v1/alertmanager", roles=RECEIVER_ROLES, body=WebhookPayload, max_body=ALERTMANAGER_MAX_BODY,
+             response=ReceiveOut)
 async def alertmanager_webhook(request: web.Request) -> web.Response:
-    raw = await read_body(request, ALERTMANAGER_MAX_BODY)
+    """Alertmanager's webhook receiver (a group of alerts opens, updates or resolves incidents)."""
     deps = request.app[DEPS]
     config = deps.services.get("alertmanager") or AlertmanagerConfig()
-    result = await receive(deps.sessionmaker, raw, deps.clock.now(), config,
+    result = await receive(deps.sessionmaker, request[BODY], deps.clock.now(), config,
                            deps.services.get("worker_failures"))
     _changed(request)
     return json_response(asdict(result))
@@ -68,17 +79,63 @@ def incident_json(i: Incident) -> dict:
     }
 
 
-@routes.get("/api/v1/incidents", roles=ALL_ROLES)
+class IncidentOut(BaseModel):
+    id: int
+    title: str
+    severity: str
+    status: str
+    source: str
+    service_id: int | None
+    customer_id: int | None
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: int | None
+    assigned_to: int | None
+    resolved_at: datetime | None
+    duration_s: float | None
+    flap_count: int
+    previous_incident_id: int | None
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    text: str | None
+    user_id: int | None
+
+
+class AffectedOut(BaseModel):
+    monitor_id: int | None
+    server_id: int | None
+    service_id: int | None
+    customer_id: int | None
+
+
+class IncidentDetail(IncidentOut):
+    timeline: list[TimelineOut]
+    affected: list[AffectedOut]
+
+
+class IncidentsQuery(PageQuery):
+    all: bool = Field(False, description="also resolved incidents (default: open ones only)")
+
+
+INCIDENT = ids("incident_id")
+
+
+@routes.get("/api/v1/incidents", roles=ALL_ROLES, query=IncidentsQuery, response=list[IncidentOut],
+            paginated=True)
 async def incidents_list(request: web.Request) -> web.Response:
-    open_only = request.query.get("all") not in ("1", "true")
-    rows = await list_incidents(request.app[DEPS].sessionmaker, request[PRINCIPAL], open_only=open_only)
-    return json_response([incident_json(i) for i in rows])
+    """Incidents, newest first (a customer's own only)."""
+    q = request[QUERY]
+    rows = await list_incidents(request.app[DEPS].sessionmaker, request[PRINCIPAL], open_only=not q.all)
+    return page_of(request, sliced(list(rows), q), q, incident_json)
 
 
-@routes.get("/api/v1/incidents/{incident_id}", roles=ALL_ROLES)
+@routes.get("/api/v1/incidents/{incident_id}", roles=ALL_ROLES, path=INCIDENT, response=IncidentDetail)
 async def incident_detail(request: web.Request) -> web.Response:
-    view = await get_incident(request.app[DEPS].sessionmaker, request[PRINCIPAL],
-                              int_param(request, "incident_id"))
+    """One incident with its timeline and what it affects."""
+    view = await get_incident(request.app[DEPS].sessionmaker, request[PRINCIPAL], request[PATH].incident_id)
     return json_response({
         **incident_json(view.incident),
         "timeline": [{"at": e.at, "kind": e.kind, "text": e.text, "user_id": e.user_id} for e in view.events],
@@ -87,11 +144,12 @@ async def incident_detail(request: web.Request) -> web.Response:
     })
 
 
-@routes.post("/api/v1/incidents/{incident_id}/acknowledge", roles=OPERATORS)
+@routes.post("/api/v1/incidents/{incident_id}/acknowledge", roles=OPERATORS, path=INCIDENT,
+             response=IncidentOut)
 async def incident_acknowledge(request: web.Request) -> web.Response:
+    """Acknowledge: someone is on it."""
     deps = request.app[DEPS]
-    i = await acknowledge(deps.sessionmaker, request[PRINCIPAL], int_param(request, "incident_id"),
-                          deps.clock.now())
+    i = await acknowledge(deps.sessionmaker, request[PRINCIPAL], request[PATH].incident_id, deps.clock.now())
     return json_response(incident_json(i))
 
 
@@ -103,26 +161,35 @@ class NoteBody(BaseModel):
     text: str = Field(min_length=1, max_length=10_000)
 
 
-@routes.post("/api/v1/incidents/{incident_id}/assign", roles=OPERATORS)
+@routes.post("/api/v1/incidents/{incident_id}/assign", roles=OPERATORS, path=INCIDENT, body=AssignBody,
+             response=IncidentOut)
 async def incident_assign(request: web.Request) -> web.Response:
-    deps, body = request.app[DEPS], await read_model(request, AssignBody)
-    i = await assign(deps.sessionmaker, request[PRINCIPAL], int_param(request, "incident_id"), body.user_id,
+    """Assign the incident to a staff member."""
+    deps, body = request.app[DEPS], request[BODY]
+    i = await assign(deps.sessionmaker, request[PRINCIPAL], request[PATH].incident_id, body.user_id,
                      deps.clock.now())
     return json_response(incident_json(i))
 
 
-@routes.post("/api/v1/incidents/{incident_id}/notes", roles=OPERATORS)
+class Ok(BaseModel):
+    ok: bool
+
+
+@routes.post("/api/v1/incidents/{incident_id}/notes", roles=OPERATORS, path=INCIDENT, body=NoteBody,
+             response=Ok, status=201)
 async def incident_note(request: web.Request) -> web.Response:
-    deps, body = request.app[DEPS], await read_model(request, NoteBody)
-    await add_note(deps.sessionmaker, request[PRINCIPAL], int_param(request, "incident_id"), body.text,
-                   deps.clock.now())
+    """Add a note to the incident's timeline."""
+    deps, body = request.app[DEPS], request[BODY]
+    await add_note(deps.sessionmaker, request[PRINCIPAL], request[PATH].incident_id, body.text, deps.clock.now())
     return json_response({"ok": True}, status=201)
 
 
-@routes.post("/api/v1/incidents/{incident_id}/resolve", roles=OPERATORS)
+@routes.post("/api/v1/incidents/{incident_id}/resolve", roles=OPERATORS, path=INCIDENT, body=NoteBody,
+             response=IncidentOut)
 async def incident_resolve(request: web.Request) -> web.Response:
-    deps, body = request.app[DEPS], await read_model(request, NoteBody)
-    i = await resolve(deps.sessionmaker, request[PRINCIPAL], int_param(request, "incident_id"),
-                      deps.clock.now(), body.text)
+    """Resolve the incident, with a note saying why."""
+    deps, body = request.app[DEPS], request[BODY]
+    i = await resolve(deps.sessionmaker, request[PRINCIPAL], request[PATH].incident_id, deps.clock.now(),
+                      body.text)
     _changed(request)
     return json_response(incident_json(i))
