@@ -16,16 +16,27 @@ from __future__ import annotations
 
 import functools
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from sqlalchemy import select
 
-from dashboards.web.body import int_param, json_response, read_model
+from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import (
+    JalaliMonth,
+    JalaliYear,
+    PageQuery,
+    Params,
+    PathId,
+    ids,
+    page_of,
+    paged,
+    sliced,
+)
+from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
 from dashboards.web.types import Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role, scope
 from monitor.errors import InvalidInput
@@ -45,14 +56,15 @@ FINANCE = fines.FINANCE_ROLES
 
 
 def refusals(handler):
-    """Answer a desk refusal with 400 and its payload (the customer's draft included)."""
+    """Answer a desk refusal with 400 and its payload (the customer's draft included), in the shape of every
+    error: ``reason`` is the Persian message."""
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
         except Refusal as refusal:
-            return json_response(refusal.payload(), status=400)
+            return json_response({"reason": refusal.message, **refusal.payload()}, status=400)
 
     return wrapped
 
@@ -66,22 +78,38 @@ def _targets(request: web.Request) -> SlaTargets:
     return request.app[DEPS].services.get("sla_targets") or SlaTargets()
 
 
-def _query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(name, "not a whole number") from None
+TICKET = ids("ticket_id")
+ARTICLE = ids("article_id")
 
 
-def _day(request: web.Request, raw: str | None = None) -> date:
-    raw = raw if raw is not None else request.match_info["day"]
-    try:
-        return date.fromisoformat(raw)
-    except (TypeError, ValueError):
-        raise InvalidInput("day", "not a date (YYYY-MM-DD)") from None
+class TicketsQuery(PageQuery):
+    customer_id: PathId | None = Field(None, description="staff: one customer's tickets")
+    status: str | None = Field(None, max_length=40)
+
+
+class ArticlesQuery(PageQuery):
+    q: str | None = Field(None, max_length=500, description="search text; without it, every article")
+
+
+class AuditQuery(PageQuery):
+    customer_id: PathId | None = None
+
+
+class SlaReportQuery(Params):
+    year: JalaliYear
+    month: JalaliMonth
+
+
+class CalendarChangePath(Params):
+    kind: Literal["closure", "removed"]
+    day: date
+
+
+class PhoneSupport(BaseModel):
+    open: bool
+    now_tehran: str
+    closed_because: str | None
+    hours: str
 
 
 class Draft(RootModel[dict[str, Any]]):
@@ -96,8 +124,9 @@ class Text(BaseModel):
 
 # --- customers (and staff) ------------------------------------------------------------------------------
 
-@routes.get("/api/v1/desk/phone-support", roles=ALL_ROLES)
+@routes.get("/api/v1/desk/phone-support", roles=ALL_ROLES, response=PhoneSupport)
 async def phone_support(request: web.Request) -> web.Response:
+    """Whether phone support is open now (office hours and the calendar)."""
     sm, _p, now = _ctx(request)
     async with sm() as session:
         calendar = await load_calendar(session, now)
@@ -107,92 +136,104 @@ async def phone_support(request: web.Request) -> web.Response:
                           "hours": "شنبه تا چهارشنبه، ۹ تا ۱۷"})
 
 
-@routes.post("/api/v1/tickets/draft-check", roles=CUSTOMER)
+@routes.post("/api/v1/tickets/draft-check", roles=CUSTOMER, body=Draft)
 @refusals
 async def draft_check(request: web.Request) -> web.Response:
+    """Check a draft before sending: related articles, missing fields, text problems."""
     sm, principal, now = _ctx(request)
-    draft = (await read_model(request, Draft)).root
+    draft = request[BODY].root
     if not any(draft.get(k) for k in ("subject", "body")):
         raise Refusal("empty_draft", "body", "موضوع یا متن درخواست را بنویسید تا راهنماهای مرتبط را ببینید.",
                       draft=draft)
     return json_response(await intake.check_draft(sm, principal, draft, now=now))
 
 
-@routes.post("/api/v1/tickets", roles=CUSTOMER)
+@routes.post("/api/v1/tickets", roles=CUSTOMER, body=Draft, status=201)
 @refusals
 async def create_ticket(request: web.Request) -> web.Response:
+    """Open a ticket (the department's fields, in Persian)."""
     sm, principal, now = _ctx(request)
-    draft = (await read_model(request, Draft)).root
+    draft = request[BODY].root
     has_incident = request.app[DEPS].services.get("has_open_incident") or no_incident_known
     ticket = await intake.open_ticket(sm, principal, draft, now=now, targets=_targets(request),
                                       has_open_incident=has_incident)
     return json_response(desk.ticket_json(ticket, now), status=201)
 
 
-@routes.get("/api/v1/tickets", roles=ALL_ROLES)
+@routes.get("/api/v1/tickets", roles=ALL_ROLES, query=TicketsQuery, paginated=True)
 async def list_tickets(request: web.Request) -> web.Response:
+    """Tickets (a customer's own only)."""
     sm, principal, now = _ctx(request)
-    rows = await desk.list_tickets(sm, principal, now=now, customer_id=_query_int(request, "customer_id"),
-                                   status=request.query.get("status"))
-    return json_response([desk.ticket_json(t, now) for t in rows])
+    q = request[QUERY]
+    rows = await desk.list_tickets(sm, principal, now=now, customer_id=q.customer_id, status=q.status)
+    return page_of(request, sliced(list(rows), q), q, lambda t: desk.ticket_json(t, now))
 
 
-@routes.get("/api/v1/tickets/{ticket_id}", roles=ALL_ROLES)
+@routes.get("/api/v1/tickets/{ticket_id}", roles=ALL_ROLES, path=TICKET)
 async def read_ticket(request: web.Request) -> web.Response:
+    """One ticket with its thread."""
     sm, principal, now = _ctx(request)
-    ticket, messages = await desk.get_ticket(sm, principal, int_param(request, "ticket_id"), now=now)
+    ticket, messages = await desk.get_ticket(sm, principal, request[PATH].ticket_id, now=now)
     return json_response(desk.ticket_json(ticket, now) | {"messages": [desk.message_json(m) for m in messages]})
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/messages", roles=ALL_ROLES)
+@routes.post("/api/v1/tickets/{ticket_id}/messages", roles=ALL_ROLES, path=TICKET, body=Text, status=201)
 @refusals
 async def add_message(request: web.Request) -> web.Response:
+    """Write on the ticket's thread."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, Text)
-    message = await desk.add_message(sm, principal, int_param(request, "ticket_id"), body.body, now=now)
+    body = request[BODY]
+    message = await desk.add_message(sm, principal, request[PATH].ticket_id, body.body, now=now)
     return json_response(desk.message_json(message), status=201)
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/close", roles=ALL_ROLES)
+@routes.post("/api/v1/tickets/{ticket_id}/close", roles=ALL_ROLES, path=TICKET)
 async def close_ticket(request: web.Request) -> web.Response:
+    """Close the ticket."""
     sm, principal, now = _ctx(request)
-    ticket = await desk.close(sm, principal, int_param(request, "ticket_id"), now=now)
+    ticket = await desk.close(sm, principal, request[PATH].ticket_id, now=now)
     return json_response(desk.ticket_json(ticket, now))
 
 
-@routes.get("/api/v1/fines", roles=ALL_ROLES)
+@routes.get("/api/v1/fines", roles=ALL_ROLES, query=PageQuery, paginated=True)
 async def list_fines(request: web.Request) -> web.Response:
+    """Fines by due time (a customer's own only)."""
     sm, principal, _now = _ctx(request)
+    q = request[QUERY]
     stmt = scope(select(Fine).order_by(Fine.due_at, Fine.id), principal, Fine.customer_id)
     async with sm() as session:
-        return json_response([fines.fine_json(f) for f in (await session.execute(stmt)).scalars()])
+        return page_of(request, list((await session.execute(paged(stmt, q))).scalars()), q, fines.fine_json)
 
 
-@routes.get("/api/v1/kb/articles", roles=ALL_ROLES)
+@routes.get("/api/v1/kb/articles", roles=ALL_ROLES, query=ArticlesQuery, paginated=True)
 async def list_articles(request: web.Request) -> web.Response:
+    """Knowledge-base articles, or those matching ``q`` best first."""
     sm, principal, _now = _ctx(request)
-    query = request.query.get("q")
-    if query is None:
-        return json_response([kb.article_json(a) for a in await kb.list_articles(sm, principal)])
+    q = request[QUERY]
+    if q.q is None:
+        return page_of(request, sliced(list(await kb.list_articles(sm, principal)), q), q, kb.article_json)
     async with sm() as session:
-        found = await kb.search(session, query, limit=_query_int(request, "limit", 10))
-    return json_response([kb.article_json(f.article, f.score) for f in found])
+        found = await kb.search(session, q.q, limit=q.offset + q.limit + 1)
+    return page_of(request, sliced(list(found), q), q, lambda f: kb.article_json(f.article, f.score))
 
 
 # --- staff ----------------------------------------------------------------------------------------------
 
-@routes.get("/api/v1/desk/queue", roles=STAFF)
+@routes.get("/api/v1/desk/queue", roles=STAFF, query=PageQuery, paginated=True)
 async def queue(request: web.Request) -> web.Response:
+    """The desk's queue by due time."""
     sm, principal, now = _ctx(request)
-    return json_response([desk.ticket_json(t, now) for t in await desk.queue(sm, principal)])
+    q = request[QUERY]
+    return page_of(request, sliced(list(await desk.queue(sm, principal)), q), q, lambda t: desk.ticket_json(t, now))
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/answer", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/answer", roles=STAFF, path=TICKET, body=Text, status=201)
 @refusals
 async def answer(request: web.Request) -> web.Response:
+    """Answer the customer."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, Text)
-    message = await desk.answer(sm, principal, int_param(request, "ticket_id"), body.body, now=now,
+    body = request[BODY]
+    message = await desk.answer(sm, principal, request[PATH].ticket_id, body.body, now=now,
                                 waiting_on_customer=body.waiting_on_customer)
     return json_response(desk.message_json(message), status=201)
 
@@ -201,25 +242,25 @@ class Assign(BaseModel):
     assignee_id: RowId | None
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/assign", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/assign", roles=STAFF, path=TICKET, body=Assign)
 @refusals
 async def assign(request: web.Request) -> web.Response:
+    """Assign the ticket to a staff member (null: unassign)."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, Assign)
-    return json_response(desk.ticket_json(await desk.assign(sm, principal, int_param(request, "ticket_id"),
-                                                            body.assignee_id), now))
+    ticket = await desk.assign(sm, principal, request[PATH].ticket_id, request[BODY].assignee_id)
+    return json_response(desk.ticket_json(ticket, now))
 
 
 class Reason(BaseModel):
     reason: str
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/close-without-answer", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/close-without-answer", roles=STAFF, path=TICKET, body=Reason)
 @refusals
 async def close_without_answer(request: web.Request) -> web.Response:
+    """Close without an answer, saying why."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, Reason)
-    ticket = await desk.close_without_answer(sm, principal, int_param(request, "ticket_id"), reason=body.reason,
+    ticket = await desk.close_without_answer(sm, principal, request[PATH].ticket_id, reason=request[BODY].reason,
                                              now=now)
     return json_response(desk.ticket_json(ticket, now))
 
@@ -228,12 +269,12 @@ class PriorityIn(BaseModel):
     priority: str
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/priority", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/priority", roles=STAFF, path=TICKET, body=PriorityIn)
 @refusals
 async def lower_priority(request: web.Request) -> web.Response:
+    """Lower the ticket's priority."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, PriorityIn)
-    ticket = await desk.lower_priority(sm, principal, int_param(request, "ticket_id"), body.priority)
+    ticket = await desk.lower_priority(sm, principal, request[PATH].ticket_id, request[BODY].priority)
     return json_response(desk.ticket_json(ticket, now))
 
 
@@ -241,12 +282,12 @@ class ScopeIn(BaseModel):
     scope: str
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/scope", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/scope", roles=STAFF, path=TICKET, body=ScopeIn)
 @refusals
 async def set_scope(request: web.Request) -> web.Response:
+    """Set whether the ticket's work is in the customer's package."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, ScopeIn)
-    return json_response(await packages.set_scope(sm, principal, int_param(request, "ticket_id"), body.scope,
+    return json_response(await packages.set_scope(sm, principal, request[PATH].ticket_id, request[BODY].scope,
                                                   today=now.astimezone(TEHRAN).date()))
 
 
@@ -255,12 +296,13 @@ class ViolationIn(BaseModel):
     note: str = ""
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/violations", roles=STAFF)
+@routes.post("/api/v1/tickets/{ticket_id}/violations", roles=STAFF, path=TICKET, body=ViolationIn, status=201)
 @refusals
 async def record_violation(request: web.Request) -> web.Response:
+    """Record a violation of a rule of the terms on the ticket."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, ViolationIn)
-    v = await fines.record_violation(sm, principal, int_param(request, "ticket_id"), rule=body.rule,
+    body = request[BODY]
+    v = await fines.record_violation(sm, principal, request[PATH].ticket_id, rule=body.rule,
                                      note=body.note, now=now)
     return json_response({"id": v.id, "ticket_id": v.ticket_id, "rule": v.rule, "note": v.note}, status=201)
 
@@ -271,23 +313,24 @@ class FineIn(BaseModel):
     violation_id: RowId | None = None
 
 
-@routes.post("/api/v1/tickets/{ticket_id}/fines", roles=FINANCE)
+@routes.post("/api/v1/tickets/{ticket_id}/fines", roles=FINANCE, path=TICKET, body=FineIn, status=201)
 @refusals
 async def post_fine(request: web.Request) -> web.Response:
+    """Post a fine on the ticket."""
     sm, principal, now = _ctx(request)
-    body = await read_model(request, FineIn)
+    body = request[BODY]
     if body.due_at.tzinfo is None:
         raise InvalidInput("due_at", "give a time zone (e.g. +03:30 or Z)")
-    fine = await fines.post_fine(sm, principal, int_param(request, "ticket_id"), amount_rials=body.amount_rials,
+    fine = await fines.post_fine(sm, principal, request[PATH].ticket_id, amount_rials=body.amount_rials,
                                  due_at=body.due_at, violation_id=body.violation_id, now=now)
     return json_response(fines.fine_json(fine), status=201)
 
 
-@routes.post("/api/v1/fines/{fine_id}/paid", roles=FINANCE)
+@routes.post("/api/v1/fines/{fine_id}/paid", roles=FINANCE, path=ids("fine_id"))
 async def mark_fine_paid(request: web.Request) -> web.Response:
+    """Mark the fine paid."""
     sm, principal, now = _ctx(request)
-    return json_response(fines.fine_json(await fines.mark_fine_paid(sm, principal, int_param(request, "fine_id"),
-                                                                    now=now)))
+    return json_response(fines.fine_json(await fines.mark_fine_paid(sm, principal, request[PATH].fine_id, now=now)))
 
 
 class PackageIn(BaseModel):
@@ -298,11 +341,12 @@ class PackageIn(BaseModel):
     note: str = ""
 
 
-@routes.post("/api/v1/packages", roles=STAFF)
+@routes.post("/api/v1/packages", roles=STAFF, body=PackageIn, status=201)
 @refusals
 async def record_package(request: web.Request) -> web.Response:
+    """Record a support package the customer bought."""
     sm, principal, now = _ctx(request)
-    b = await read_model(request, PackageIn)
+    b = request[BODY]
     pkg = await packages.record_package(sm, principal, customer_id=b.customer_id, kind=b.kind,
                                         starts_on=b.starts_on, ends_on=b.ends_on, note=b.note, now=now)
     return json_response(packages.package_json(pkg), status=201)
@@ -323,34 +367,38 @@ class ArticlePatch(BaseModel):
     published: bool | None = None
 
 
-@routes.post("/api/v1/kb/articles", roles=STAFF)
+@routes.post("/api/v1/kb/articles", roles=STAFF, body=ArticleIn, status=201)
 @refusals
 async def create_article(request: web.Request) -> web.Response:
+    """Write a knowledge-base article."""
     sm, principal, now = _ctx(request)
-    b = await read_model(request, ArticleIn)
+    b = request[BODY]
     article = await kb.create_article(sm, principal, title=b.title, body=b.body, department=b.department,
                                       published=b.published, now=now)
     return json_response(kb.article_json(article), status=201)
 
 
-@routes.put("/api/v1/kb/articles/{article_id}", roles=STAFF)
+@routes.put("/api/v1/kb/articles/{article_id}", roles=STAFF, path=ARTICLE, body=ArticlePatch)
 @refusals
 async def update_article(request: web.Request) -> web.Response:
+    """Change an article (only the fields given)."""
     sm, principal, now = _ctx(request)
-    changes = (await read_model(request, ArticlePatch)).model_dump(exclude_none=True)
-    article = await kb.update_article(sm, principal, int_param(request, "article_id"), now=now, **changes)
+    changes = request[BODY].model_dump(exclude_none=True)
+    article = await kb.update_article(sm, principal, request[PATH].article_id, now=now, **changes)
     return json_response(kb.article_json(article))
 
 
-@routes.delete("/api/v1/kb/articles/{article_id}", roles=STAFF)
+@routes.delete("/api/v1/kb/articles/{article_id}", roles=STAFF, path=ARTICLE)
 async def delete_article(request: web.Request) -> web.Response:
+    """Delete an article."""
     sm, principal, _now = _ctx(request)
-    await kb.delete_article(sm, principal, int_param(request, "article_id"))
+    await kb.delete_article(sm, principal, request[PATH].article_id)
     return json_response({"deleted": True})
 
 
 @routes.get("/api/v1/desk/calendar", roles=STAFF)
 async def calendar_changes(request: web.Request) -> web.Response:
+    """The office calendar: holidays and the admins' changes."""
     sm, _p, now = _ctx(request)
     async with sm() as session:
         calendar = await load_calendar(session, now)
@@ -365,50 +413,51 @@ class DayIn(BaseModel):
     name: str = ""
 
 
-@routes.post("/api/v1/desk/calendar/closures", roles=ADMIN)
+@routes.post("/api/v1/desk/calendar/closures", roles=ADMIN, body=DayIn, status=201)
 async def add_closure(request: web.Request) -> web.Response:
+    """Close the office on a day (due times are recomputed)."""
     sm, principal, now = _ctx(request)
-    b = await read_model(request, DayIn)
+    b = request[BODY]
     changed = await calendar_admin.add_closure(sm, principal, b.day, name=b.name, now=now,
                                                targets=_targets(request))
     return json_response({"day": b.day.isoformat(), "kind": "closure", "tickets_recomputed": changed}, status=201)
 
 
-@routes.post("/api/v1/desk/calendar/removals", roles=ADMIN)
+@routes.post("/api/v1/desk/calendar/removals", roles=ADMIN, body=DayIn, status=201)
 @refusals
 async def remove_seeded_date(request: web.Request) -> web.Response:
+    """Open the office on a seeded holiday."""
     sm, principal, now = _ctx(request)
-    b = await read_model(request, DayIn)
+    b = request[BODY]
     changed = await calendar_admin.remove_seeded_date(sm, principal, b.day, now=now, targets=_targets(request))
     return json_response({"day": b.day.isoformat(), "kind": "removed", "tickets_recomputed": changed}, status=201)
 
 
-@routes.delete("/api/v1/desk/calendar/{kind}/{day}", roles=ADMIN)
+@routes.delete("/api/v1/desk/calendar/{kind}/{day}", roles=ADMIN, path=CalendarChangePath)
 async def withdraw_calendar_change(request: web.Request) -> web.Response:
+    """Withdraw an admin's change to the calendar."""
     sm, principal, now = _ctx(request)
-    kind = request.match_info["kind"]
-    if kind not in ("closure", "removed"):
-        raise InvalidInput("kind", "closure or removed")
-    changed = await calendar_admin.withdraw_change(sm, principal, _day(request), kind, now=now,
-                                                   targets=_targets(request))
+    p = request[PATH]
+    changed = await calendar_admin.withdraw_change(sm, principal, p.day, p.kind, now=now, targets=_targets(request))
     return json_response({"tickets_recomputed": changed})
 
 
-@routes.get("/api/v1/desk/sla-report", roles=STAFF)
+@routes.get("/api/v1/desk/sla-report", roles=STAFF, query=SlaReportQuery)
 async def sla_report(request: web.Request) -> web.Response:
+    """The month's SLA figures per band (Jalali year and month)."""
     sm, principal, now = _ctx(request)
-    year, month = _query_int(request, "year"), _query_int(request, "month")
-    if year is None or month is None or not 1 <= month <= 12:
-        raise InvalidInput("month", "give year and month (1-12) of the Jalali calendar")
+    year, month = request[QUERY].year, request[QUERY].month
     report = await reports.monthly_sla_report(sm, principal, year, month, now=now, targets=_targets(request))
     return json_response({"year": year, "month": month, "bands": [r.as_json() for r in report.values()]})
 
 
-@routes.get("/api/v1/audit", roles=ADMIN)
+@routes.get("/api/v1/audit", roles=ADMIN, query=AuditQuery, paginated=True)
 async def audit_log(request: web.Request) -> web.Response:
+    """The audit log (reads and disclosures of customers' data)."""
     sm, principal, _now = _ctx(request)
-    entries = await audit.list_entries(sm, principal, customer_id=_query_int(request, "customer_id"))
-    return json_response([audit.entry_json(e) for e in entries])
+    q = request[QUERY]
+    entries = await audit.list_entries(sm, principal, customer_id=q.customer_id)
+    return page_of(request, sliced(list(entries), q), q, audit.entry_json)
 
 
 class DisclosureIn(BaseModel):
@@ -418,11 +467,12 @@ class DisclosureIn(BaseModel):
     subject: str = ""
 
 
-@routes.post("/api/v1/audit/disclosures", roles=ADMIN)
+@routes.post("/api/v1/audit/disclosures", roles=ADMIN, body=DisclosureIn, status=201)
 @refusals
 async def disclose(request: web.Request) -> web.Response:
+    """Record a disclosure of a customer's data (to whom, under which letter)."""
     sm, principal, now = _ctx(request)
-    b = await read_model(request, DisclosureIn)
+    b = request[BODY]
     entry = await audit.disclose(sm, principal, customer_id=b.customer_id, recipient=b.recipient,
                                  letter_reference=b.letter_reference, subject=b.subject, now=now)
     return json_response(audit.entry_json(entry), status=201)
