@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from dashboards.web.body import json_response
 from tickets.ledger.money import MAX_ID
 
-__all__ = ["PathId", "ids", "PageQuery", "page_of", "paged", "sliced", "MAX_LIMIT", "DEFAULT_LIMIT",
+__all__ = ["PathId", "ids", "PageQuery", "page_of", "page_links", "paged", "sliced", "MAX_LIMIT", "DEFAULT_LIMIT",
            "JalaliYear", "JalaliMonth", "Params"]
 
 MAX_LIMIT = 500
@@ -60,12 +60,17 @@ def sliced(rows: list, q: PageQuery) -> list:
     return rows[q.offset:q.offset + q.limit + 1]
 
 
+def page_links(request: web.Request, rows: list, q: PageQuery) -> tuple[list, dict[str, str]]:
+    """The page's rows (``rows`` from ``paged``/``sliced``) and a ``Link`` to the next page if there is more."""
+    if len(rows) <= q.limit:
+        return rows, {}
+    url = request.rel_url.update_query(page=q.page + 1, limit=q.limit)
+    return rows[:q.limit], {"Link": f'<{url}>; rel="next"'}
+
+
 def page_of(request: web.Request, rows: list, q: PageQuery, render=None) -> web.Response:
-    """Answer the page (``rows`` from ``paged``/``sliced``), linking to the next one if there is more."""
-    more = len(rows) > q.limit
-    rows = rows[:q.limit]
+    """Answer the page as a JSON list, linking to the next one if there is more."""
+    rows, headers = page_links(request, rows, q)
     resp = json_response([render(r) for r in rows] if render else rows)
-    if more:
-        url = request.rel_url.update_query(page=q.page + 1, limit=q.limit)
-        resp.headers["Link"] = f'<{url}>; rel="next"'
+    resp.headers.update(headers)
     return resp

@@ -62,12 +62,15 @@ def _first_error(exc: ValidationError) -> tuple[str, str]:
 
 
 def parse_path(model: type[BaseModel], match_info: Mapping[str, str]) -> BaseModel:
-    """Path parameters name a row: one that cannot (not a number, out of range) is answered as missing."""
+    """An id in the path that cannot name a row (not a number, out of range) is answered as a missing row;
+    any other bad path value (a month of 13) as invalid input naming it."""
     try:
         return model.model_validate(dict(match_info))
     except ValidationError as exc:
-        name, _msg = _first_error(exc)
-        raise NotFound(f"{name} {match_info.get(name)!r}") from None
+        name, msg = _first_error(exc)
+        if name.endswith("_id"):
+            raise NotFound(f"{name} {match_info.get(name)!r}") from None
+        raise InvalidInput(name, msg) from None
 
 
 def parse_query(model: type[BaseModel], query: Mapping[str, str]) -> BaseModel:
