@@ -10,10 +10,21 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
-from dashboards.web.body import int_param, json_response, read_body, read_model
+from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import (
+    JalaliMonth,
+    JalaliYear,
+    PageQuery,
+    Params,
+    PathId,
+    ids,
+    page_links,
+    page_of,
+    paged,
+)
+from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
 from dashboards.web.types import Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role
 from monitor.errors import InvalidInput, NotFound
@@ -42,7 +53,15 @@ __all__ = ["routes"]
 
 routes = RouteTable()
 BASE = "/api/v1/ledger"
-MONTH = "{year}/{month}"  # Jalali year and month; int_param answers anything else as missing
+MONTH = "{year}/{month}"  # Jalali year and month; anything else is answered as missing
+VISIT = ids("visit_id")
+CUSTOMER = ids("customer_id")
+
+
+class MonthPath(Params):
+    customer_id: PathId
+    year: JalaliYear
+    month: JalaliMonth
 
 
 class _Body(BaseModel):
@@ -127,125 +146,150 @@ async def _visit_out(sm, visit_id: int) -> dict:
         return visit_json(visit, list(techs))
 
 
-@routes.post(f"{BASE}/visits", roles=RECORDERS)
+@routes.post(f"{BASE}/visits", roles=RECORDERS, body=VisitIn, status=201)
 async def create_visit(request: web.Request) -> web.Response:
+    """Record a datacenter visit (who went, when, why)."""
     sm, p, now = _ctx(request)
-    body = await read_model(request, VisitIn)
-    visit = await record_visit(sm, p, now=now, **body.model_dump())
+    visit = await record_visit(sm, p, now=now, **request[BODY].model_dump())
     return json_response(await _visit_out(sm, visit.id), status=201)
 
 
-@routes.get(f"{BASE}/visits", roles=STAFF)
+@routes.get(f"{BASE}/visits", roles=STAFF, query=PageQuery, paginated=True)
 async def list_visits(request: web.Request) -> web.Response:
+    """Datacenter visits, latest first."""
+    q = request[QUERY]
+    stmt = select(DatacenterVisit).order_by(DatacenterVisit.departed_at.desc(), DatacenterVisit.id.desc())
     async with request.app[DEPS].sessionmaker() as s:
-        rows = (await s.execute(select(DatacenterVisit).order_by(DatacenterVisit.departed_at.desc())
-                                .limit(500))).scalars().all()
-    return json_response([visit_json(v) for v in rows])
+        rows = (await s.execute(paged(stmt, q))).scalars().all()
+    return page_of(request, list(rows), q, visit_json)
 
 
-@routes.get(f"{BASE}/visits/{{visit_id}}", roles=STAFF)
+@routes.get(f"{BASE}/visits/{{visit_id}}", roles=STAFF, path=VISIT)
 async def get_visit(request: web.Request) -> web.Response:
-    return json_response(await _visit_out(request.app[DEPS].sessionmaker, int_param(request, "visit_id")))
+    """One visit with its technicians."""
+    return json_response(await _visit_out(request.app[DEPS].sessionmaker, request[PATH].visit_id))
 
 
-@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=LEADS)
+@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=LEADS, path=VISIT)
 async def approve(request: web.Request) -> web.Response:
+    """Approve a visit (its charge is posted if the customer caused it)."""
     sm, p, now = _ctx(request)
-    visit = await approve_visit(sm, p, int_param(request, "visit_id"), now=now)
+    visit = await approve_visit(sm, p, request[PATH].visit_id, now=now)
     return json_response(await _visit_out(sm, visit.id))
 
 
-@routes.post(f"{BASE}/visits/{{visit_id}}/cause", roles=RECORDERS)
+@routes.post(f"{BASE}/visits/{{visit_id}}/cause", roles=RECORDERS, path=VISIT, body=CauseIn)
 async def change_cause(request: web.Request) -> web.Response:
+    """Change the visit's cause."""
     sm, p, now = _ctx(request)
-    body = await read_model(request, CauseIn)
-    visit = await set_cause(sm, p, int_param(request, "visit_id"), body.cause, note=body.note, now=now)
+    body = request[BODY]
+    visit = await set_cause(sm, p, request[PATH].visit_id, body.cause, note=body.note, now=now)
     return json_response(await _visit_out(sm, visit.id))
 
 
-@routes.post(f"{BASE}/tariffs", roles=TARIFF_ROLES)
+@routes.post(f"{BASE}/tariffs", roles=TARIFF_ROLES, body=TariffIn, status=201)
 async def create_tariff(request: web.Request) -> web.Response:
+    """Set a datacenter's visit tariff from a moment on."""
     sm, p, _ = _ctx(request)
-    t = await set_tariff(sm, p, **(await read_model(request, TariffIn)).model_dump())
+    t = await set_tariff(sm, p, **request[BODY].model_dump())
     return json_response({"id": t.id, "datacenter_id": t.datacenter_id, "per_visit_rials": t.per_visit_rials,
                           "per_technician_rials": t.per_technician_rials,
                           "effective_from": t.effective_from.isoformat()}, status=201)
 
 
-@routes.get(f"{BASE}/modules", roles=STAFF)
+def _module_json(m: Module) -> dict:
+    return {"id": m.id, "name": m.name, "reinstall_price_rials": m.reinstall_price_rials}
+
+
+@routes.get(f"{BASE}/modules", roles=STAFF, query=PageQuery, paginated=True)
 async def list_modules(request: web.Request) -> web.Response:
+    """The catalogue of installable modules."""
+    q = request[QUERY]
     async with request.app[DEPS].sessionmaker() as s:
-        rows = (await s.execute(select(Module).order_by(Module.name))).scalars().all()
-    return json_response([{"id": m.id, "name": m.name, "reinstall_price_rials": m.reinstall_price_rials}
-                          for m in rows])
+        rows = (await s.execute(paged(select(Module).order_by(Module.name, Module.id), q))).scalars().all()
+    return page_of(request, list(rows), q, _module_json)
 
 
-@routes.post(f"{BASE}/modules", roles=CATALOGUE_ROLES)
+@routes.post(f"{BASE}/modules", roles=CATALOGUE_ROLES, body=ModuleIn, status=201)
 async def create_module(request: web.Request) -> web.Response:
+    """Add a module to the catalogue."""
     sm, p, _ = _ctx(request)
-    m = await add_module(sm, p, **(await read_model(request, ModuleIn)).model_dump())
+    m = await add_module(sm, p, **request[BODY].model_dump())
     return json_response({"id": m.id, "name": m.name, "reinstall_price_rials": m.reinstall_price_rials}, 201)
 
 
-@routes.post(f"{BASE}/installs", roles=INSTALLER_ROLES)
+@routes.post(f"{BASE}/installs", roles=INSTALLER_ROLES, body=InstallIn, status=201)
 async def create_install(request: web.Request) -> web.Response:
+    """Record a module install (a reinstall is charged)."""
     sm, p, now = _ctx(request)
-    install, entry = await record_install(sm, p, now=now, **(await read_model(request, InstallIn)).model_dump())
+    install, entry = await record_install(sm, p, now=now, **request[BODY].model_dump())
     return json_response({"id": install.id, "sequence": install.sequence, "price_rials": install.price_rials,
                           "entry": entry_json(entry) if entry else None}, status=201)
 
 
-@routes.post(f"{BASE}/items", roles=ITEM_ROLES)
+@routes.post(f"{BASE}/items", roles=ITEM_ROLES, body=ItemIn, status=201)
 async def create_item(request: web.Request) -> web.Response:
+    """Charge a priced item on a ticket."""
     sm, p, now = _ctx(request)
-    item, entry = await record_priced_item(sm, p, now=now, **(await read_model(request, ItemIn)).model_dump())
+    item, entry = await record_priced_item(sm, p, now=now, **request[BODY].model_dump())
     return json_response({"id": item.id, "entry": entry_json(entry)}, status=201)
 
 
-@routes.post(f"{BASE}/payments", roles=FINANCE_ROLES)
+@routes.post(f"{BASE}/payments", roles=FINANCE_ROLES, body=PaymentIn, status=(200, 201))
 async def create_payment(request: web.Request) -> web.Response:
+    """Record a payment (201; a replay of the same reference answers 200 with created: false)."""
     sm, p, now = _ctx(request)
-    entry, created = await record_payment(sm, p, now=now, **(await read_model(request, PaymentIn)).model_dump())
+    entry, created = await record_payment(sm, p, now=now, **request[BODY].model_dump())
     return json_response({"created": created, "entry": entry_json(entry)}, status=201 if created else 200)
 
 
-@routes.post(f"{BASE}/payments/import", roles=FINANCE_ROLES)
+@routes.post(f"{BASE}/payments/import", roles=FINANCE_ROLES, body=bytes, body_media="text/csv")
 async def import_payments(request: web.Request) -> web.Response:
+    """Import the bank's payment file (CSV, UTF-8): all rows or none."""
     sm, p, now = _ctx(request)
-    raw = await read_body(request)
     try:
-        result = await import_payments_csv(sm, p, raw.decode("utf-8"), now=now)
+        result = await import_payments_csv(sm, p, request[BODY].decode("utf-8"), now=now)
     except UnicodeDecodeError:
         raise InvalidInput("<body>", "the CSV is not UTF-8") from None
     except PaymentFileError as exc:
-        return json_response({"error": "invalid payment file", "imported": 0, "rows": [
+        first = exc.errors[0] if exc.errors else None
+        return json_response({"error": "invalid payment file", "field": first.field if first else "<body>",
+                              "reason": f"line {first.line}: {first.reason}" if first else "no rows",
+                              "imported": 0, "rows": [
             {"line": e.line, "field": e.field, "reason": e.reason} for e in exc.errors]}, status=400)
     return json_response({"imported": result.imported, "already_imported": result.already_imported,
                           "total_rials": result.total_rials})
 
 
-@routes.post(f"{BASE}/entries/{{entry_id}}/reverse", roles=FINANCE_ROLES)
+@routes.post(f"{BASE}/entries/{{entry_id}}/reverse", roles=FINANCE_ROLES, path=ids("entry_id"), body=ReverseIn,
+             status=201)
 async def reverse(request: web.Request) -> web.Response:
+    """Reverse a ledger entry (a new entry of the opposite sign)."""
     sm, p, now = _ctx(request)
-    body = await read_model(request, ReverseIn)
-    return json_response(entry_json(await reverse_entry(sm, p, int_param(request, "entry_id"),
-                                                        reason=body.reason, now=now)), status=201)
+    return json_response(entry_json(await reverse_entry(sm, p, request[PATH].entry_id,
+                                                        reason=request[BODY].reason, now=now)), status=201)
 
 
-@routes.get(f"{BASE}/customers/{{customer_id}}/entries", roles=STATEMENT_ROLES)
+@routes.get(f"{BASE}/customers/{{customer_id}}/entries", roles=STATEMENT_ROLES, path=CUSTOMER, query=PageQuery,
+            paginated=True)
 async def customer_entries(request: web.Request) -> web.Response:
-    cid = int_param(request, "customer_id")
+    """A customer's balance and ledger entries, oldest first (``entries`` is the page)."""
+    cid, q = request[PATH].customer_id, request[QUERY]
     async with request.app[DEPS].sessionmaker() as s:
         if await s.get(Customer, cid) is None:
             raise NotFound(f"customer {cid}")
-        rows = (await s.execute(select(LedgerEntry).where(LedgerEntry.customer_id == cid)
-                                .order_by(LedgerEntry.id))).scalars().all()
+        rows = list((await s.execute(paged(select(LedgerEntry).where(LedgerEntry.customer_id == cid)
+                                           .order_by(LedgerEntry.id), q))).scalars().all())
         owed = await balance(s, cid)
-    return json_response({"customer_id": cid, "balance_rials": owed, "entries": [entry_json(e) for e in rows]})
+    rows, links = page_links(request, rows, q)
+    resp = json_response({"customer_id": cid, "balance_rials": owed, "entries": [entry_json(e) for e in rows]})
+    resp.headers.update(links)
+    return resp
 
 
 def _month(request: web.Request) -> tuple[int, int, int]:
-    return (int_param(request, "customer_id"), int_param(request, "year"), int_param(request, "month"))
+    m = request[PATH]
+    return m.customer_id, m.year, m.month
 
 
 def _view_json(view) -> dict:
@@ -261,7 +305,7 @@ def entry_line_json(ln) -> dict:
             "amount_rials": ln.amount_rials, "ticket_id": ln.ticket_id, "description": ln.description}
 
 
-@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=ALL_ROLES)
+@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=ALL_ROLES, path=MonthPath)
 async def statement(request: web.Request) -> web.Response:
     """Staff get rials; a customer gets their own statement as shown in the portal (and nobody else's)."""
     sm, p, _ = _ctx(request)
@@ -271,8 +315,10 @@ async def statement(request: web.Request) -> web.Response:
     return json_response(_view_json(view))
 
 
-@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}/csv", roles=STATEMENT_ROLES)
+@routes.get(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}/csv", roles=STATEMENT_ROLES, path=MonthPath,
+            produces="text/csv")
 async def statement_as_csv(request: web.Request) -> web.Response:
+    """The month's statement as CSV."""
     sm, p, _ = _ctx(request)
     cid, year, month = _month(request)
     view = await read_statement(sm, p, cid, year, month)
@@ -280,8 +326,10 @@ async def statement_as_csv(request: web.Request) -> web.Response:
         "Content-Disposition": f'attachment; filename="statement-{cid}-{year}-{month:02d}.csv"'})
 
 
-@routes.post(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=STATEMENT_ROLES)
+@routes.post(f"{BASE}/customers/{{customer_id}}/statements/{MONTH}", roles=STATEMENT_ROLES, path=MonthPath,
+             status=201)
 async def store_statement(request: web.Request) -> web.Response:
+    """Generate and store the month's statement."""
     sm, p, now = _ctx(request)
     row = await generate_statement(sm, p, *_month(request), now=now)
     return json_response({"id": row.id, "opening_rials": row.opening_rials, "charges_rials": row.charges_rials,
