@@ -13,12 +13,14 @@ import secrets
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from pydantic import Field
 
 from dashboards.errors import CsrfRejected, LoginRefused, TooManyAttempts
 from dashboards.web.deps import DEPS
 from dashboards.web.html import csrf_field, esc, fa_digits, page, see_other
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import Params
+from dashboards.web.routing import BODY, FORM, HTML, QUERY, RouteTable
 from dashboards.web.sessions import csrf_matches, login, logout, lookup_session
 from monitor.accounts import ALL_ROLES, Principal
 from monitor.errors import InvalidInput
@@ -104,27 +106,47 @@ def _login_page(request: web.Request, next_path: str, message: str = "", status:
     return resp
 
 
-@routes.get("/", public=True)
+class NextQuery(Params):
+    next: str | None = Field(None, description="where to go after logging in (a path on this site)")
+
+
+class LoginForm(Params):
+    username: str = Field("", max_length=200)
+    password: str = Field("", max_length=1024)
+    csrf: str = Field("", max_length=200, description="the token of the login form's cookie")
+    next: str = Field("", max_length=2000)
+
+
+LOGIN_ERRORS = {401: ("wrong username or password (the form again)", HTML),
+                403: ("the form expired (the form again)", HTML),
+                429: ("too many failed attempts; see Retry-After (the form again)", HTML)}
+
+
+@routes.get("/", public=True, produces=HTML, status=303)
 async def home(request: web.Request) -> web.Response:
+    """To the caller's home page, or to the login form."""
     principal = request[PRINCIPAL]
     return see_other(home_for(principal) if principal is not None else "/login")
 
 
-@routes.get("/login", public=True)
+@routes.get("/login", public=True, query=NextQuery, produces=HTML)
 async def login_form(request: web.Request) -> web.Response:
-    return _login_page(request, safe_next(request.query.get("next")) or "")
+    """The login form."""
+    return _login_page(request, safe_next(request[QUERY].next) or "")
 
 
-@routes.post("/login", public=True)
+@routes.post("/login", public=True, body=LoginForm, body_media=FORM, produces=HTML, status=303,
+             errors=LOGIN_ERRORS)
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    next_path = safe_next(form.get("next")) or ""
-    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf")):
+    """Log in: a session cookie, then on to ``next`` or the caller's home page."""
+    form = request[BODY]
+    next_path = safe_next(form.next) or ""
+    if not csrf_matches(request.cookies.get(LOGIN_CSRF_COOKIE), form.csrf):
         return _login_page(request, next_path, "فرم منقضی شده است؛ دوباره تلاش کنید.", status=403)
     deps = request.app[DEPS]
     try:
-        result = await login(deps.sessionmaker, str(form.get("username", "")), str(form.get("password", "")),
-                             _client_ip(request), deps.clock.now(), passwords=deps.passwords)
+        result = await login(deps.sessionmaker, form.username, form.password, _client_ip(request),
+                             deps.clock.now(), passwords=deps.passwords)
     except TooManyAttempts as exc:
         msg = f"تلاش‌های ناموفق زیاد بود؛ {fa_digits(exc.retry_after_s)} ثانیه دیگر دوباره تلاش کنید."
         resp = _login_page(request, next_path, msg, status=429)
@@ -139,8 +161,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-@routes.post("/logout", roles=ALL_ROLES)
+@routes.post("/logout", roles=ALL_ROLES, produces=HTML, status=303)
 async def logout_submit(request: web.Request) -> web.StreamResponse:
+    """End the web session."""
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id or request[PRINCIPAL] is None:
         raise InvalidInput("session", "no web session to end (API tokens are revoked, not logged out)")
