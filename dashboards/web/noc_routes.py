@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
 from dashboards.web.body import json_response
@@ -14,9 +16,9 @@ from dashboards.web.deps import DEPS, WebDeps
 from dashboards.web.html import TEHRAN, page
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.routing import RouteTable
+from dashboards.web.params import PageQuery, Params, page_of, sliced
+from dashboards.web.routing import HTML, QUERY, RouteTable
 from monitor.accounts import STAFF
-from monitor.errors import InvalidInput
 from monitor.models import State
 from tickets.desk import queue as desk_queue
 
@@ -52,37 +54,24 @@ def state_feed(deps: WebDeps) -> StateFeed:
     return deps.services["noc_feed"]
 
 
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(name, "must be a whole number") from None
-    if not low <= value <= high:
-        raise InvalidInput(name, f"must be between {low} and {high}")
-    return value
+class NocMonitorsQuery(Params):
+    q: str = Field("", description="search name, target, customer, datacenter, switch (first 200 characters)")
+    state: Literal[("", *State.__members__)] = ""  # type: ignore[valid-type]
+    group: Literal[GROUPS] = "datacenter"  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=1_000_000)
+    per_page: int = Field(200, ge=1, le=1000)
 
 
-def parse_query(request: web.Request) -> NocQuery:
-    state = request.query.get("state", "")
-    if state and state not in State.__members__:
-        raise InvalidInput("state", f"one of {', '.join(State.__members__)}")
-    group = request.query.get("group", "datacenter")
-    if group not in GROUPS:
-        raise InvalidInput("group", f"one of {', '.join(GROUPS)}")
-    return NocQuery(q=request.query.get("q", "")[:200], state=state, group=group,
-                    page=_int(request, "page", 1, 1, 1_000_000), per_page=_int(request, "per_page", 200, 1, 1000))
-
-
-@routes.get("/api/v1/noc/monitors", roles=STAFF)
+@routes.get("/api/v1/noc/monitors", roles=STAFF, query=NocMonitorsQuery)
 async def noc_monitors(request: web.Request) -> web.Response:
+    """The NOC's monitor list: searched, filtered, grouped and paginated (page, per_page)."""
+    q = request[QUERY]
     rows = await noc_index(request.app[DEPS]).rows()
-    return json_response(query_rows(rows, parse_query(request)).json())
+    query = NocQuery(q=q.q[:200], state=q.state, group=q.group, page=q.page, per_page=q.per_page)
+    return json_response(query_rows(rows, query).json())
 
 
-@routes.get("/api/v1/noc/events", roles=STAFF)
+@routes.get("/api/v1/noc/events", roles=STAFF, produces="text/event-stream")
 async def noc_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: ``state`` events with the monitors whose state changed, heartbeats between."""
     feed = state_feed(request.app[DEPS])
@@ -113,22 +102,26 @@ async def noc_events(request: web.Request) -> web.StreamResponse:
         streams.discard(task)
 
 
-@routes.get("/api/v1/noc/tickets", roles=STAFF)
+def _noc_ticket(t, now) -> dict:
+    return {"id": t.id, "subject": t.subject, "priority": t.priority, "band": t.sla_band, "status": t.status,
+            "customer_id": t.customer_id,
+            "first_response_due": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
+            "answered": t.first_response_at is not None,
+            "overdue": t.first_response_at is None and t.first_response_due < now}
+
+
+@routes.get("/api/v1/noc/tickets", roles=STAFF, query=PageQuery, paginated=True)
 async def noc_tickets(request: web.Request) -> web.Response:
     """The desk's queue as the NOC sees it: awaiting a first response first, by first-response due time."""
-    deps = request.app[DEPS]
+    deps, q = request.app[DEPS], request[QUERY]
     now = deps.clock.now()
-    tickets = (await desk_queue(deps.sessionmaker, request[PRINCIPAL]))[:_int(request, "limit", 100, 1, 1000)]
-    return json_response([{"id": t.id, "subject": t.subject, "priority": t.priority, "band": t.sla_band,
-                           "status": t.status, "customer_id": t.customer_id,
-                           "first_response_due": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
-                           "answered": t.first_response_at is not None,
-                           "overdue": t.first_response_at is None and t.first_response_due < now}
-                          for t in tickets])
+    tickets = await desk_queue(deps.sessionmaker, request[PRINCIPAL])
+    return page_of(request, sliced(list(tickets), q), q, lambda t: _noc_ticket(t, now))
 
 
-@routes.get("/noc", roles=STAFF)
+@routes.get("/noc", roles=STAFF, produces=HTML)
 async def noc_page(request: web.Request) -> web.Response:
+    """The NOC screen."""
     p = request[PRINCIPAL]
     states = "".join(f'<option value="{s}">{s}</option>' for s in State.__members__)
     body = f"""
