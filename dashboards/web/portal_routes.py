@@ -19,14 +19,14 @@ from dashboards.portal import (
     service_for,
 )
 from dashboards.svg import line_chart, uptime_bar
-from dashboards.web.body import int_param
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import MONTHS_FA, STATE_FA, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date, page
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.params import ids
 from dashboards.web.portal_sections import incidents_table, service_incidents, statement_section
-from dashboards.web.routing import RouteTable
+from dashboards.web.routing import HTML, PATH, RouteTable
 from monitor.accounts import ALL_ROLES
 from tickets.calendar import load_calendar, phone_support_open
 from tickets.desk import list_tickets
@@ -73,8 +73,9 @@ def _card(svc: ServiceView, histories: list[MonitorHistory], days: list[Span], n
             f'<b class="month-uptime">{percent(this_month.ratio, 3)}</b></p></article>')
 
 
-@routes.get("/portal", roles=ALL_ROLES)
+@routes.get("/portal", roles=ALL_ROLES, produces=HTML)
 async def portal_home(request: web.Request) -> web.Response:
+    """The portal's home page: the customer's services, phone support and the month's statement."""
     deps, p = request.app[DEPS], request[PRINCIPAL]
     now = deps.clock.now()
     services = await customer_services(deps.sessionmaker, p)
@@ -123,10 +124,11 @@ async def _tickets(request: web.Request, svc: ServiceView) -> str:
             f'<th>زمان ثبت</th></tr></thead><tbody>{rows}</tbody></table>')
 
 
-@routes.get("/portal/services/{service_id}", roles=ALL_ROLES)
+@routes.get("/portal/services/{service_id}", roles=ALL_ROLES, path=ids("service_id"), produces=HTML)
 async def portal_service(request: web.Request) -> web.Response:
+    """One service: uptime, monthly reports, response times, incidents and tickets."""
     deps, p = request.app[DEPS], request[PRINCIPAL]
-    svc = await service_for(deps.sessionmaker, p, int_param(request, "service_id"))
+    svc = await service_for(deps.sessionmaker, p, request[PATH].service_id)
     now = deps.clock.now()
     days = await daily_uptime(deps.sessionmaker, svc.monitor_ids, BAR_DAYS, now)
     latency = await latency_buckets(deps.sessionmaker, svc.monitor_ids, now - timedelta(hours=24), now, 96)
