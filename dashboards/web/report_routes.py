@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import Field
 
 from dashboards.availability import Span, SpanUptime, load_histories, spans_uptime, total
 from dashboards.errors import RendererBusy
@@ -20,14 +21,14 @@ from dashboards.portal import (
     tehran_days,
 )
 from dashboards.svg import line_chart, uptime_bar
-from dashboards.web.body import int_param
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import MONTHS_FA, duration_fa, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date
 from dashboards.web.middleware import PRINCIPAL, json_error
+from dashboards.web.params import Params, ids
 from dashboards.web.portal_sections import incidents_table, service_incidents
-from dashboards.web.routing import RouteTable
+from dashboards.web.routing import HTML, PATH, QUERY, RouteTable
 from dashboards.web.security import csp_nonce
 from monitor.accounts import ALL_ROLES
 from monitor.errors import InvalidInput
@@ -123,15 +124,24 @@ def report_html(r: Report, query: str = "", nonce: str = "") -> str:
             f'</style><script src="/static/report.js" defer></script></head><body class="rtl">{body}</body></html>')
 
 
+class ReportQuery(Params):
+    month: str | None = Field(None, max_length=7, description="Jalali month, e.g. 1405-09 (default: this month)")
+    year: str | None = Field(None, max_length=4, description="a Jalali year instead, e.g. 1405")
+
+
+SERVICE = ids("service_id")
+
+
 async def _report(request: web.Request) -> Report:
-    deps = request.app[DEPS]
-    return await build_report(deps.sessionmaker, request[PRINCIPAL], int_param(request, "service_id"),
-                              month=request.query.get("month"), year=request.query.get("year"),
-                              now=deps.clock.now())
+    deps, q = request.app[DEPS], request[QUERY]
+    return await build_report(deps.sessionmaker, request[PRINCIPAL], request[PATH].service_id, month=q.month,
+                              year=q.year, now=deps.clock.now())
 
 
-@routes.get("/portal/services/{service_id}/report", roles=ALL_ROLES)
+@routes.get("/portal/services/{service_id}/report", roles=ALL_ROLES, path=SERVICE, query=ReportQuery,
+            produces=HTML)
 async def report_page(request: web.Request) -> web.Response:
+    """The month's (or year's) uptime report of a service, printable."""
     html = report_html(await _report(request), request.query_string, csp_nonce(request))
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
@@ -150,18 +160,20 @@ async def _render_pdf(request: web.Request) -> bytes:
 
 
 async def _pdf(request: web.Request, svc: ServiceView) -> bytes:
-    now, q = request.app[DEPS].clock.now(), request.query
-    _, whole, _, _ = _period(q.get("month"), q.get("year"), now)
+    now, q = request.app[DEPS].clock.now(), request[QUERY]
+    _, whole, _, _ = _period(q.month, q.year, now)
     if whole.end > now:  # the period is still running: its figures move
         return await _render_pdf(request)
     key = (svc.id, whole.start, whole.end, "fa", request[PRINCIPAL].is_staff)
     return await request.app[PDF_CACHE].get(key, lambda: _render_pdf(request))
 
 
-@routes.get("/portal/services/{service_id}/report.pdf", roles=ALL_ROLES)
+@routes.get("/portal/services/{service_id}/report.pdf", roles=ALL_ROLES, path=SERVICE, query=ReportQuery,
+            produces="application/pdf", errors={503: "the PDF renderer is busy; see Retry-After"})
 async def report_pdf(request: web.Request) -> web.Response:
+    """The same report as a PDF."""
     deps = request.app[DEPS]
-    svc = await service_for(deps.sessionmaker, request[PRINCIPAL], int_param(request, "service_id"))
+    svc = await service_for(deps.sessionmaker, request[PRINCIPAL], request[PATH].service_id)
     try:
         pdf = await _pdf(request, svc)
     except RendererBusy as exc:
