@@ -14,7 +14,7 @@ from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA, percent
 from dashboards.web.html import esc, jalali, page
 from dashboards.web.portal_routes import bar_html
-from dashboards.web.routing import RouteTable
+from dashboards.web.routing import HTML, RouteTable
 
 __all__ = ["routes", "STATUS_CACHE", "status_cache"]
 
@@ -47,8 +47,9 @@ def status_cache(clock) -> RenderCache:
     return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=1)
 
 
-@routes.get("/status", public=True)
+@routes.get("/status", public=True, produces=HTML)
 async def status_page(request: web.Request) -> web.Response:
+    """The public status page: opted-in services, planned maintenance, other ways to reach support."""
     deps = request.app[DEPS]
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
     return page("وضعیت سرویس‌ها", body)
