@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from sqlalchemy import select
 
 from dashboards.web.body import json_response
@@ -25,7 +25,7 @@ from dashboards.web.params import (
     paged,
 )
 from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
-from dashboards.web.types import Rials, RowId
+from dashboards.web.types import AwareMoment, Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role
 from monitor.errors import InvalidInput, NotFound
 from monitor.models import Customer
@@ -71,8 +71,8 @@ class _Body(BaseModel):
 class VisitIn(_Body):
     datacenter_id: RowId
     technician_ids: list[RowId]
-    departed_at: AwareDatetime
-    returned_at: AwareDatetime
+    departed_at: AwareMoment
+    returned_at: AwareMoment
     incident_id: RowId | None = None
     ticket_id: RowId | None = None
     customer_id: RowId | None = None
@@ -89,7 +89,7 @@ class TariffIn(_Body):
     datacenter_id: RowId
     per_visit_rials: Rials
     per_technician_rials: Annotated[int, Strict(), Field(ge=0, le=MAX_RIALS)] = 0
-    effective_from: AwareDatetime
+    effective_from: AwareMoment
 
 
 class ModuleIn(_Body):

@@ -15,7 +15,6 @@ optional.
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -37,7 +36,7 @@ from dashboards.web.params import (
     sliced,
 )
 from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
-from dashboards.web.types import Rials, RowId
+from dashboards.web.types import Day, Moment, Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role, scope
 from monitor.errors import InvalidInput
 from tickets import audit, calendar_admin, desk, fines, intake, kb, packages, reports
@@ -102,7 +101,7 @@ class SlaReportQuery(Params):
 
 class CalendarChangePath(Params):
     kind: Literal["closure", "removed"]
-    day: date
+    day: Day
 
 
 class PhoneSupport(BaseModel):
@@ -309,7 +308,7 @@ async def record_violation(request: web.Request) -> web.Response:
 
 class FineIn(BaseModel):
     amount_rials: Rials
-    due_at: datetime
+    due_at: Moment
     violation_id: RowId | None = None
 
 
@@ -336,8 +335,8 @@ async def mark_fine_paid(request: web.Request) -> web.Response:
 class PackageIn(BaseModel):
     customer_id: RowId
     kind: str
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     note: str = ""
 
 
@@ -409,7 +408,7 @@ async def calendar_changes(request: web.Request) -> web.Response:
 
 
 class DayIn(BaseModel):
-    day: date
+    day: Day
     name: str = ""
 
 

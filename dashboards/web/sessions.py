@@ -72,7 +72,10 @@ def session_digest(session_id: str) -> str:
 
 
 def csrf_matches(expected: str | None, given: str | None) -> bool:
-    return bool(expected) and bool(given) and hmac.compare_digest(expected, given)
+    """Constant-time comparison; as bytes, since ``compare_digest`` refuses a non-ASCII str (a forged field)."""
+    if not isinstance(expected, str) or not isinstance(given, str) or not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 @dataclass(frozen=True, slots=True)
