@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
 from monitor.errors import NotFound
+from monitor.models import Customer
 from tickets import audit
 from tickets.calendar import jalali_text
 from tickets.errors import Refusal, TicketClosed
@@ -82,6 +83,8 @@ async def list_tickets(sm: async_sessionmaker, principal: Principal, *, now: dat
     async with sm.begin() as session:
         rows = list((await session.execute(stmt)).scalars())
         if principal.is_staff and customer_id is not None:
+            if await session.get(Customer, customer_id) is None:  # the audit row needs a real customer
+                raise NotFound(f"customer {customer_id}")
             await audit.record(session, principal, audit.EXPORT_TICKETS, customer_id=customer_id,
                                subject="tickets", now=now, detail={"count": len(rows)})
     return rows
