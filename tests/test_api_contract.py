@@ -38,8 +38,8 @@ from dashboards.web.openapi import openapi_path
 
 ROOT = Path(__file__).resolve().parent.parent
 NEGAHBAN = str(Path(sys.executable).with_name("negahban"))
-EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "6"))
-BUDGET_S = 150.0
+EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "10"))
+BUDGET_S = 170.0
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 # An endless event stream cannot be answered within a request; tests/test_noc.py covers it.
