@@ -133,6 +133,21 @@ async def test_inputs_that_once_answered_500_get_a_clear_error(api, who, method,
     _assert_error_shape(answer, field)
 
 
+async def test_a_second_tariff_starting_at_the_same_moment_is_refused_not_a_500(api, db):
+    from monitor.models import Datacenter
+
+    async with db.sessionmaker.begin() as s:
+        dc = Datacenter(name="dc-1")
+        s.add(dc)
+        await s.flush()
+    tariff = {"datacenter_id": dc.id, "per_visit_rials": 1, "effective_from": "2000-01-01T00:00:00Z"}
+    resp, _ = await api("admin", "POST", "/api/v1/ledger/tariffs", json=tariff)
+    assert resp.status == 201
+    resp, answer = await api("admin", "POST", "/api/v1/ledger/tariffs", json=tariff)
+    assert resp.status == 400, answer
+    _assert_error_shape(answer, "effective_from")
+
+
 async def test_a_login_form_with_a_non_ascii_csrf_token_is_refused_not_a_500(api):
     resp, page = await api(None, "POST", "/login", data={"username": "x", "password": "y", "csrf": "\u00e9t\u00e9"},
                            cookies={"ngb_login_csrf": "abc"})

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.models import Incident
@@ -75,12 +76,15 @@ async def set_tariff(sm: async_sessionmaker, principal: Principal, *, datacenter
     require_role(principal, TARIFF_ROLES)
     require_rials(per_visit_rials, "per_visit_rials", positive=False)
     require_rials(per_technician_rials, "per_technician_rials", positive=False)
-    async with sm.begin() as session:
-        if await session.get(Datacenter, datacenter_id) is None:
-            raise NotFound(f"datacenter {datacenter_id}")
-        tariff = DatacenterTariff(datacenter_id=datacenter_id, per_visit_rials=per_visit_rials,
-                                  per_technician_rials=per_technician_rials, effective_from=effective_from)
-        session.add(tariff)
+    try:
+        async with sm.begin() as session:
+            if await session.get(Datacenter, datacenter_id) is None:
+                raise NotFound(f"datacenter {datacenter_id}")
+            tariff = DatacenterTariff(datacenter_id=datacenter_id, per_visit_rials=per_visit_rials,
+                                      per_technician_rials=per_technician_rials, effective_from=effective_from)
+            session.add(tariff)
+    except IntegrityError:  # the unique (datacenter, effective_from): one tariff starts at a given moment
+        raise LedgerInput("effective_from", "this datacenter already has a tariff starting then") from None
     return tariff
 
 
