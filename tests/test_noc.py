@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -181,6 +182,9 @@ async def test_the_ticket_queue_lists_unanswered_tickets_by_first_response_due(s
                                        headers={"Authorization": f"Bearer {ids['noc']}"})).json()
     assert [(r["subject"], r["overdue"]) for r in rows] == [("overdue", True), ("later", False),
                                                             ("answered", False)]
+    # RFC 3339 like every timestamp of the API; the screen shows the short label.
+    assert [datetime.fromisoformat(r["first_response_due"]) for r in rows][0] == now - timedelta(hours=1)
+    assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", rows[0]["first_response_due_label"])
 
 
 async def test_an_open_event_stream_does_not_hold_up_shutdown(sessionmaker, clock):

@@ -105,7 +105,8 @@ async def noc_events(request: web.Request) -> web.StreamResponse:
 def _noc_ticket(t, now) -> dict:
     return {"id": t.id, "subject": t.subject, "priority": t.priority, "band": t.sla_band, "status": t.status,
             "customer_id": t.customer_id,
-            "first_response_due": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
+            "first_response_due": t.first_response_due.astimezone(TEHRAN).isoformat(),
+            "first_response_due_label": t.first_response_due.astimezone(TEHRAN).strftime("%m-%d %H:%M"),
             "answered": t.first_response_at is not None,
             "overdue": t.first_response_at is None and t.first_response_due < now}
 

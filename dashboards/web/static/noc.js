@@ -126,7 +126,7 @@
     for (const t of list) {
       const tr = el("tr", { class: t.overdue ? "overdue" : "" });
       tr.append(el("td", {}, "#" + t.id), el("td", {}, t.priority), el("td", {}, t.subject),
-                el("td", {}, t.first_response_due));
+                el("td", {}, t.first_response_due_label));
       table.append(tr);
     }
     box.append(table);
