@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
 from aiohttp import web
+
+POLL_S = 0.2
+
+
+def wait_until_answering(url: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Wait until the server process ``proc`` answers ``url`` with 200. A bounded poll: no event crosses the
+    process boundary; fails at once if the process exits, with the end of its stderr when it was piped."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            raise AssertionError(f"the server exited with {proc.returncode}: {err}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.HTTPError, OSError):
+            pass
+        time.sleep(POLL_S)
+    raise AssertionError(f"{url} did not answer 200 within {timeout_s} s")
 
 
 async def status_target(status: dict) -> web.AppRunner:

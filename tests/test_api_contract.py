@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dashboards.web.app import ROUTE_TABLES
 from dashboards.web.openapi import openapi_path
+from tests.loopback import wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 NEGAHBAN = str(Path(sys.executable).with_name("negahban"))
@@ -59,20 +60,6 @@ def _cli(env: dict, *args: str) -> str:
     return out.stdout.strip()
 
 
-def _wait_ready(base: str, proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    """A bounded poll of an outside process: the server answers /readyz 200 once it has started."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "negahban serve exited"
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("negahban serve did not become ready")
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """The real service on loopback, on SQLite, with the example inventory, a staff and a customer token."""
@@ -90,7 +77,7 @@ def live(tmp_path_factory):
                             stdin=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, proc)
+        wait_until_answering(f"{base}/readyz", proc)
         yield {"base": base, "tokens": tokens, "log": tmp / "serve.log"}
     finally:
         proc.terminate()

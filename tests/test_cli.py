@@ -9,8 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 from monitor.accounts import User
 from monitor.models import Monitor
 from tests.conftest import _truncate_pg
+from tests.loopback import wait_until_answering
 from tests.test_inventory import GOOD
 
 NEGAHBAN = str(Path(sys.executable).parent / "negahban")
@@ -143,15 +142,7 @@ def _serve_until_healthy(db_url: str, canary_port: int) -> None:
                NEGAHBAN_LISTEN_PORT=str(port), NEGAHBAN_COOKIE_SECURE="false")
     proc = subprocess.Popen([NEGAHBAN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # a bounded poll of an outside process
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_answering(f"http://127.0.0.1:{port}/healthz", proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
