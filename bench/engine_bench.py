@@ -5,7 +5,7 @@
 
 1. Targets: bench/targets.py in a process of its own (127.40.x.y addresses, HTTP and TCP; ICMP answered by
    the kernel). Monitors of every kind the probe registry has among http/tcp/icmp, mixed evenly.
-2. The service: ``python -m monitor.cli serve`` in a process of its own on a fresh database. Its CPU (and,
+2. The service: ``python -m negahban.cli serve`` in a process of its own on a fresh database. Its CPU (and,
    on PostgreSQL, the CPU of its database backends) comes from /proc; lateness, missed and overlapping runs
    and the number of checks from its own /metrics, read at the start and the end of the window.
 3. blackbox_exporter, probed through /probe at ``--blackbox-rate`` per second over the same kinds of targets
@@ -244,7 +244,7 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
     web_port, bb_port = free_port(), free_port()
     env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port), "NEGAHBAN_LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false"}
-    service = start([sys.executable, "-m", "monitor.cli", "serve"], env)
+    service = start([sys.executable, "-m", "negahban.cli", "serve"], env)
     (tmp / "bb.yml").write_text(BLACKBOX_MODULES)
     blackbox = start(["prometheus-blackbox-exporter", f"--config.file={tmp / 'bb.yml'}",
                       f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=error"],

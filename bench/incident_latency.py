@@ -35,8 +35,8 @@ from incidents.models import Incident
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Flip, Monitor
 from monitor.policy import Policy
-from monitor.service import build_service
 from monitor.settings import load_settings
+from negahban.service import build_service
 
 
 async def start_target(status: dict[str, int]) -> tuple[web.AppRunner, int]:

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from incidents.models import Audience, Status
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Customer, Flip
-from monitor.service import build_service
 from monitor.settings import load_settings
+from negahban.service import build_service
 from tests.incident_support import after_passes, channel, count, incidents, notices
 from tests.loopback import status_target
 from tickets.auto_ticketing import AutoTicketer

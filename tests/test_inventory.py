@@ -111,7 +111,7 @@ async def test_prune_removes_what_the_file_no_longer_names(sessionmaker, clock):
 
 def _cli(args, db_url, stdin=None):
     env = dict(os.environ, NEGAHBAN_DATABASE_URL=db_url, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "negahban.cli", *args], capture_output=True, text=True,
                           env=env, input=stdin, timeout=120)
 
 
@@ -136,7 +136,7 @@ async def test_the_cli_refuses_an_invalid_file_with_exit_2_and_changes_nothing(
 def test_every_command_explains_itself_with_help():
     for args in (["--help"], ["serve", "--help"], ["db", "upgrade", "--help"], ["inventory", "apply", "--help"],
                  ["inventory", "export", "--help"], ["check-config", "--help"], ["version", "--help"]):
-        proc = subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "negahban.cli", *args], capture_output=True, text=True,
                               cwd=ROOT, timeout=60)
         assert proc.returncode == 0 and "usage: negahban" in proc.stdout, args
 

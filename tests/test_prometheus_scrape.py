@@ -15,8 +15,8 @@ from aiohttp import web
 
 from dashboards.grafana_build import build
 from monitor.accounts import Role, create_user, issue_token
-from monitor.service import build_service
 from monitor.settings import load_settings
+from negahban.service import build_service
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = Path("/usr/bin/prometheus")

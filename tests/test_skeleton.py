@@ -15,8 +15,8 @@ from monitor.accounts import Role, create_user, issue_token
 from monitor.db import make_engine, make_sessionmaker
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import Flip, ProbeResultRow
-from monitor.service import build_service
 from monitor.settings import load_settings
+from negahban.service import build_service
 from tests.loopback import status_target
 
 

@@ -1,6 +1,6 @@
 """The composition root: the one function that builds the running service from settings.
 
-It is the only place (with ``monitor.cli``) that imports every package, and it passes collaborators in:
+It is the only place (with ``negahban.cli``) that imports every package, and it passes collaborators in:
 session factory, clock, probe context, metrics registry.
 """
 

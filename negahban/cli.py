@@ -147,7 +147,7 @@ def _run(args, settings: Settings) -> int:
 
     setup_logging(settings.log_level, settings.log_format)
     if args.command == "serve":
-        from monitor.service import run_loop, serve
+        from negahban.service import run_loop, serve
 
         run_loop(serve(settings), settings.event_loop)
         return 0
