@@ -95,3 +95,27 @@ async def test_healthz_is_answered_while_password_checks_are_running(db, clock):
         answers = await asyncio.gather(*logins)
     assert health.status == 200 and all(still_checking) and saw_healthz == [True, True, True]
     assert all(a.status == 303 for a in answers)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_oversized_login_form_is_a_413_in_the_error_shape_and_checks_no_password(site, chunked):  # noqa: F811
+    """A form body over the app's limit (1 MiB), with a Content-Length or sent chunked without one, is refused
+    before any password is checked."""
+    client, _ = site
+    passwords = client.server.app[DEPS].passwords
+    before = passwords.checks
+    token = await _login_form_token(client)
+    body = f"username=alice&csrf={token}&password=" + "p" * (2 * 1024 * 1024)
+
+    async def pieces():
+        data = body.encode()
+        for i in range(0, len(data), 256 * 1024):
+            yield data[i:i + 256 * 1024]
+
+    resp = await client.post("/login", data=pieces() if chunked else body.encode(),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"},
+                             cookies={"ngb_login_csrf": token}, allow_redirects=False)
+    assert resp.status == 413
+    answer = await resp.json()
+    assert answer["error"] == "payload too large" and answer["field"] == "<body>", answer
+    assert passwords.checks == before

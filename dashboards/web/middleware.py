@@ -99,9 +99,11 @@ async def error_middleware(request: web.Request, handler):
 
 def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
     """aiohttp's own errors (no such route, method not allowed, body over the limit) in the same JSON shape."""
-    field = "<body>" if exc.status == 413 else None
+    if exc.status == 413:  # aiohttp's form reader over client_max_size: the words of ``BodyTooLarge``
+        limit = request.app._client_max_size  # noqa: SLF001 - aiohttp keeps the limit only there
+        return json_error(413, "payload too large", field="<body>", reason=f"larger than {limit} bytes")
     reason = f"{exc.reason}: {request.method} {request.path}" if exc.status in (404, 405) else exc.reason
-    response = json_error(exc.status, exc.reason.lower(), field=field, reason=reason)
+    response = json_error(exc.status, exc.reason.lower(), reason=reason)
     for name in ("Allow", "Retry-After"):
         if name in exc.headers:
             response.headers[name] = exc.headers[name]
