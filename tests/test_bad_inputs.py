@@ -48,3 +48,13 @@ async def test_a_fine_for_an_unknown_violation_is_refused(api):  # noqa: F811
     status, body = await call("finance", "POST", f"/api/v1/tickets/{ticket['id']}/fines", {
         "amount_rials": 500_000, "due_at": NOW.isoformat(), "violation_id": 987654})
     assert (status, body["field"]) == (400, "violation_id")
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ("year=99999&month=1", "year"), ("year=1405&month=13", "month"), ("year=-1&month=1", "year"),
+    ("year=1405&month=0", "month"), ("year=1e3&month=1", "year"), ("year=1405", "month"),
+])
+async def test_an_sla_report_for_a_jalali_date_out_of_range_is_refused_naming_the_field(api, query, field):  # noqa: F811
+    _world, call = api
+    status, body = await call("noc", "GET", f"/api/v1/desk/sla-report?{query}")
+    assert (status, body["field"]) == (400, field), body

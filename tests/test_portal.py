@@ -209,3 +209,12 @@ async def test_the_status_page_shows_opted_in_services_maintenance_and_other_cha
     assert resp.status == 200 and "وب آکمه" in html
     assert "ایمیل آکمه" not in html and "zz-secret" not in html      # not opted in
     assert "ارتقای سوئیچ" in html and "@negahban_support" in html
+
+
+@pytest.mark.parametrize(("query", "field"), [("year=99999", "year"), ("year=1299", "year"),
+                                             ("month=99999-01", "month"), ("month=1405-00", "month")])
+async def test_a_report_for_a_jalali_year_out_of_range_is_refused_naming_the_field(portal, query, field):
+    for path in ("report", "report.pdf"):
+        resp = await portal["client"].get(f"/portal/services/{portal['a']}/{path}?{query}",
+                                          headers=portal["as_alice"])
+        assert resp.status == 400 and (await resp.json())["field"] == field
