@@ -49,6 +49,10 @@ class AlertmanagerConfig:
     service_label: str = "service"
     # Alertmanager's base URL, for reconciliation (e.g. http://127.0.0.1:9093).
     url: str | None = None
+    # The label (name, value) that Negahban's own alert rules carry (dashboards/prometheus/negahban-rules.yml).
+    # Such an alert describes an outage that already has its incident (NegahbanProbeFailing) or Negahban's own
+    # health: turning it back into an incident would loop, so the receiver counts it and opens nothing.
+    own_label: tuple[str, str] = ("origin", "negahban")
 
 
 class Alert(BaseModel):
@@ -80,6 +84,7 @@ class ReceiveResult:
     updated: int = 0
     resolved: int = 0
     ignored: int = 0
+    own: int = 0  # alerts raised by Negahban's own rules: never incidents (see AlertmanagerConfig.own_label)
     failed: int = 0  # alerts that could not be applied (recorded and counted; the rest of the group was)
 
 
@@ -166,6 +171,10 @@ async def _apply_all(sessionmaker: async_sessionmaker, alerts: list[Alert], now:
 
 async def _apply(session: AsyncSession, alert: Alert, now: datetime, config: AlertmanagerConfig,
                  result: ReceiveResult) -> None:
+    name, value = config.own_label
+    if alert.labels.get(name) == value:
+        result.own += 1
+        return
     key = alert_key(alert.fingerprint, alert.starts_at)
     incident = await find_open(session, key)
     severity = severity_of(alert, config)

@@ -155,3 +155,21 @@ async def test_an_alert_with_a_summary_longer_than_the_old_columns_opens_its_inc
         assert (await receive(sessionmaker, payload(body), clock.now(), CONFIG)).opened == 1
     assert len(await incidents(sessionmaker)) == 2
     assert await count(sessionmaker, Notification.id) == 2
+
+
+async def test_alerts_of_negahbans_own_rules_never_become_incidents(sessionmaker, clock):
+    """No loops: NegahbanProbeFailing describes an outage that already has its incident; Negahban's health
+    alerts go to the NOC by Alertmanager's other routes. The receiver counts them and opens nothing, even in a
+    group with an ordinary alert, and their "resolved" touches nothing."""
+    own = alert(fingerprint="0wn", alertname="NegahbanProbeFailing", origin="negahban", monitor="web")
+    other = alert(fingerprint="0th")
+    first = await receive(sessionmaker, payload(own, other), clock.now(), CONFIG)
+    assert (first.own, first.opened) == (1, 1)
+    resolved = await receive(sessionmaker, payload({**own, "status": "resolved"}, status="resolved"), clock.now(),
+                             CONFIG)
+    assert (resolved.own, resolved.resolved, resolved.ignored) == (1, 0, 0)
+    (only,) = await incidents(sessionmaker)
+    assert only.alert_fingerprint == "0th"
+    # Another deployment's label value is somebody else's rule: it opens as usual.
+    theirs = await receive(sessionmaker, payload(alert(fingerprint="x1", origin="node-team")), clock.now(), CONFIG)
+    assert (theirs.own, theirs.opened) == (0, 1)

@@ -54,6 +54,7 @@ class ReceiveOut(BaseModel):
     updated: int
     resolved: int
     ignored: int
+    own: int
     failed: int
 
 
