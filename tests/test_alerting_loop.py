@@ -113,7 +113,8 @@ monitors:
     am_cfg = tmp_path / "alertmanager.yml"
     am_cfg.write_text(_alertmanager_config(f"http://127.0.0.1:{settings.listen_port}/api/v1/alertmanager",
                                            token_file, smtp.port), encoding="utf-8")
-    check = subprocess.run(["amtool", "check-config", str(am_cfg)], capture_output=True, text=True, timeout=30)
+    check = await asyncio.to_thread(subprocess.run, ["amtool", "check-config", str(am_cfg)], capture_output=True,
+                                    text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     (tmp_path / "negahban-rules.yml").write_text(_shipped_rules_fast(), encoding="utf-8")
     (tmp_path / "other-rules.yml").write_text(OTHER_RULES, encoding="utf-8")
