@@ -19,18 +19,20 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dashboards.blackbox import HEADERS as _BLACKBOX_HEADERS
+from dashboards.blackbox import family_lines
 from monitor.models import State
 from probes import Outcome
 
 __all__ = ["ProbeExposition", "LABELS", "escape_label", "render_labels"]
 
 # Alphabetical, as prometheus_client renders them, so both outputs read the same.
-LABELS = ("customer", "kind", "location", "monitor", "service")
+LABELS = ("customer", "instance", "kind", "location", "monitor", "service")
 STATES = tuple(s.value for s in State)
 
-_HEADER_SUCCESS = ("# HELP probe_success Whether the last probe succeeded\n"
+_HEADER_SUCCESS = ("# HELP probe_success Displays whether or not the probe was a success\n"
                    "# TYPE probe_success gauge\n")
-_HEADER_DURATION = ("# HELP probe_duration_seconds Duration of the last probe\n"
+_HEADER_DURATION = ("# HELP probe_duration_seconds Returns how long the probe took to complete in seconds\n"
                     "# TYPE probe_duration_seconds gauge\n")
 _HEADER_STATE = ("# HELP negahban_monitor_state Evaluated state of each monitor (1 = current)\n"
                  "# TYPE negahban_monitor_state gauge\n")
@@ -73,8 +75,9 @@ class ProbeExposition:
         self._ttl = ttl_s
         # monitor id -> (config object, success prefix, duration prefix, state prefix)
         self._prefixes: dict[int, tuple[object, str, str, str]] = {}
-        # monitor id -> (the Latest object rendered, success line, duration line, state line, state)
-        self._rendered: dict[int, tuple[object, str, str, str, str]] = {}
+        # monitor id -> (the Latest object rendered, success line, duration line, state line, state,
+        #   blackbox families' (index, line) pairs)
+        self._rendered: dict[int, tuple] = {}
         self._cached: tuple[float, bytes] | None = None
         self._lock = asyncio.Lock()
         self.renders = 0
@@ -111,7 +114,7 @@ class ProbeExposition:
             self._prefixes[monitor_id] = hit
         return hit
 
-    def _lines_of(self, monitor_id: int, item) -> tuple[object, str, str, str, str]:
+    def _lines_of(self, monitor_id: int, item) -> tuple:
         # The runner replaces a monitor's Latest on every check, so an unchanged object means unchanged lines:
         # between two scrapes most monitors were not checked, and their lines are reused as they are.
         hit = self._rendered.get(monitor_id)
@@ -119,8 +122,10 @@ class ProbeExposition:
             return hit
         _, p_ok, p_dur, p_state = self._prefix(monitor_id, item.config)
         st = str(item.state)
+        labels = p_ok[len("probe_success{"):-2]
         hit = (item, p_ok + ("0.0" if item.result.outcome is Outcome.DOWN else "1.0"),
-               p_dur + _number(item.result.latency_s), p_state + st + '"} 1.0', st)
+               p_dur + _number(item.result.latency_s), p_state + st + '"} 1.0', st,
+               family_lines(item.config.kind, labels, item.result, _number, escape_label))
         self._rendered[monitor_id] = hit
         return hit
 
@@ -136,8 +141,15 @@ class ProbeExposition:
         rows = [self._lines_of(mid, item) for mid, item in items]
         counts = Counter(r[4] for r in rows)
         count_lines = [f'negahban_monitors{{state="{s}"}} {float(counts.get(s, 0))}' for s in STATES]
-        parts = [_HEADER_SUCCESS, *_lines([r[1] for r in rows]), _HEADER_DURATION, *_lines([r[2] for r in rows]),
-                 _HEADER_STATE, *_lines([r[3] for r in rows]), _HEADER_COUNTS, *_lines(count_lines)]
+        families: list[list[str]] = [[] for _ in _BLACKBOX_HEADERS]
+        for row in rows:
+            for index, line in row[5]:
+                families[index].append(line)
+        parts = [_HEADER_SUCCESS, *_lines([r[1] for r in rows]), _HEADER_DURATION, *_lines([r[2] for r in rows])]
+        for header, lines in zip(_BLACKBOX_HEADERS, families, strict=True):
+            if lines:
+                parts += [header, *_lines(lines)]
+        parts += [_HEADER_STATE, *_lines([r[3] for r in rows]), _HEADER_COUNTS, *_lines(count_lines)]
         return "".join(parts).encode()
 
 

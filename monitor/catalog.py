@@ -69,11 +69,13 @@ async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorCon
     customer_of_service = await _service_customers(sessionmaker)
     catalog = {}
     for mon, service, customer, location, dev_location, customer_id, server_service in rows:
-        labels = {"monitor": mon.name, "service": service or "", "customer": customer or "",
-                  "location": location or dev_location or "", "kind": mon.kind}
         try:
+            spec = spec_for(mon)
+            # ``instance`` is the probed target, as a blackbox_exporter /probe job's relabelling makes it.
+            labels = {"customer": customer or "", "instance": spec.target, "kind": mon.kind,
+                      "location": location or dev_location or "", "monitor": mon.name, "service": service or ""}
             catalog[mon.id] = MonitorConfig(
-                mon.id, mon.name, mon.kind, spec_for(mon), mon.interval_s, load_policy(mon.policy), labels,
+                mon.id, mon.name, mon.kind, spec, mon.interval_s, load_policy(mon.policy), labels,
                 load_thresholds(mon.thresholds), mon.server_id, mon.device_id,
                 customer_id or customer_of_service.get(server_service))
         except (InvalidInput, ValidationError) as exc:

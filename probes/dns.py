@@ -35,7 +35,7 @@ class DnsSpec(SpecBase):
 
     kind: Literal["dns"] = "dns"
     timeout_s: float = Field(5.0, gt=0, le=120)
-    record_type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS"] = "A"
+    record_type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA"] = "A"
     resolver: str | None = None  # "ip" or "ip:port"; None = the system's first nameserver
     transport: Literal["udp", "tcp"] = "udp"  # udp falls back to TCP when the answer is truncated
     expected_rcode: str = "NOERROR"
@@ -96,7 +96,9 @@ async def probe_dns(spec: DnsSpec, ctx) -> ProbeResult:
         return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, details=details)
     outcome, reason, message = up_or_degraded(latency, spec.degraded_latency_s,
                                               f"{spec.record_type} {spec.target}: {', '.join(details['answers'])}")
-    return ProbeResult(outcome, reason, message, latency, {"request": latency}, details)
+    # The resolver is an address (no lookup) and UDP has no connect: blackbox's other two phases are 0.
+    return ProbeResult(outcome, reason, message, latency, {"resolve": 0.0, "connect": 0.0, "request": latency},
+                       details)
 
 
 async def _query(spec: DnsSpec, ctx, details: dict) -> dns.message.Message:
@@ -104,6 +106,7 @@ async def _query(spec: DnsSpec, ctx, details: dict) -> dns.message.Message:
         raise Failure("dns_error", "no resolver given and the system has none")
     where, port = _resolver_address(spec.resolver or ctx.dns_servers[0])
     details["resolver"] = f"{where}:{port}"
+    details["address"] = where
     query = dns.message.make_query(spec.target, spec.record_type)
     try:
         if spec.transport == "tcp":
@@ -120,6 +123,13 @@ async def _query(spec: DnsSpec, ctx, details: dict) -> dns.message.Message:
     except dns.exception.DNSException as exc:
         raise Failure("dns_error", f"bad answer from {where}:{port}: {exc}") from None
     details["transport"] = "tcp" if used_tcp else "udp"
+    details["answer_rrs"] = sum(len(r) for r in resp.answer)
+    details["authority_rrs"] = sum(len(r) for r in resp.authority)
+    details["additional_rrs"] = sum(len(r) for r in resp.additional)
+    for rrset in (*resp.answer, *resp.authority):
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            details["serial"] = rrset[0].serial
+            break
     return resp
 
 

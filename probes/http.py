@@ -7,6 +7,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import SplitResult, urljoin, urlsplit
@@ -141,7 +142,23 @@ async def _one_request(spec: HttpSpec, ctx, url: str, method: str, body: str | N
             conn.stream.close()
         _add(trace.phases, hop)
     trace.details["status_code"] = resp.status
+    trace.details["http_version"] = resp.version
+    trace.details["ssl"] = parts.scheme == "https"
+    length = resp.headers.get("content-length", "")
+    trace.details["content_length"] = int(length) if length.isdigit() else -1
+    trace.details["body_length"] = len(resp.body)  # no Accept-Encoding is sent: the body is never compressed
+    if modified := _http_date(resp.headers.get("last-modified")):
+        trace.details["last_modified_ts"] = modified
     return resp
+
+
+def _http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _add(total: dict, more: dict) -> None:

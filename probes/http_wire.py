@@ -17,6 +17,7 @@ class Response:
     headers: dict[str, str]
     body: bytes
     phases: dict[str, float] = field(default_factory=dict)
+    version: str = "1.1"  # from the status line: "1.0", "1.1"
 
 
 def build_request(method: str, host_header: str, path: str, headers: dict[str, str], body: bytes | None) -> bytes:
@@ -42,6 +43,7 @@ class _Framing:
         self.length: int | None = None
         self.chunked = False
         self.status = 0
+        self.version = "1.1"
         self.headers: dict[str, str] = {}
         self.too_large = False
         self.error: Failure | None = None
@@ -73,6 +75,7 @@ class _Framing:
         if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
             raise Failure("http_error", f"not an HTTP response: {lines[0][:80]!r}")
         self.status = int(parts[1])
+        self.version = parts[0][5:] or "1.1"
         for line in lines[1:]:
             name, _, value = line.partition(":")
             self.headers[name.strip().lower()] = value.strip()
@@ -121,7 +124,7 @@ async def exchange(conn: Conn, request: bytes, max_body: int, head_only: bool) -
         raise Failure("body_too_large", f"body larger than {max_body} bytes")
     first = stream.first_byte_at or done_at
     phases = {"processing": first - sent_at, "transfer": done_at - first}
-    return Response(framing.status, framing.headers, _body(framing, stream.buf), phases)
+    return Response(framing.status, framing.headers, _body(framing, stream.buf), phases, framing.version)
 
 
 def _body(framing: _Framing, buf: bytearray) -> bytes:

@@ -55,14 +55,16 @@ async def probe_icmp(spec: IcmpSpec, ctx) -> ProbeResult:
         return ProbeResult(Outcome.DOWN, "probe_error", "ICMP is off in this process")
     try:
         async with asyncio.timeout(spec.timeout_s):
-            host, fam, _ = await resolve(ctx, spec.target, spec.ip_version)
+            host, fam, resolve_s = await resolve(ctx, spec.target, spec.ip_version)
         host = socket.inet_ntop(fam, socket.inet_pton(fam, host))
         stats = await ctx.icmp.echo(host, fam, spec.count, spec.interval_s, start + spec.timeout_s)
     except TimeoutError:
         return ProbeResult(Outcome.DOWN, "timeout", "name not resolved in time", time.perf_counter() - start)
     except Failure as f:
         return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start)
-    return _judge(spec, stats, host)
+    result = _judge(spec, stats, host)
+    result.phases["resolve"] = resolve_s
+    return result
 
 
 def _judge(spec: IcmpSpec, stats: EchoStats, host: str) -> ProbeResult:

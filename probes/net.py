@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import socket
 import ssl
 import time
@@ -135,6 +136,9 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
         except BaseException:  # a timeout or cancellation mid-handshake must not leak the connection
             stream.close()
             raise
+        tls_object = stream.transport.get_extra_info("ssl_object")
+        details["tls_version"] = tls_object.version() or ""
+        details["tls_cipher"] = (tls_object.cipher() or ("",))[0]
     return conn
 
 
@@ -180,6 +184,21 @@ def _connect_failure(exc: OSError, addr: str, port: int) -> Failure:
     return Failure("connect_error", f"cannot connect to {where}: {exc}")
 
 
+def leaf_info(der: bytes) -> dict[str, str]:
+    """The leaf certificate's identity, as blackbox_exporter's ``probe_ssl_last_chain_info`` labels it."""
+    cert = x509.load_der_x509_certificate(der)
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = ",".join(str(n.value) for n in names)
+    except (x509.ExtensionNotFound, ValueError):
+        sans = ""
+    return {"fingerprint_sha256": hashlib.sha256(der).hexdigest(), "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(), "subjectalternative": sans,
+            # Whole bytes, leading zeros kept, as blackbox_exporter formats it.
+            "serialnumber": cert.serial_number.to_bytes((cert.serial_number.bit_length() + 7) // 8 or 1,
+                                                        "big").hex()}
+
+
 def cert_verdict(der: bytes | None, now: datetime, warn_days: float, details: dict) -> Failure | None:
     """Record the certificate's not-after in ``details``; return a Failure if it expired or expires soon."""
     if der is None:
@@ -190,6 +209,8 @@ def cert_verdict(der: bytes | None, now: datetime, warn_days: float, details: di
         details["cert_error"] = str(exc)[:200]
         return None
     details["cert_not_after"] = not_after.isoformat()
+    details["cert_not_after_ts"] = not_after.timestamp()
+    details["cert"] = leaf_info(der)
     days = (not_after - now).total_seconds() / 86400
     details["cert_days_left"] = round(days, 2)
     if days <= 0:

@@ -21,7 +21,7 @@ def _latest(n: int, *, down_every: int = 0, label_extra: str = "") -> dict[int, 
     for i in range(n):
         cfg = MonitorConfig(i, f"m{i}", "http", None, 60.0, Policy(),
                             {"monitor": f"m{i}{label_extra}", "service": f"s{i % 7}", "customer": f"c{i % 3}",
-                             "location": "thr", "kind": "http"})
+                             "location": "thr", "kind": "http", "instance": f"http://127.0.0.{i + 1}/"})
         down = bool(down_every) and i % down_every == 0
         result = ProbeResult(Outcome.DOWN if down else Outcome.UP, "ok", "", 0.01 * (i + 1))
         out[i] = Latest(cfg, result, State.DOWN if down else State.UP)
@@ -37,7 +37,7 @@ def test_the_exposition_is_valid_text_with_blackbox_names_and_our_labels():
     latest = _latest(5, down_every=2)
     samples = _samples(ProbeExposition(lambda: latest, lambda: 0.0).render().decode())
     key = tuple(sorted({"monitor": "m2", "service": "s2", "customer": "c2", "location": "thr",
-                        "kind": "http"}.items()))
+                        "kind": "http", "instance": "http://127.0.0.3/"}.items()))
     assert samples[("probe_success", key)] == 0.0
     assert samples[("probe_duration_seconds", key)] == 0.03
     assert samples[("negahban_monitor_state", tuple(sorted((*key, ("state", "DOWN")))))] == 1.0
@@ -60,7 +60,8 @@ def test_the_text_is_cached_for_the_ttl_and_then_rendered_again():
     mono[0] += 0.5
     assert expo.render() == first and expo.renders == 1
     mono[0] += 0.6
-    assert b'probe_success{customer="c0",kind="http",location="thr",monitor="m0",service="s0"} 0.0' in expo.render()
+    assert (b'probe_success{customer="c0",instance="http://127.0.0.1/",kind="http",location="thr",monitor="m0",'
+            b'service="s0"} 0.0') in expo.render()
     assert expo.renders == 2
 
 

@@ -44,7 +44,7 @@ monitors:
         second = await service.runner.check(cfg)
         assert second.flip.new_state == "DOWN" and second.flip.reason == "status_mismatch"
         labels = {"monitor": "acme-home", "service": "acme-web", "customer": "acme", "location": "",
-                  "kind": "http"}
+                  "kind": "http", "instance": cfg.spec.target}
         async with db.sessionmaker() as s, s.begin():
             scraper = await create_user(s, "prometheus", Role.NOC)
             token = await issue_token(s, scraper.id, "scrape", clock.now())
@@ -56,7 +56,8 @@ monitors:
         samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                    for fam in text_string_to_metric_families(text) for s in fam.samples}
         assert samples[("probe_success", tuple(sorted(labels.items())))] == 0.0
-        assert 'probe_success{customer="acme",kind="http",location="",monitor="acme-home"' in text
+        assert f'probe_success{{customer="acme",instance="{cfg.spec.target}",kind="http",location="",' \
+               'monitor="acme-home"' in text
         assert "probe_duration_seconds{" in text
         await service.runner.flush()  # results without a flip are written in batches
         async with db.sessionmaker() as s:

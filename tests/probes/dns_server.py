@@ -22,6 +22,7 @@ ZONE = {
     ("test.", "MX"): ["10 mail.test."],
     ("test.", "NS"): ["ns1.test."],
     ("test.", "TXT"): ['"v=spf1 -all"'],
+    ("test.", "SOA"): ["ns1.test. hostmaster.test. 2026120201 3600 600 86400 60"],
     ("big.test.", "TXT"): [f'"{"k" * 200}-{i}"' for i in range(12)],
 }
 

@@ -45,7 +45,8 @@ async def test_it_reports_blackbox_phases_status_and_address(http_server, ctx):
     result = await PROBERS["http"](SPECS["http"](target=base + "/redirect/2"), ctx)
     assert result.ok
     assert set(result.phases) == {"resolve", "connect", "processing", "transfer"}
-    assert result.details == {"address": "127.0.0.1", "status_code": 200, "redirects": 2}
+    assert result.details == {"address": "127.0.0.1", "status_code": 200, "redirects": 2, "http_version": "1.1",
+                              "ssl": False, "content_length": 7, "body_length": 7}
     assert 0 < sum(result.phases.values()) <= result.latency_s
 
 
