@@ -2,7 +2,8 @@
 
 PARAPHRASES ask for the same thing in other words (the second must be refused while the first is open).
 DIFFERENT ask for something else about the same service (both must be opened). The threshold and weights of
-``tickets.duplicates`` were measured on this table; `python -m tests.duplicate_pairs` prints every score.
+``tickets.duplicates`` were measured on this table; `PYTHONPATH=. python tests/duplicate_pairs.py` prints every
+score and the weight grid.
 
 ``reported-refusal`` stands for the complaint (a different request refused at 0.406 against the 0.40
 threshold). The reported texts are not in the repository's history (``git log -S 0.406 --all`` finds

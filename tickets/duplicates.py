@@ -75,7 +75,7 @@ EQUIVALENTS = {
     "email": "ایمیل", "mail": "ایمیل", "رایانامه": "ایمیل",
     "کنترلپنل": "کنترل پنل", "cpanel": "کنترل پنل",
     "وبسرور": "وب", "webserver": "وب",
-    "آی پی": "ip", "ای پی": "ip",
+    "ای پی": "ip",  # keys are in comparison form: "آی" is already "ای" there
     "صد": "100",
     "جواب": "پاسخ",
 }
@@ -83,7 +83,8 @@ EQUIVALENTS = {
 _FOLD = str.maketrans({"ۀ": "ه", "ھ": "ه", "ہ": "ه", "ە": "ه", "ې": "ی", "ۍ": "ی",
                        **{p: str(d) for d, p in enumerate("۰۱۲۳۴۵۶۷۸۹")}})
 _WORD = re.compile(r"[^\W_]+", re.U)
-_EQUIVALENT = re.compile("(?<= )(?:%s)(?= )" % "|".join(sorted(map(re.escape, EQUIVALENTS), key=len, reverse=True)))
+_TERMS = "|".join(sorted(map(re.escape, EQUIVALENTS), key=len, reverse=True))  # longest first
+_EQUIVALENT = re.compile(f"(?<= )(?:{_TERMS})(?= )")  # whole words only: "صد" but not "درصد"
 _MAX_SUFFIX = 3   # "ام", "های", "مان": the longest suffix a word may carry and still match its stem
 _MIN_STEM = 3     # shorter words ("پر", "رم") match only themselves
 
@@ -122,8 +123,11 @@ def _dice(a: set[str], b: set[str]) -> float:
 def similarity(a: str, b: str) -> float:
     """How alike two requests' texts are, 0..1 (see the module doc)."""
     wa, wb = set(content_words(a)), set(content_words(b))
-    if not wa or not wb:  # nothing but courtesy and setting: alike only if it is the same text
-        return float(bool(wa or wb) is False and comparison_form(a) == comparison_form(b) != "")
+    if not wa and not wb:  # nothing but courtesy and setting: alike only if it is the same text
+        same = comparison_form(a) == comparison_form(b) != ""
+        return 1.0 if same else 0.0
+    if not wa or not wb:
+        return 0.0
     return WORD_WEIGHT * _word_overlap(wa, wb) + CHAR_WEIGHT * _dice(_trigrams(wa), _trigrams(wb))
 
 
