@@ -28,6 +28,7 @@ _COM_QUIT = b"\x01"
 _ERRORS = {1040: "too_many_connections", 1129: "host_blocked", 1130: "host_not_allowed",
            1053: "shutting_down", 1203: "too_many_connections"}
 _ACCESS_DENIED = 1045
+_MAX_PACKET = 1 << 16  # greetings and login answers are a few hundred bytes
 
 
 class MysqlSpec(SpecBase):
@@ -63,6 +64,8 @@ def _whole_packet(buf: bytearray) -> int:
     if len(buf) < 4:
         return 0
     size = 4 + int.from_bytes(buf[:3], "little")
+    if size > _MAX_PACKET:  # not MySQL (an SSH or HTTP banner read as a length): judge what came
+        return len(buf)
     return size if len(buf) >= size else 0
 
 
@@ -94,7 +97,9 @@ def _greeting(payload: bytes, details: dict) -> None:
     if end < 0 or len(payload) < end + 5:
         raise Failure("protocol_error", "truncated MySQL greeting")
     details["protocol"] = 10
-    details["server_version"] = payload[1:end].decode("utf-8", "replace")
+    version = payload[1:end].decode("utf-8", "replace")
+    # MariaDB puts "5.5.5-" before its version so that old replication clients accept it
+    details["server_version"] = version[6:] if version.startswith("5.5.5-") and "MariaDB" in version else version
     details["connection_id"] = struct.unpack_from("<I", payload, end + 1)[0]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from probes.base import Failure, Outcome, ProbeResult
 from probes.net import Conn, converse
@@ -27,7 +27,7 @@ class RedisSpec(TlsFields):
     kind: Literal["redis"] = "redis"
     timeout_s: float = Field(5.0, gt=0, le=120)
     username: str | None = Field(None, min_length=1, max_length=256)
-    password: str | None = Field(None, min_length=1, max_length=512)
+    password: str | None = Field(None, min_length=1, max_length=512, validate_default=True)
     require_auth: bool = False
 
     @field_validator("target")
@@ -36,11 +36,12 @@ class RedisSpec(TlsFields):
         host_port(v, 6379)
         return v
 
-    @model_validator(mode="after")
-    def _user_needs_password(self) -> RedisSpec:
-        if self.username is not None and self.password is None:
-            raise ValueError("username needs a password")
-        return self
+    @field_validator("password")
+    @classmethod
+    def _user_needs_password(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None and info.data.get("username") is not None:
+            raise ValueError("a username needs a password")
+        return v
 
 
 def _command(*args: str) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import dns.exception
 import dns.message
 import dns.rcode
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
 from probes.net import resolve
@@ -38,9 +38,9 @@ class UdpSpec(SpecBase):
     preset: Literal["dns", "ntp"] | None = None
     dns_name: str = Field(".", min_length=1, max_length=255)
     send_hex: str | None = Field(None, max_length=2 * 1400)
-    send_text: str | None = Field(None, max_length=1400)
+    send_text: str | None = Field(None, max_length=1400, validate_default=True)
     expect: str | None = None
-    expect_hex_prefix: str | None = None
+    expect_hex_prefix: str | None = Field(None, validate_default=True)
     ip_version: Literal[0, 4, 6] = 0
     degraded_latency_s: float | None = Field(None, gt=0)
 
@@ -52,7 +52,9 @@ class UdpSpec(SpecBase):
 
     @field_validator("send_hex", "expect_hex_prefix")
     @classmethod
-    def _hex(cls, v: str | None) -> str | None:
+    def _hex(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if info.field_name == "expect_hex_prefix" and v is not None and info.data.get("expect") is not None:
+            raise ValueError("give expect or expect_hex_prefix, not both")
         if v is not None:
             try:
                 bytes.fromhex(v)
@@ -70,14 +72,13 @@ class UdpSpec(SpecBase):
                 raise ValueError(f"not a valid regex: {exc}") from None
         return v
 
-    @model_validator(mode="after")
-    def _one_request(self) -> UdpSpec:
-        given = [n for n in ("preset", "send_hex", "send_text") if getattr(self, n) is not None]
+    @field_validator("send_text")
+    @classmethod
+    def _one_request(cls, v: str | None, info: ValidationInfo) -> str | None:
+        given = [n for n in ("preset", "send_hex") if info.data.get(n) is not None] + (["send_text"] if v else [])
         if len(given) != 1:
             raise ValueError(f"give exactly one of preset, send_hex, send_text (got {', '.join(given) or 'none'})")
-        if self.expect is not None and self.expect_hex_prefix is not None:
-            raise ValueError("give expect or expect_hex_prefix, not both")
-        return self
+        return v
 
 
 class _Reply(asyncio.DatagramProtocol):
