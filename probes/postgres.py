@@ -21,6 +21,7 @@ __all__ = ["PostgresSpec", "probe_postgres"]
 
 _SSL_REQUEST = struct.pack("!II", 8, 80877103)
 _PROTOCOL_3 = 196608
+_MAX_MESSAGE = 1 << 16  # the answers before ReadyForQuery are small
 _AUTH_METHODS = {0: "ok", 2: "kerberos", 3: "password", 5: "md5", 7: "gss", 9: "sspi", 10: "sasl"}
 _DOWN_CLASSES = {"57": "cannot_connect_now", "58": "system_error", "XX": "internal_error"}
 _DEGRADED_CLASSES = {"53": "insufficient_resources"}
@@ -76,6 +77,8 @@ def _whole_message(buf: bytearray) -> int:
     if len(buf) < 5:
         return 0
     size = 1 + struct.unpack_from("!I", buf, 1)[0]
+    if size > _MAX_MESSAGE:  # not PostgreSQL (an HTTP or SSH banner read as a length): judge what came
+        return len(buf)
     return size if len(buf) >= size else 0
 
 
