@@ -75,6 +75,8 @@ class UdpSpec(SpecBase):
     @field_validator("send_text")
     @classmethod
     def _one_request(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if "preset" not in info.data or "send_hex" not in info.data:
+            return v  # one of them is invalid, and that error says so
         given = [n for n in ("preset", "send_hex") if info.data.get(n) is not None] + (["send_text"] if v else [])
         if len(given) != 1:
             raise ValueError(f"give exactly one of preset, send_hex, send_text (got {', '.join(given) or 'none'})")
