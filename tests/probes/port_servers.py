@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -22,7 +24,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 POLL_S = 0.1
-MARIADB_PORT = 3306
+MARIADB_PORT = int(os.environ.get("MARIADB_TEST_PORT", "3306"))  # a port nobody answers on forces a private one
 PG_TARGET = "127.0.0.1:5432"
 REDIS_PASSWORD = "s3cret with spaces"
 REDIS_ACL = ("probe", "wonder land")
@@ -34,9 +36,10 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def _answers(port: int, hello: bytes, good: Callable[[bytes], bool]) -> bool:
+def _answers(port: int, hello: bytes, good: Callable[[bytes], bool], tls: bool = False) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as raw:
+            s = _unverified().wrap_socket(raw) if tls else raw
             if hello:
                 s.sendall(hello)
             return good(s.recv(256))
@@ -44,13 +47,19 @@ def _answers(port: int, hello: bytes, good: Callable[[bytes], bool]) -> bool:
         return False
 
 
-def wait_for(port: int, proc: subprocess.Popen, hello: bytes, good, timeout_s: float = 60) -> None:
+def _unverified() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    return ctx
+
+
+def wait_for(port: int, proc: subprocess.Popen, hello: bytes, good, timeout_s: float = 60, tls: bool = False) -> None:
     """A bounded poll until the server process answers on ``port``; fail at once if it exits."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"{proc.args[0]} exited with {proc.returncode}")
-        if _answers(port, hello, good):
+        if _answers(port, hello, good, tls):
             return
         time.sleep(POLL_S)
     raise AssertionError(f"{proc.args[0]} did not answer on {port} within {timeout_s} s")
@@ -93,15 +102,30 @@ def mariadb() -> str:
             _stop(proc)
 
 
-def _redis(*args: str) -> tuple[subprocess.Popen, int]:
+def _redis(*args: str, tls: bool = False) -> tuple[subprocess.Popen, int]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("no redis-server binary (apt-get install redis-server)")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(port, proc, b"PING\r\n", lambda data: data.startswith((b"+PONG", b"-NOAUTH")))
+    listen = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
+    proc = subprocess.Popen([binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(port, proc, b"PING\r\n", lambda data: data.startswith((b"+PONG", b"-NOAUTH")), tls=tls)
     return proc, port
+
+
+@pytest.fixture(scope="session")
+def redis_tls(ca, tmp_path_factory) -> str:
+    """``host:port`` of a real redis-server speaking only TLS, its certificate for ``cache.test`` by ``ca``."""
+    where = tmp_path_factory.mktemp("redis-tls")
+    cert = ca.issue_cert("cache.test")
+    cert.private_key_pem.write_to_path(where / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(where / "cert.pem")
+    ca.cert_pem.write_to_path(where / "ca.pem")
+    proc, port = _redis("--tls-cert-file", str(where / "cert.pem"), "--tls-key-file", str(where / "key.pem"),
+                        "--tls-ca-cert-file", str(where / "ca.pem"), "--tls-auth-clients", "no", tls=True)
+    yield f"127.0.0.1:{port}"
+    _stop(proc)
 
 
 @pytest.fixture(scope="session")

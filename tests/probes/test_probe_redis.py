@@ -76,3 +76,13 @@ def test_a_username_without_a_password_is_refused_naming_the_field():
     with pytest.raises(ValidationError) as err:
         RedisSpec(target="cache1", username="probe")
     assert err.value.errors()[0]["loc"] == ("password",)
+
+
+async def test_over_tls_it_verifies_the_certificate_and_pings(redis_tls, ctx):
+    result = await probe_redis(RedisSpec(target=redis_tls, tls=True, server_name="cache.test"), ctx)
+    assert (result.outcome, result.reason) == (Outcome.UP, "ok"), result.message
+    assert "tls" in result.phases and result.details["cert_days_left"] > 14
+    wrong_name = await probe_redis(RedisSpec(target=redis_tls, tls=True, server_name="other.test"), ctx)
+    assert (wrong_name.outcome, wrong_name.reason) == (Outcome.DOWN, "tls_error")
+    plain = await probe_redis(RedisSpec(target=redis_tls, timeout_s=1), ctx)  # plain text to a TLS port
+    assert plain.outcome is Outcome.DOWN
