@@ -10,17 +10,27 @@ from probes.dns import DnsSpec, probe_dns
 from probes.errors import IcmpUnavailable, ProbeError
 from probes.http import BodyRule, HttpSpec, probe_http
 from probes.icmp import IcmpSpec, probe_icmp
+from probes.mysql import MysqlSpec, probe_mysql
+from probes.postgres import PostgresSpec, probe_postgres
+from probes.redis import RedisSpec, probe_redis
 from probes.tcp import TcpSpec, probe_tcp
+from probes.udp import UdpSpec, probe_udp
 
 __all__ = ["Outcome", "ProbeContext", "ProbeResult", "SpecBase", "PROBERS", "SPECS", "make_context",
            "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "ProbeError", "IcmpUnavailable",
-           "probe_http", "probe_tcp", "probe_icmp", "probe_dns"]
+           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec",
+           "probe_http", "probe_tcp", "probe_icmp", "probe_dns", "probe_mysql", "probe_postgres", "probe_redis",
+           "probe_udp"]
 
 PROBERS = {
     "http": probe_http,
     "tcp": probe_tcp,
     "icmp": probe_icmp,
     "dns": probe_dns,
+    "mysql": probe_mysql,
+    "postgres": probe_postgres,
+    "redis": probe_redis,
+    "udp": probe_udp,
 }
 
 SPECS = {
@@ -28,4 +38,8 @@ SPECS = {
     "tcp": TcpSpec,
     "icmp": IcmpSpec,
     "dns": DnsSpec,
+    "mysql": MysqlSpec,
+    "postgres": PostgresSpec,
+    "redis": RedisSpec,
+    "udp": UdpSpec,
 }

@@ -12,14 +12,16 @@ import hashlib
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
 
-from probes.base import Failure, Outcome
+from probes.base import Failure, Outcome, ProbeResult, up_or_degraded
 
-__all__ = ["Conn", "Stream", "resolve", "open_conn", "connect_only", "cert_verdict", "numeric_family"]
+__all__ = ["Conn", "Stream", "resolve", "open_conn", "connect_only", "start_tls", "cert_verdict", "numeric_family",
+           "converse", "Talk"]
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
 _X509_V_ERR_CERT_HAS_EXPIRED = 10
@@ -100,6 +102,18 @@ class Stream(asyncio.Protocol):
         finally:
             self._waiter = None
 
+    async def read_until(self, complete: Callable[[bytearray], int], what: str) -> bytes:
+        """Wait until ``complete(buf)`` returns the length of a whole message at the start of the buffer, then
+        take that message off the buffer and return it. Raise ``Failure("closed")`` at EOF before that."""
+        self.done_when = lambda buf: complete(buf) > 0
+        await self.wait()
+        size = complete(self.buf)
+        if size <= 0:
+            raise Failure("closed", f"the server closed the connection before {what}")
+        message = bytes(self.buf[:size])
+        del self.buf[:size]
+        return message
+
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
@@ -132,7 +146,7 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
     conn.phases["connect"] = time.perf_counter() - t0
     if tls is not None:
         try:
-            await _handshake(loop, conn, tls, server_name or host)
+            await start_tls(conn, tls, server_name or host)
         except BaseException:  # a timeout or cancellation mid-handshake must not leak the connection
             stream.close()
             raise
@@ -158,7 +172,10 @@ async def connect_only(ctx, host: str, port: int, ip_version: int, details: dict
     return {"resolve": resolve_s, "connect": time.perf_counter() - t0}
 
 
-async def _handshake(loop, conn: Conn, tls: ssl.SSLContext, server_name: str) -> None:
+async def start_tls(conn: Conn, tls: ssl.SSLContext, server_name: str) -> None:
+    """Upgrade the connection to TLS (at once, or after a protocol's own "switch to TLS" exchange); record the
+    ``tls`` phase and the peer's certificate. Raise ``Failure`` (``tls_error``, ``cert_expired``) on error."""
+    loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     stream = conn.stream
     try:
@@ -219,3 +236,43 @@ def cert_verdict(der: bytes | None, now: datetime, warn_days: float, details: di
         return Failure("cert_expiring", f"certificate expires in {days:.1f} days ({not_after:%Y-%m-%d})",
                        Outcome.DEGRADED)
     return None
+
+
+Talk = Callable[["Conn", dict], Awaitable[tuple[Outcome, str, str]]]
+
+
+async def converse(spec, ctx, host: str, port: int, talk: Talk, tls: ssl.SSLContext | None = None) -> ProbeResult:
+    """The frame of a protocol probe: connect (``spec.ip_version``, TLS when ``tls`` is given), run
+    ``talk(conn, details)`` (it returns (outcome, reason, message) or raises ``Failure``) and turn that, a
+    timeout or a certificate verdict into a ``ProbeResult``. ``processing`` is the time ``talk`` took.
+
+    An UP answer slower than ``spec.degraded_latency_s`` (if the spec has one) is DEGRADED ``latency``."""
+    start = time.perf_counter()
+    phases: dict[str, float] = {}
+    details: dict = {}
+    conn: Conn | None = None
+    try:
+        async with asyncio.timeout(spec.timeout_s):
+            conn = await open_conn(ctx, host, port, getattr(spec, "ip_version", 0), tls,
+                                   getattr(spec, "server_name", None), details, phases)
+            t0 = time.perf_counter()
+            try:
+                outcome, reason, message = await talk(conn, details)
+            finally:
+                phases["processing"] = time.perf_counter() - t0
+    except TimeoutError:
+        what = "connected, the server did not answer" if conn is not None else "no connection"
+        return ProbeResult(Outcome.DOWN, "timeout", f"{what} within {spec.timeout_s:g}s",
+                           time.perf_counter() - start, phases, details)
+    except Failure as f:
+        return ProbeResult(f.outcome, f.reason, f.message, time.perf_counter() - start, phases, details)
+    finally:
+        if conn is not None:
+            conn.stream.close()
+    latency = time.perf_counter() - start
+    verdict = cert_verdict(conn.peer_cert_der, ctx.now(), getattr(spec, "cert_expiry_warn_days", 14.0), details)
+    if verdict is not None and outcome is not Outcome.DOWN:
+        return ProbeResult(verdict.outcome, verdict.reason, verdict.message, latency, phases, details)
+    if outcome is Outcome.UP:
+        outcome, reason, message = up_or_degraded(latency, getattr(spec, "degraded_latency_s", None), message)
+    return ProbeResult(outcome, reason, message, latency, phases, details)

@@ -10,9 +10,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
-from probes.net import Conn, cert_verdict, connect_only, open_conn
+from probes.net import Conn, cert_verdict, connect_only, numeric_family, open_conn
 
-__all__ = ["TcpSpec", "probe_tcp", "split_host_port"]
+__all__ = ["TcpSpec", "TlsFields", "probe_tcp", "split_host_port", "host_port"]
 
 
 def split_host_port(target: str) -> tuple[str, int]:
@@ -25,6 +25,36 @@ def split_host_port(target: str) -> tuple[str, int]:
     elif ":" in host:
         raise ValueError("an IPv6 target must be written [addr]:port")
     return host, int(port)
+
+
+def host_port(target: str, default_port: int) -> tuple[str, int]:
+    """``host``, ``host:port``, ``v6addr``, ``[v6addr]`` or ``[v6addr]:port`` -> (host, port)."""
+    if target.startswith("[") and target.endswith("]"):
+        return target[1:-1], default_port
+    if target.count(":") > 1 and not target.startswith("["):
+        if numeric_family(target):
+            return target, default_port
+        raise ValueError("an IPv6 target must be written [addr]:port")
+    if ":" not in target:
+        return target, default_port
+    return split_host_port(target)
+
+
+class TlsFields(SpecBase):
+    """The TLS options of a protocol probe that may run over TLS (off unless ``tls: true``)."""
+
+    tls: bool = False
+    tls_verify: bool = True
+    server_name: str | None = None
+    cert_expiry_warn_days: float = Field(14.0, ge=0)
+    ip_version: Literal[0, 4, 6] = 0
+    degraded_latency_s: float | None = Field(None, gt=0)
+
+    def tls_context(self, ctx):
+        """The client TLS context this spec asks for, or None without TLS."""
+        if not self.tls:
+            return None
+        return ctx.ssl_verify if self.tls_verify else ctx.ssl_noverify
 
 
 class TcpSpec(SpecBase):

@@ -11,6 +11,9 @@ have fping || need+=(fping)
 have chromium || need+=(chromium)
 have nft || need+=(nftables)
 have ip || need+=(iproute2)
+# The port probes' tests: a real MariaDB (started privately when none answers on 3306) and redis-server.
+have mariadbd || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+have redis-server || need+=(redis-server)
 [ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || need+=(fonts-noto-core)  # the PDF reports
 [ -e /usr/share/fonts/truetype/farsiweb ] || [ -e /usr/share/fonts/truetype/fonts-farsiweb ] || need+=(fonts-farsiweb)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from probes import make_context
 from tests.netns import netns, netns_link  # noqa: F401  (fixtures)
+from tests.probes.port_servers import mariadb, redis_servers, redis_tls  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")
