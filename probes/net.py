@@ -18,7 +18,7 @@ from cryptography import x509
 
 from probes.base import Failure, Outcome
 
-__all__ = ["Conn", "Stream", "resolve", "open_conn", "connect_only", "cert_verdict", "numeric_family"]
+__all__ = ["Conn", "Stream", "resolve", "open_conn", "connect_only", "start_tls", "cert_verdict", "numeric_family"]
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EADDRNOTAVAIL}
 _X509_V_ERR_CERT_HAS_EXPIRED = 10
@@ -131,7 +131,7 @@ async def open_conn(ctx, host: str, port: int, ip_version: int, tls: ssl.SSLCont
     conn.phases["connect"] = time.perf_counter() - t0
     if tls is not None:
         try:
-            await _handshake(loop, conn, tls, server_name or host)
+            await start_tls(conn, tls, server_name or host)
         except BaseException:  # a timeout or cancellation mid-handshake must not leak the connection
             stream.close()
             raise
@@ -154,7 +154,10 @@ async def connect_only(ctx, host: str, port: int, ip_version: int, details: dict
     return {"resolve": resolve_s, "connect": time.perf_counter() - t0}
 
 
-async def _handshake(loop, conn: Conn, tls: ssl.SSLContext, server_name: str) -> None:
+async def start_tls(conn: Conn, tls: ssl.SSLContext, server_name: str) -> None:
+    """Handshake TLS on ``conn`` (at connect, or after a STARTTLS command); record the ``tls`` phase and the
+    peer certificate. Raise ``Failure`` (``cert_expired``, ``tls_error``) on error, the connection closed."""
+    loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     stream = conn.stream
     try:
