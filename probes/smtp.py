@@ -22,10 +22,10 @@ class SmtpSpec(MailSpec):
 
 def smtp_reply_end(buf: bytes | bytearray) -> int:
     """Length of the first complete SMTP reply in ``buf`` (0 if none yet): lines ``250-...`` continue it,
-    ``250 ...`` (or any line without ``-`` as the fourth byte) ends it."""
+    any other line (``250 ...``, or something that is not SMTP at all) ends it."""
     pos = 0
     while (nl := buf.find(b"\n", pos)) >= 0:
-        if buf[pos + 3:pos + 4] != b"-":
+        if buf[pos + 3:pos + 4] != b"-" or not buf[pos:pos + 3].isdigit():
             return nl + 1
         pos = nl + 1
     return 0
