@@ -11,6 +11,9 @@ have fping || need+=(fping)
 have chromium || need+=(chromium)
 have nft || need+=(nftables)
 have ip || need+=(iproute2)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-core)  # the mail probe tests run it as their own process
+[ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+[ -e /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 [ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || need+=(fonts-noto-core)  # the PDF reports
 [ -e /usr/share/fonts/truetype/farsiweb ] || [ -e /usr/share/fonts/truetype/fonts-farsiweb ] || need+=(fonts-farsiweb)
 [ ${#need[@]} -eq 0 ] && exit 0

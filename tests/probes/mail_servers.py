@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import trustme
@@ -100,7 +101,7 @@ class Dovecot:
 
 _CONFIG = """
 protocols = imap pop3
-listen = 127.0.0.1
+listen = 127.0.0.1, ::1
 base_dir = {dir}/run
 state_dir = {dir}/state
 log_path = {dir}/dovecot.log
@@ -139,9 +140,10 @@ def _listener(name: str, port: int, tls: bool) -> str:
     return f"  inet_listener {name} {{\n    port = {port}\n    ssl = {'yes' if tls else 'no'}\n  }}"
 
 
-def start_dovecot(ca: trustme.CA | None) -> tuple[Dovecot, tempfile.TemporaryDirectory]:
+def start_dovecot(ca: trustme.CA | None, days_left: float = 90) -> tuple[Dovecot, tempfile.TemporaryDirectory]:
     """Start dovecot in the foreground with its own config: TLS (STARTTLS and implicit) with a certificate
-    from ``ca``, or no TLS at all when ``ca`` is None. The caller stops it with ``stop_dovecot``."""
+    from ``ca`` that expires in ``days_left`` days, or no TLS at all when ``ca`` is None. The caller stops it
+    with ``stop_dovecot``."""
     tmp = tempfile.TemporaryDirectory(prefix="negahban-dovecot-")
     root = Path(tmp.name)
     root.chmod(0o755)  # the mail process runs as nobody
@@ -153,7 +155,9 @@ def start_dovecot(ca: trustme.CA | None) -> tuple[Dovecot, tempfile.TemporaryDir
     ports = {name: closed_port() for name in names}
     ssl_files = ""
     if ca is not None:
-        cert = ca.issue_cert("127.0.0.1", "localhost")
+        now = datetime.now(UTC)
+        cert = ca.issue_cert("127.0.0.1", "localhost", not_before=now - timedelta(days=30),
+                             not_after=now + timedelta(days=days_left))
         cert.cert_chain_pems[0].write_to_path(str(root / "cert.pem"))
         cert.private_key_pem.write_to_path(str(root / "key.pem"))
         ssl_files = f"ssl_cert = <{root}/cert.pem\nssl_key = <{root}/key.pem"
