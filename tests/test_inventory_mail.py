@@ -2,8 +2,11 @@
 
 import pytest
 
+from monitor.catalog import spec_for
 from monitor.errors import InventoryError
 from monitor.inventory import parse_inventory
+from monitor.models import Monitor
+from probes import ImapSpec, Pop3Spec, SmtpSpec
 
 MAIL = """\
 servers:
@@ -35,6 +38,19 @@ def test_a_mail_inventory_validates_each_kind_with_its_fields():
     assert specs[0]["username"] == "monitor@example.com" and specs[0]["expect_banner"] == "^220 mx1"
     assert specs[1] == {"cert_expiry_warn_days": 21.0, "target": "mx1.example.com:993", "timeout_s": 10.0}
     assert specs[2]["tls"] == "none"
+
+
+def test_a_stored_mail_monitor_becomes_its_kinds_spec_again():
+    inv, specs = parse_inventory(MAIL, "mail.yaml")
+    built = []
+    for entry, fields in zip(inv.monitors, specs, strict=True):
+        fields = dict(fields)
+        row = Monitor(name=entry.name, kind=entry.kind, target=fields.pop("target"),
+                      timeout_s=fields.pop("timeout_s"), spec=fields)
+        built.append(spec_for(row))
+    assert [type(s) for s in built] == [SmtpSpec, ImapSpec, Pop3Spec]
+    assert [s.tls_mode for s in built] == ["starttls", "implicit", "none"]
+    assert built[0].password == "s3cret" and "s3cret" not in repr(built[0])
 
 
 def _replace(old: str, new: str) -> str:
