@@ -188,3 +188,10 @@ def test_bad_specs_are_refused_naming_the_field(fields, field):
 @pytest.mark.parametrize(("port", "mode"), [(465, "implicit"), (587, "starttls"), (25, "starttls")])
 def test_tls_defaults_to_implicit_on_465_and_starttls_elsewhere(port, mode):
     assert SmtpSpec(target=f"mx.example.com:{port}").tls_mode == mode
+
+
+async def test_a_server_that_greets_and_then_goes_silent_times_out_naming_the_step(greeter, ctx):
+    port = await greeter(b"220 mx.test ESMTP\r\n")
+    result = await probe_smtp(spec(port, timeout_s=0.5), ctx)
+    assert (result.outcome, result.reason) == (Outcome.DOWN, "timeout"), result.message
+    assert "no answer during ehlo" in result.message and "banner" in result.phases
