@@ -72,14 +72,17 @@ def port_of(server: asyncio.Server) -> int:
     return server.sockets[0].getsockname()[1]
 
 
-async def start_greeter(greeting: bytes | None) -> asyncio.Server:
-    """A server that sends ``greeting`` and then reads forever, or says nothing at all (``None``)."""
+async def start_greeter(greeting: bytes | None, answers: dict[bytes, bytes] | None = None) -> asyncio.Server:
+    """A server that sends ``greeting`` (or says nothing at all: ``None``), then answers each line whose
+    first word is in ``answers`` with its bytes, and ignores the rest."""
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if greeting is not None:
             writer.write(greeting)
         try:
-            while await reader.read(4096):
-                pass
+            while line := await reader.readline():
+                reply = (answers or {}).get(line.split(b" ", 1)[0].strip().upper())
+                if reply is not None:
+                    writer.write(reply)
         finally:
             writer.close()
     return await asyncio.start_server(handle, "127.0.0.1", 0)

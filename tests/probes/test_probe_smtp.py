@@ -43,8 +43,8 @@ async def smtp(ca):
 async def greeter():
     servers = []
 
-    async def start(greeting: bytes | None) -> int:
-        server = await start_greeter(greeting)
+    async def start(greeting: bytes | None, answers: dict[bytes, bytes] | None = None) -> int:
+        server = await start_greeter(greeting, answers)
         servers.append(server)
         return port_of(server)
 
@@ -195,3 +195,13 @@ async def test_a_server_that_greets_and_then_goes_silent_times_out_naming_the_st
     result = await probe_smtp(spec(port, timeout_s=0.5), ctx)
     assert (result.outcome, result.reason) == (Outcome.DOWN, "timeout"), result.message
     assert "no answer during ehlo" in result.message and "banner" in result.phases
+
+
+async def test_bytes_sent_with_the_starttls_answer_are_refused_not_read_as_if_encrypted(greeter, ctx):
+    # A man in the middle can append plaintext to "220 go ahead"; a client must not take it as a TLS-time
+    # reply (CVE-2011-0411).
+    port = await greeter(b"220 mx.test ESMTP\r\n", {b"EHLO": b"250-mx.test\r\n250 STARTTLS\r\n",
+                                                    b"STARTTLS": b"220 go ahead\r\n250 AUTH PLAIN\r\n"})
+    result = await probe_smtp(spec(port), ctx)
+    assert (result.outcome, result.reason) == (Outcome.DOWN, "protocol_error"), result.message
+    assert "after agreeing to start TLS" in result.message and "tls" not in result.phases
