@@ -129,10 +129,10 @@ def start_servers(tmp: Path) -> tuple[subprocess.Popen, list[int]]:
     return proc, [int(p) for p in proc.stdout.readline().split()]
 
 
-def start_blackbox(tmp: Path) -> tuple[subprocess.Popen, int]:
+def start_blackbox(tmp: Path, config: str = BLACKBOX_CONFIG) -> tuple[subprocess.Popen, int]:
     import socket
 
-    (tmp / "blackbox.yml").write_text(BLACKBOX_CONFIG)
+    (tmp / "blackbox.yml").write_text(config)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -10,17 +10,20 @@ from probes.dns import DnsSpec, probe_dns
 from probes.errors import IcmpUnavailable, ProbeError
 from probes.http import BodyRule, HttpSpec, probe_http
 from probes.icmp import IcmpSpec, probe_icmp
+from probes.imap import ImapSpec, probe_imap
 from probes.mysql import MysqlSpec, probe_mysql
+from probes.pop3 import Pop3Spec, probe_pop3
 from probes.postgres import PostgresSpec, probe_postgres
 from probes.redis import RedisSpec, probe_redis
+from probes.smtp import SmtpSpec, probe_smtp
 from probes.tcp import TcpSpec, probe_tcp
 from probes.udp import UdpSpec, probe_udp
 
 __all__ = ["Outcome", "ProbeContext", "ProbeResult", "SpecBase", "PROBERS", "SPECS", "make_context",
            "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "ProbeError", "IcmpUnavailable",
-           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec",
+           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec", "SmtpSpec", "ImapSpec", "Pop3Spec",
            "probe_http", "probe_tcp", "probe_icmp", "probe_dns", "probe_mysql", "probe_postgres", "probe_redis",
-           "probe_udp"]
+           "probe_udp", "probe_smtp", "probe_imap", "probe_pop3"]
 
 PROBERS = {
     "http": probe_http,
@@ -31,6 +34,9 @@ PROBERS = {
     "postgres": probe_postgres,
     "redis": probe_redis,
     "udp": probe_udp,
+    "smtp": probe_smtp,
+    "imap": probe_imap,
+    "pop3": probe_pop3,
 }
 
 SPECS = {
@@ -42,4 +48,7 @@ SPECS = {
     "postgres": PostgresSpec,
     "redis": RedisSpec,
     "udp": UdpSpec,
+    "smtp": SmtpSpec,
+    "imap": ImapSpec,
+    "pop3": Pop3Spec,
 }

@@ -27,7 +27,9 @@ class ProbeResult:
     ``json_mismatch``, ``body_too_large``, ``too_many_redirects``, ``expect_mismatch``, ``rcode_mismatch``,
     ``answer_mismatch``, ``loss``, ``latency``; the port kinds add ``closed``, ``protocol_error``,
     ``server_error``, ``host_blocked``, ``too_many_connections``, ``starting_up``, ``shutting_down``,
-    ``too_many_clients``, ``tls_unavailable``, ``auth_failed``, ``auth_required``, ``loading``, ``ntp_*``, ...). ``phases`` holds seconds per phase, named as
+    ``too_many_clients``, ``tls_unavailable``, ``auth_failed``, ``auth_required``, ``loading``, ``ntp_*``; the
+    mail probes add ``banner_rejected``, ``banner_mismatch``, ``ehlo_failed``, ``starttls_unavailable``,
+    ``starttls_failed``, ``auth_unavailable``, ...). ``phases`` holds seconds per phase, named as
     blackbox_exporter names them (``resolve``, ``connect``, ``tls``, ``processing``, ``transfer``); ICMP puts
     ``rtt_min``, ``rtt_avg``, ``rtt_max``, ``jitter`` (seconds) and ``loss`` (a fraction) there. ``details``
     is JSON-serialisable (status code, certificate not-after as ISO text, resolved address, ...).

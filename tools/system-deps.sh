@@ -14,6 +14,9 @@ have ip || need+=(iproute2)
 # The port probes' tests: a real MariaDB (started privately when none answers on 3306) and redis-server.
 have mariadbd || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 have redis-server || need+=(redis-server)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-core)  # the mail probe tests run it as their own process
+[ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
+[ -e /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
 [ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || need+=(fonts-noto-core)  # the PDF reports
 [ -e /usr/share/fonts/truetype/farsiweb ] || [ -e /usr/share/fonts/truetype/fonts-farsiweb ] || need+=(fonts-farsiweb)
 [ ${#need[@]} -eq 0 ] && exit 0
