@@ -25,7 +25,7 @@ from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from incidents.alertmanager import AlertmanagerConfig
-from incidents.channel_config import parse_notification_channels, sync_channels
+from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.engine import EngineConfig
 from incidents.messengers import BaleNotifier, TelegramNotifier
 from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
@@ -47,7 +47,7 @@ from probes import ProbeContext, make_context
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
 
-__all__ = ["Service", "build_service"]
+__all__ = ["Service", "build_service", "configured_channels"]
 
 log = logging.getLogger("negahban.service")
 
@@ -143,10 +143,18 @@ def _notifiers(settings: Settings, http: aiohttp.ClientSession, clock: Clock) ->
     return notifiers
 
 
+def configured_channels(settings: Settings) -> list[ChannelSpec]:
+    """The channels the settings name; a bad entry is a ``SettingsError`` naming the variable and field."""
+    try:
+        return parse_notification_channels(settings.notification_channels)
+    except InvalidInput as exc:
+        raise SettingsError(f"NEGAHBAN_NOTIFICATION_CHANNELS: {exc}") from None
+
+
 async def _configured_channels(settings: Settings, sm: async_sessionmaker) -> None:
     try:
-        await sync_channels(sm, parse_notification_channels(settings.notification_channels))
-    except InvalidInput as exc:
+        await sync_channels(sm, configured_channels(settings))
+    except InvalidInput as exc:  # a customer the database does not know
         raise SettingsError(f"NEGAHBAN_NOTIFICATION_CHANNELS: {exc}") from None
 
 

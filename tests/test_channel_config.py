@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.models import NotificationChannel
@@ -100,3 +101,16 @@ async def test_the_service_builds_a_notifier_for_each_configured_kind(clock):
         built = _notifiers(full, http, clock)
     assert sorted(built) == ["bale", "email", "ghasedak", "kavenegar", "pagerduty", "sms", "telegram", "webhook"]
     assert type(built["webhook"]).__name__ == "SignedWebhookNotifier"
+
+
+async def test_start_up_writes_the_channels_the_settings_name_or_fails_naming_the_setting(sessionmaker):
+    from negahban.service import _configured_channels
+
+    ok = load_settings({"NEGAHBAN_NOTIFICATION_CHANNELS": "noc-pd: pagerduty noc env:PD_KEY"})
+    await _configured_channels(ok, sessionmaker)
+    async with sessionmaker() as s:
+        (row,) = (await s.execute(select(NotificationChannel))).scalars().all()
+    assert (row.name, row.kind, row.address) == ("noc-pd", "pagerduty", "env:PD_KEY")
+    unknown = load_settings({"NEGAHBAN_NOTIFICATION_CHANNELS": "x: kavenegar customer=ghost 0912"})
+    with pytest.raises(SettingsError, match="NEGAHBAN_NOTIFICATION_CHANNELS: .*no customer named 'ghost'"):
+        await _configured_channels(unknown, sessionmaker)
