@@ -19,6 +19,7 @@ import aiohttp
 
 from incidents.errors import DeliveryFailed
 from incidents.notifiers import Message, http_failure
+from incidents.sms import redact
 
 __all__ = ["BotApiNotifier", "TelegramNotifier", "BaleNotifier", "TELEGRAM_API", "BALE_API"]
 
@@ -43,18 +44,19 @@ class BotApiNotifier:
         # The token is part of the path: it is quoted, and never appears in a reason or a log line.
         url = f"{self.base_url}/bot{quote(self.token, safe=':')}/sendMessage"
         try:
-            async with self.session.post(url, json=payload,
+            async with self.session.post(url, json=payload, allow_redirects=False,
                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as resp:
                 answer = await _json(resp)
                 if resp.status < 300 and answer.get("ok") is True:
                     return
                 code = answer.get("error_code") if isinstance(answer.get("error_code"), int) else resp.status
-                raise http_failure(code if code >= 300 else 502,
-                                   f"{self.name}: {answer.get('description') or answer or resp.reason}")
+                why = f"{self.name}: {answer.get('description') or answer or resp.reason}"
+                raise http_failure(code if code >= 300 else 502, redact(why, self.token))
         except aiohttp.InvalidURL as exc:
             raise DeliveryFailed(f"{self.name}: invalid base URL", permanent=True) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryFailed(f"{self.name}: {type(exc).__name__}: {exc}", permanent=False) from exc
+            raise DeliveryFailed(redact(f"{self.name}: {type(exc).__name__}: {exc}", self.token),
+                                 permanent=False) from exc
 
 
 async def _json(resp: aiohttp.ClientResponse) -> dict:

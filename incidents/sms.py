@@ -18,7 +18,7 @@ from incidents.errors import DeliveryFailed
 from incidents.notifiers import Message, http_failure
 from incidents.sms_text import fit_sms
 
-__all__ = ["sms_text", "KavenegarNotifier", "GhasedakNotifier", "HttpSmsNotifier"]
+__all__ = ["redact", "sms_text", "KavenegarNotifier", "GhasedakNotifier", "HttpSmsNotifier"]
 
 
 def sms_text(message: Message, max_parts: int) -> str:
@@ -27,16 +27,21 @@ def sms_text(message: Message, max_parts: int) -> str:
     return fit_sms(message.body, [str(message.data.get("short") or ""), message.subject], max_parts=max_parts)
 
 
+def redact(text: str, secret: str) -> str:
+    """``text`` without ``secret`` (a gateway may echo the URL, which can hold the key, in its error)."""
+    return text.replace(secret, "<secret>") if secret else text
+
+
 async def _request(session: aiohttp.ClientSession, method: str, url: str, timeout_s: float, *,
-                   what: str, **kwargs: Any) -> Any:
-    """One HTTP call; the answer's JSON (or None). Failures become ``DeliveryFailed`` (``what`` names the
-    gateway in the reason, never the key)."""
+                   what: str, secret: str = "", **kwargs: Any) -> Any:
+    """One HTTP call, redirects not followed; the answer's JSON (or None). Failures become
+    ``DeliveryFailed`` whose reason names the gateway (``what``) and never holds ``secret``."""
     try:
         async with session.request(method, url, timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                   **kwargs) as resp:
+                                   allow_redirects=False, **kwargs) as resp:
             text = await resp.text()
             if resp.status >= 300:
-                raise http_failure(resp.status, f"{what}: {text}")
+                raise http_failure(resp.status, redact(f"{what}: {text}", secret))
             try:
                 return await resp.json(content_type=None)
             except ValueError:
@@ -44,7 +49,7 @@ async def _request(session: aiohttp.ClientSession, method: str, url: str, timeou
     except aiohttp.InvalidURL as exc:
         raise DeliveryFailed(f"{what}: invalid URL", permanent=True) from exc
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryFailed(f"{what}: {type(exc).__name__}: {exc}", permanent=False) from exc
+        raise DeliveryFailed(redact(f"{what}: {type(exc).__name__}: {exc}", secret), permanent=False) from exc
 
 
 class KavenegarNotifier:
@@ -63,12 +68,13 @@ class KavenegarNotifier:
         if self.sender:
             form["sender"] = self.sender
         url = f"{self.base_url}/v1/{quote(self.api_key, safe='')}/sms/send.json"
-        answer = await _request(self.session, "POST", url, self.timeout_s, what="kavenegar", data=form)
+        answer = await _request(self.session, "POST", url, self.timeout_s, what="kavenegar", secret=self.api_key,
+                                data=form)
         status = (answer or {}).get("return", {}).get("status") if isinstance(answer, dict) else None
         if status != 200:
             # An HTTP 200 whose body says otherwise: the documented codes are all 4xx/5xx-shaped.
             code = status if isinstance(status, int) else 502
-            raise http_failure(code, f"kavenegar: {answer!r}")
+            raise http_failure(code, redact(f"kavenegar: {answer!r}", self.api_key))
 
 
 class GhasedakNotifier:
@@ -86,7 +92,7 @@ class GhasedakNotifier:
         if self.line_number:
             form["linenumber"] = self.line_number
         answer = await _request(self.session, "POST", f"{self.base_url}/v2/sms/send/simple", self.timeout_s,
-                                what="ghasedak", data=form, headers={"apikey": self.api_key})
+                                what="ghasedak", secret=self.api_key, data=form, headers={"apikey": self.api_key})
         code = (answer or {}).get("result", {}).get("code") if isinstance(answer, dict) else None
         if code != 200:
             raise http_failure(code if isinstance(code, int) and code >= 400 else 502, f"ghasedak: {answer!r}")

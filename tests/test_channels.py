@@ -90,6 +90,15 @@ async def test_a_bad_kavenegar_key_disables_the_channel_visibly(sessionmaker, cl
                                      {"kind": "kavenegar", "outcome": "permanent_failure"}) == 1
 
 
+async def test_a_gateway_echoing_the_key_in_its_error_never_puts_it_in_the_reason(sessionmaker, clock, serve, http):
+    url = await serve(Kavenegar("K-123", statuses=[(500, {"error": "upstream failed for /v1/K-123/sms/send.json"})]))
+    await customer_incident(sessionmaker, clock, ChannelKind.KAVENEGAR, "09121234567")
+    await Dispatcher(sessionmaker, clock, {"kavenegar": KavenegarNotifier(http, "K-123", base_url=url)}).dispatch_due()
+    (notice,) = await notices(sessionmaker)
+    assert notice.status == NoticeStatus.PENDING and "/v1/<secret>/sms" in notice.last_error
+    assert "K-123" not in notice.last_error
+
+
 # --- Ghasedak --------------------------------------------------------------------------------------------
 
 async def test_ghasedak_gets_its_documented_v2_send_and_is_retried_after_5xx(sessionmaker, clock, serve, http):
@@ -200,7 +209,7 @@ async def test_an_unreachable_gateway_is_transient(sessionmaker, clock, http):
     await customer_incident(sessionmaker, clock, ChannelKind.KAVENEGAR, "09121234567")
     # Port 9 (discard) on loopback: nothing listens, the connection is refused.
     await Dispatcher(sessionmaker, clock, {"kavenegar": KavenegarNotifier(
-        http, "k", base_url="http://127.0.0.1:9")}).dispatch_due()
+        http, "K-unreachable", base_url="http://127.0.0.1:9")}).dispatch_due()
     (notice,) = await notices(sessionmaker)
     assert notice.status == NoticeStatus.PENDING and "kavenegar" in notice.last_error
     assert (await channel_row(sessionmaker)).enabled
