@@ -10,7 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.messages import customer_notice, customer_sms, noc_notice, noc_sms, notice_data
-from incidents.models import Audience, Incident, IncidentAffected, Notification, NotificationChannel
+from incidents.models import (
+    STATEFUL_KINDS,
+    Audience,
+    Incident,
+    IncidentAffected,
+    Notification,
+    NotificationChannel,
+)
 from monitor.models import Service
 
 __all__ = ["enqueue", "announce_to_noc", "announce_to_customers", "channels_for"]
@@ -45,10 +52,20 @@ async def enqueue(session: AsyncSession, incident: Incident, kind: str, channels
 
 async def announce_to_noc(session: AsyncSession, incident: Incident, kind: str, now: datetime,
                           extra: str = "", kinds: frozenset[str] | None = None) -> int:
-    """Tell the NOC's channels (only those of ``kinds`` when given)."""
+    """Tell the NOC's channels (only those of ``kinds`` when given), and every stateful channel that already
+    heard of this incident whatever its audience (a PagerDuty service reached by an escalation step must see
+    the acknowledgement and the resolution too, or its alert stays open)."""
     subject, body = noc_notice(kind, incident, extra)
     channels = [ch for ch in await channels_for(session, Audience.NOC) if kinds is None or ch.kind in kinds]
+    channels += [ch for ch in await _stateful_that_heard(session, incident.id) if ch not in channels]
     return await enqueue(session, incident, kind, channels, now, subject, body, noc_sms(kind, incident))
+
+
+async def _stateful_that_heard(session: AsyncSession, incident_id: int) -> list[NotificationChannel]:
+    return list((await session.execute(
+        select(NotificationChannel).distinct().join(Notification, Notification.channel_id == NotificationChannel.id)
+        .where(Notification.incident_id == incident_id, NotificationChannel.kind.in_(list(STATEFUL_KINDS)),
+               NotificationChannel.enabled.is_(True)).order_by(NotificationChannel.id))).scalars())
 
 
 async def announce_to_customers(session: AsyncSession, incident: Incident, kind: str, now: datetime,

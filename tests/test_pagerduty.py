@@ -125,3 +125,28 @@ async def test_a_routing_key_reference_to_an_unset_variable_is_permanent_and_nam
     (notice,) = await notices(sessionmaker)
     assert notice.status == NoticeStatus.FAILED and "NGB_TEST_PD_MISSING is not set" in notice.last_error
     assert provider.requests == []
+
+
+async def test_a_pagerduty_service_reached_by_an_escalation_step_is_resolved_too(sessionmaker, clock, pagerduty):
+    from incidents.escalation import escalate_due, set_policy
+
+    provider, notifier = pagerduty
+    pd = await channel(sessionmaker, "oncall-pd", Audience.ESCALATION, kind=ChannelKind.PAGERDUTY,
+                       address=ROUTING_KEY)
+    await set_policy(sessionmaker, "noc", [(300, pd.id)])
+    dispatcher = Dispatcher(sessionmaker, clock, {"pagerduty": notifier})
+    engine = IncidentEngine(sessionmaker, clock, EngineConfig(recovery_hold_s=0))
+    mon = await server_with_monitor(sessionmaker, "web-1")
+    await flip(sessionmaker, mon.id, clock.now(), "UP", "DOWN")
+    await engine.process_pending()
+    await dispatcher.dispatch_due()
+    assert provider.requests == []  # not a NOC channel: it waits for its escalation step
+    clock.advance(300)
+    assert await escalate_due(sessionmaker, "noc", clock.now()) == 1
+    await dispatcher.dispatch_due()
+    await flip(sessionmaker, mon.id, clock.now(), "DOWN", "UP")
+    await engine.process_pending()
+    await dispatcher.dispatch_due()
+    assert provider.errors == []
+    assert [e["event_action"] for e in provider.requests] == ["trigger", "resolve"]
+    assert len({e["dedup_key"] for e in provider.requests}) == 1
