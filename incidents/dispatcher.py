@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from incidents.errors import DeliveryFailed
 from incidents.metrics import IncidentMetrics
@@ -77,11 +78,17 @@ class Dispatcher:
         return sum(await asyncio.gather(*(one(i) for i in ids)))
 
     async def _claim(self, notice_id: int, now: datetime) -> tuple[Notification, NotificationChannel] | None:
+        # One channel hears of one incident in order: a resolve must not reach PagerDuty (or a phone) before
+        # the trigger that is still being retried, or the alert it resolves would open after it and stay open.
+        earlier = aliased(Notification)
+        waits = exists().where(earlier.channel_id == Notification.channel_id,
+                               earlier.incident_id == Notification.incident_id,
+                               earlier.id < Notification.id, earlier.status == NoticeStatus.PENDING)
         async with self.sessionmaker() as session, session.begin():
             claimed = await session.execute(
                 update(Notification).where(
                     Notification.id == notice_id, Notification.status == NoticeStatus.PENDING,
-                    Notification.next_attempt_at <= now,
+                    Notification.next_attempt_at <= now, ~waits,
                     or_(Notification.claimed_until.is_(None), Notification.claimed_until < now))
                 .values(claimed_until=now + timedelta(seconds=self.config.lease_s),
                         attempts=Notification.attempts + 1))
@@ -164,7 +171,9 @@ class Dispatcher:
     async def run(self) -> None:
         """Send due notices when woken and at least every ``sweep_interval_s``, until ``stop``."""
         async def one_pass() -> None:
-            await self.dispatch_due()
+            if await self.dispatch_due():
+                # A notice that waited for an earlier one of its channel and incident is due now.
+                self.wake.set()
             await self.refresh_channel_metrics()
 
         await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,

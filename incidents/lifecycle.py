@@ -13,7 +13,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.errors import IncidentClosed, IncidentNotFound
-from incidents.models import Incident, IncidentAffected, IncidentEvent, Source, Status
+from incidents.models import STATEFUL_KINDS, Incident, IncidentAffected, IncidentEvent, Source, Status
+from incidents.outbox import announce_to_noc
 from incidents.store import add_event, resolve_incident
 from monitor.accounts import Principal, Role, User, require_role, scope
 from monitor.errors import InvalidInput
@@ -45,6 +46,9 @@ async def acknowledge(sessionmaker: async_sessionmaker, principal: Principal, in
             incident.status = Status.ACKNOWLEDGED
             incident.acknowledged_at, incident.acknowledged_by = now, principal.user_id
             add_event(session, incident.id, now, "acknowledged", principal.username, principal.user_id)
+            # PagerDuty keeps the incident's state: its alert is acknowledged too (the others need no notice).
+            await announce_to_noc(session, incident, "acknowledged", now, f"by {principal.username}",
+                                  kinds=STATEFUL_KINDS)
         return incident
 
 

@@ -11,7 +11,7 @@ import jdatetime
 from incidents.models import Incident
 
 __all__ = ["TEHRAN", "persian_digits", "jalali", "persian_duration", "noc_notice", "customer_notice",
-           "notice_data"]
+           "customer_sms", "noc_sms", "notice_data"]
 
 # The terms fix Tehran at +03:30 (no DST since 2022).
 TEHRAN = timezone(timedelta(hours=3, minutes=30), "Asia/Tehran")
@@ -63,6 +63,26 @@ def customer_notice(kind: str, incident: Incident, services: list[str]) -> tuple
         body = (f"مشتری گرامی، از {jalali(incident.opened_at)} اختلالی ({_SEVERITY_FA[incident.severity]}) "
                 f"در {what} شناسایی شد. کارشناسان ما در حال رسیدگی هستند و نیازی به ثبت تیکت نیست.")
     return subject, body
+
+
+def _clock(at: datetime) -> str:
+    return persian_digits(at.astimezone(TEHRAN).strftime("%H:%M"))
+
+
+def customer_sms(kind: str, incident: Incident, services: list[str]) -> str:
+    """The compact Persian form of a customer notice, for one SMS part (70 UCS-2 characters) where the
+    service names allow: what, since when (Tehran time), and the incident's number."""
+    number = persian_digits(str(incident.id))
+    what = services[0] if len(services) == 1 else \
+        (f"{persian_digits(str(len(services)))} سرویس" if services else "سرویس شما")
+    if kind == "resolved":
+        return f"اختلال {what} برطرف شد ({persian_duration(incident.duration_s or 0)}). رخداد {number}"
+    return f"اختلال {_SEVERITY_FA[incident.severity]} در {what} از {_clock(incident.opened_at)}. رخداد {number}"
+
+
+def noc_sms(kind: str, incident: Incident) -> str:
+    """The compact form of a NOC notice (ASCII, so one 160-character part)."""
+    return f"#{incident.id} {kind} {incident.severity}: {incident.title}"
 
 
 def notice_data(kind: str, incident: Incident) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 
 __all__ = [
-    "Severity", "Status", "Source", "Audience", "ChannelKind", "NoticeStatus", "Incident", "IncidentAffected",
+    "Severity", "Status", "Source", "Audience", "ChannelKind", "STATEFUL_KINDS", "NoticeStatus", "Incident", "IncidentAffected",
     "IncidentEvent", "EscalationPolicy", "EscalationStep", "NotificationChannel", "Notification",
 ]
 
@@ -47,9 +47,23 @@ class Audience(enum.StrEnum):
 
 
 class ChannelKind(enum.StrEnum):
+    """What a channel's ``address`` is: a URL (webhook), a mailbox (email), a mobile number (sms, kavenegar,
+    ghasedak), a chat id (telegram, bale), a routing key or ``env:NAME``/``file:PATH`` naming one
+    (pagerduty)."""
+
     WEBHOOK = "webhook"
     EMAIL = "email"
     SMS = "sms"
+    KAVENEGAR = "kavenegar"
+    GHASEDAK = "ghasedak"
+    TELEGRAM = "telegram"
+    BALE = "bale"
+    PAGERDUTY = "pagerduty"
+
+
+# Channels that keep their own copy of the incident's state and so are told of every change (an
+# acknowledgement too), not only of openings and resolutions.
+STATEFUL_KINDS = frozenset({ChannelKind.PAGERDUTY.value})
 
 
 class NoticeStatus(enum.StrEnum):

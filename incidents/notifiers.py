@@ -14,8 +14,9 @@ import aiohttp
 
 from incidents.errors import DeliveryFailed
 
-__all__ = ["Message", "Notifier", "WebhookNotifier", "EmailNotifier", "SmsNotifier", "RecordingNotifier",
-           "http_failure"]
+# The other channels, each a small class behind the same ``send``: incidents.sms (Kavenegar, Ghasedak, any
+# HTTP gateway), incidents.messengers (Telegram, Bale), incidents.pagerduty, incidents.signed_webhook.
+__all__ = ["Message", "Notifier", "WebhookNotifier", "EmailNotifier", "RecordingNotifier", "http_failure"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,22 +63,6 @@ class WebhookNotifier:
                    "idempotency_key": message.idempotency_key}
         await _post_json(self.session, address, payload, self.timeout_s,
                          {"Idempotency-Key": message.idempotency_key} if message.idempotency_key else None)
-
-
-class SmsNotifier:
-    """Sends the body as an SMS through an HTTP gateway: POST ``gateway_url`` with JSON
-    ``{to_field: number, text_field: body, **extra}`` (field names and extra fields are configurable)."""
-
-    def __init__(self, session: aiohttp.ClientSession, gateway_url: str, *, to_field: str = "to",
-                 text_field: str = "text", extra: Mapping[str, Any] | None = None,
-                 headers: Mapping[str, str] | None = None, timeout_s: float = 10.0) -> None:
-        self.session, self.gateway_url, self.timeout_s = session, gateway_url, timeout_s
-        self.to_field, self.text_field = to_field, text_field
-        self.extra, self.headers = dict(extra or {}), dict(headers or {})
-
-    async def send(self, address: str, message: Message) -> None:
-        payload = {**self.extra, self.to_field: address, self.text_field: message.body}
-        await _post_json(self.session, self.gateway_url, payload, self.timeout_s, self.headers)
 
 
 class EmailNotifier:

@@ -9,8 +9,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from incidents.messages import customer_notice, noc_notice, notice_data
-from incidents.models import Audience, Incident, IncidentAffected, Notification, NotificationChannel
+from incidents.messages import customer_notice, customer_sms, noc_notice, noc_sms, notice_data
+from incidents.models import (
+    STATEFUL_KINDS,
+    Audience,
+    Incident,
+    IncidentAffected,
+    Notification,
+    NotificationChannel,
+)
 from monitor.models import Service
 
 __all__ = ["enqueue", "announce_to_noc", "announce_to_customers", "channels_for"]
@@ -26,14 +33,15 @@ async def channels_for(session: AsyncSession, audience: Audience, customer_id: i
 
 
 async def enqueue(session: AsyncSession, incident: Incident, kind: str, channels: Iterable[NotificationChannel],
-                  now: datetime, subject: str, body: str) -> int:
-    """Add one notice per channel unless that (incident, kind, channel) notice exists; return how many."""
+                  now: datetime, subject: str, body: str, short: str = "") -> int:
+    """Add one notice per channel unless that (incident, kind, channel) notice exists; return how many.
+    ``short`` is the notice's compact form (``data["short"]``) for channels that bill per part (SMS)."""
     wanted = {f"incident:{incident.id}:{kind}:{ch.id}": ch for ch in channels}
     if not wanted:
         return 0
     existing = set((await session.execute(
         select(Notification.dedup_key).where(Notification.dedup_key.in_(list(wanted))))).scalars())
-    data = notice_data(kind, incident)
+    data = notice_data(kind, incident) | ({"short": short} if short else {})
     for key, channel in wanted.items():
         if key not in existing:
             session.add(Notification(dedup_key=key, channel_id=channel.id, incident_id=incident.id, kind=kind,
@@ -43,9 +51,21 @@ async def enqueue(session: AsyncSession, incident: Incident, kind: str, channels
 
 
 async def announce_to_noc(session: AsyncSession, incident: Incident, kind: str, now: datetime,
-                          extra: str = "") -> int:
+                          extra: str = "", kinds: frozenset[str] | None = None) -> int:
+    """Tell the NOC's channels (only those of ``kinds`` when given), and every stateful channel that already
+    heard of this incident whatever its audience (a PagerDuty service reached by an escalation step must see
+    the acknowledgement and the resolution too, or its alert stays open)."""
     subject, body = noc_notice(kind, incident, extra)
-    return await enqueue(session, incident, kind, await channels_for(session, Audience.NOC), now, subject, body)
+    channels = [ch for ch in await channels_for(session, Audience.NOC) if kinds is None or ch.kind in kinds]
+    channels += [ch for ch in await _stateful_that_heard(session, incident.id) if ch not in channels]
+    return await enqueue(session, incident, kind, channels, now, subject, body, noc_sms(kind, incident))
+
+
+async def _stateful_that_heard(session: AsyncSession, incident_id: int) -> list[NotificationChannel]:
+    return list((await session.execute(
+        select(NotificationChannel).distinct().join(Notification, Notification.channel_id == NotificationChannel.id)
+        .where(Notification.incident_id == incident_id, NotificationChannel.kind.in_(list(STATEFUL_KINDS)),
+               NotificationChannel.enabled.is_(True)).order_by(NotificationChannel.id))).scalars())
 
 
 async def announce_to_customers(session: AsyncSession, incident: Incident, kind: str, now: datetime,
@@ -57,7 +77,8 @@ async def announce_to_customers(session: AsyncSession, incident: Incident, kind:
         if channels:
             names = await _service_names(session, incident.id, customer_id)
             subject, body = customer_notice(kind, incident, names)
-            sent += await enqueue(session, incident, kind, channels, now, subject, body)
+            sent += await enqueue(session, incident, kind, channels, now, subject, body,
+                                  customer_sms(kind, incident, names))
     return sent
 
 

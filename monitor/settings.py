@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import SettingsError
@@ -71,6 +71,30 @@ class Settings(BaseSettings):
     sms_gateway_url: str | None = None
     sms_to_field: str = "to"
     sms_text_field: str = "text"
+    # The generic SMS gateway's request: POST or GET, the fields as a JSON body, a form body or the query.
+    sms_method: Literal["POST", "GET"] = "POST"
+    sms_encoding: Literal["json", "form", "query"] = "json"
+    # An SMS is shortened to one part where possible and never sent in more than this many parts.
+    sms_max_parts: int = Field(2, ge=1, le=10)
+    # Kavenegar (https://kavenegar.com/rest.html) and Ghasedak (https://ghasedak.me/docs): keys and lines.
+    kavenegar_api_key: SecretStr | None = None
+    kavenegar_sender: str = ""
+    kavenegar_url: str = "https://api.kavenegar.com"
+    ghasedak_api_key: SecretStr | None = None
+    ghasedak_line_number: str = ""
+    ghasedak_url: str = "https://api.ghasedak.me"
+    # Telegram and Bale bots (Bale's bot API is Telegram's, at its own base URL).
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    bale_bot_token: SecretStr | None = None
+    bale_api_url: str = "https://tapi.bale.ai"
+    # PagerDuty Events API v2 (routing keys are per channel) and the source its alerts name.
+    pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_source: str = "negahban"
+    # Webhooks are signed (X-Negahban-Signature, HMAC-SHA256) when this secret is set.
+    webhook_signing_secret: SecretStr | None = None
+    # Notification channels: "name: kind audience address; ..." (see incidents.channel_config).
+    notification_channels: str = ""
 
     @field_validator("support_channels")
     @classmethod
@@ -91,7 +115,8 @@ class Settings(BaseSettings):
             check_canary(part)
         return value
 
-    @field_validator("alertmanager_url", "sms_gateway_url")
+    @field_validator("alertmanager_url", "sms_gateway_url", "kavenegar_url", "ghasedak_url", "telegram_api_url",
+                     "bale_api_url", "pagerduty_events_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         from urllib.parse import urlsplit
@@ -121,6 +146,24 @@ def _file_values(env: dict[str, str]) -> dict[str, object]:
     return {str(k).lower(): v for k, v in data.items()}
 
 
+# Secrets may also come from a file named by NEGAHBAN_<NAME>_FILE (a Docker/systemd credential), so they
+# need not sit in the environment; SecretStr keeps them out of reprs and logs.
+SECRET_SETTINGS = ("kavenegar_api_key", "ghasedak_api_key", "telegram_bot_token", "bale_bot_token",
+                   "webhook_signing_secret", "smtp_password")
+
+
+def _secret_files(env: dict[str, str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name in SECRET_SETTINGS:
+        key = f"{ENV_PREFIX}{name.upper()}_FILE"
+        if key in env:
+            try:
+                values[name] = Path(env[key]).read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise SettingsError(f"{key}={env[key]!r}: cannot be read: {exc.strerror}") from exc
+    return values
+
+
 def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build validated settings from ``env`` (default: the process environment) and explicit overrides."""
     env = dict(os.environ if env is None else env)
@@ -129,9 +172,10 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         key = ENV_PREFIX + name.upper()
         if key in env:
             values[name] = env[key]
+    values.update(_secret_files(env))
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower() not in
-                     set(Settings.model_fields) | {"config_file"})
+                     set(Settings.model_fields) | {"config_file"} | {f"{n}_file" for n in SECRET_SETTINGS})
     if unknown:
         raise SettingsError(f"{unknown[0]}={env[unknown[0]]!r}: unknown setting")
     try:
@@ -140,5 +184,5 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
-        value = values.get(name, err.get("input"))
+        value = "<secret>" if name in SECRET_SETTINGS else values.get(name, err.get("input"))
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: {err['msg'].removeprefix('Value error, ')}") from None

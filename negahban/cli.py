@@ -168,6 +168,9 @@ def _run(args, settings: Settings) -> int:
     if args.command == "user":
         return asyncio.run(_user(settings, args))
     if args.command == "check-config":
+        from negahban.service import configured_channels
+
+        configured_channels(settings)
         if settings.inventory_file:
             from monitor.inventory import load_inventory
 

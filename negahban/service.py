@@ -25,11 +25,17 @@ from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from incidents.alertmanager import AlertmanagerConfig
+from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.engine import EngineConfig
-from incidents.notifiers import EmailNotifier, Notifier, SmsNotifier, WebhookNotifier
+from incidents.messengers import BaleNotifier, TelegramNotifier
+from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
+from incidents.pagerduty import PagerDutyNotifier
+from incidents.signed_webhook import SignedWebhookNotifier
+from incidents.sms import GhasedakNotifier, HttpSmsNotifier, KavenegarNotifier
 from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
+from monitor.errors import InvalidInput, SettingsError
 from monitor.inventory import apply_inventory, load_inventory
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, schedule_housekeeping
@@ -41,7 +47,7 @@ from probes import ProbeContext, make_context
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
 
-__all__ = ["Service", "build_service"]
+__all__ = ["Service", "build_service", "configured_channels"]
 
 log = logging.getLogger("negahban.service")
 
@@ -105,16 +111,51 @@ def _outbound_http() -> aiohttp.ClientSession:
                                  timeout=aiohttp.ClientTimeout(total=30))
 
 
-def _notifiers(settings: Settings, http: aiohttp.ClientSession) -> dict[str, Notifier]:
+def _secret(value) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _notifiers(settings: Settings, http: aiohttp.ClientSession, clock: Clock) -> dict[str, Notifier]:
+    """One notifier per channel kind that is configured; a channel of a kind missing here fails its notices
+    with "no notifier for kind ..." (visible on the notification row)."""
+    s = settings
+    signing = _secret(s.webhook_signing_secret)
     notifiers: dict[str, Notifier] = {
-        "webhook": WebhookNotifier(http),
-        "email": EmailNotifier(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
-                               username=settings.smtp_username, password=settings.smtp_password,
-                               starttls=settings.smtp_starttls)}
-    if settings.sms_gateway_url:
-        notifiers["sms"] = SmsNotifier(http, settings.sms_gateway_url, to_field=settings.sms_to_field,
-                                       text_field=settings.sms_text_field)
+        "webhook": SignedWebhookNotifier(http, signing, clock.now) if signing else WebhookNotifier(http),
+        "email": EmailNotifier(s.smtp_host, s.smtp_port, s.smtp_sender, username=s.smtp_username,
+                               password=s.smtp_password, starttls=s.smtp_starttls),
+        "pagerduty": PagerDutyNotifier(http, base_url=s.pagerduty_events_url, source=s.pagerduty_source)}
+    if s.sms_gateway_url:
+        notifiers["sms"] = HttpSmsNotifier(http, s.sms_gateway_url, method=s.sms_method, encoding=s.sms_encoding,
+                                           to_field=s.sms_to_field, text_field=s.sms_text_field,
+                                           max_parts=s.sms_max_parts)
+    if s.kavenegar_api_key:
+        notifiers["kavenegar"] = KavenegarNotifier(http, _secret(s.kavenegar_api_key), sender=s.kavenegar_sender,
+                                                   base_url=s.kavenegar_url, max_parts=s.sms_max_parts)
+    if s.ghasedak_api_key:
+        notifiers["ghasedak"] = GhasedakNotifier(http, _secret(s.ghasedak_api_key),
+                                                 line_number=s.ghasedak_line_number, base_url=s.ghasedak_url,
+                                                 max_parts=s.sms_max_parts)
+    if s.telegram_bot_token:
+        notifiers["telegram"] = TelegramNotifier(http, _secret(s.telegram_bot_token), base_url=s.telegram_api_url)
+    if s.bale_bot_token:
+        notifiers["bale"] = BaleNotifier(http, _secret(s.bale_bot_token), base_url=s.bale_api_url)
     return notifiers
+
+
+def configured_channels(settings: Settings) -> list[ChannelSpec]:
+    """The channels the settings name; a bad entry is a ``SettingsError`` naming the variable and field."""
+    try:
+        return parse_notification_channels(settings.notification_channels)
+    except InvalidInput as exc:
+        raise SettingsError(f"NEGAHBAN_NOTIFICATION_CHANNELS: {exc}") from None
+
+
+async def _configured_channels(settings: Settings, sm: async_sessionmaker) -> None:
+    try:
+        await sync_channels(sm, configured_channels(settings))
+    except InvalidInput as exc:  # a customer the database does not know
+        raise SettingsError(f"NEGAHBAN_NOTIFICATION_CHANNELS: {exc}") from None
 
 
 def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
@@ -122,7 +163,7 @@ def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, 
     alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
                                       service_label=settings.alertmanager_service_label,
                                       url=settings.alertmanager_url)
-    return IncidentWorkers(sm, clock, http, _notifiers(settings, http), alertmanager=alertmanager,
+    return IncidentWorkers(sm, clock, http, _notifiers(settings, http, clock), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
                            periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
                            registry=registry, in_maintenance=in_maintenance)
@@ -139,6 +180,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         inv, specs = load_inventory(settings.inventory_file)
         counts = await apply_inventory(sm, inv, specs, clock.now())
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
+    await _configured_channels(settings, sm)
     await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.

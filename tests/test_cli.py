@@ -81,6 +81,15 @@ def test_check_config_refuses_a_gateway_url_that_is_not_http(tmp_path):
     assert "NEGAHBAN_SMS_GATEWAY_URL='gw'" in err
 
 
+def test_check_config_refuses_a_bad_notification_channel_naming_its_field(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    err = _one_line(_cli(["check-config"], url, NEGAHBAN_NOTIFICATION_CHANNELS="noc-pd: pagerdoody noc k"), 2)
+    assert err.startswith("negahban: error: NEGAHBAN_NOTIFICATION_CHANNELS: notification_channels[0].kind: "
+                          "'pagerdoody' is not one of"), err
+    good = _cli(["check-config"], url, NEGAHBAN_NOTIFICATION_CHANNELS="noc-pd: pagerduty noc env:PD_KEY")
+    assert good.returncode == 0, good.stderr
+
+
 def _errors(proc) -> list[str]:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     return [line.removeprefix("negahban: error: ") for line in proc.stderr.strip().splitlines()]

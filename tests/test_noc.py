@@ -158,7 +158,7 @@ async def test_the_monitor_api_pages_and_refuses_customers_and_bad_filters(sessi
         cust = await client.get("/api/v1/noc/monitors", headers={"Authorization": f"Bearer {ids['customer']}"})
         assert cust.status == 403
         html = await (await client.get("/noc", headers=noc)).text()
-        assert '<script src="/static/noc.js"' in html
+        assert '<script src="/static/noc.js"' in html and "disabled-channels" not in html
         assert (await client.get("/static/noc.js")).status == 200
 
 
@@ -204,3 +204,20 @@ async def test_an_open_event_stream_does_not_hold_up_shutdown(sessionmaker, cloc
         # Without close_streams the server would wait shutdown_timeout (60 s) for the stream to end.
         await asyncio.wait_for(runner.cleanup(), 10)
         resp.close()
+
+
+async def test_the_noc_screen_shows_a_channel_disabled_by_a_permanent_failure(sessionmaker, clock):
+    from incidents.models import NotificationChannel
+
+    ids = await _world(sessionmaker)
+    async with sessionmaker.begin() as s:
+        s.add_all([NotificationChannel(name="noc-sms", kind="kavenegar", address="0912", audience="noc",
+                                       enabled=False, disabled_reason="HTTP 401: kavenegar: <bad key>",
+                                       disabled_at=clock.now()),
+                   NotificationChannel(name="noc-pd", kind="pagerduty", address="k", audience="noc")])
+    deps = WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry())
+    async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
+        html = await (await client.get("/noc", headers={"Authorization": f"Bearer {ids['noc']}"})).text()
+    section = html.split('id="disabled-channels"', 1)[1].split("</section>", 1)[0]
+    assert "disabled (1)" in section and "<b>noc-sms</b> (kavenegar)" in section
+    assert "HTTP 401: kavenegar: &lt;bad key&gt;" in section and "noc-pd" not in section

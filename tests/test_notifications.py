@@ -16,7 +16,9 @@ from incidents.dispatcher import DispatchConfig, Dispatcher, backoff_s
 from incidents.engine import EngineConfig, IncidentEngine
 from incidents.metrics import IncidentMetrics
 from incidents.models import Audience, ChannelKind, NoticeStatus, NotificationChannel
-from incidents.notifiers import EmailNotifier, SmsNotifier, WebhookNotifier
+from incidents.notifiers import EmailNotifier, WebhookNotifier
+from incidents.sms import HttpSmsNotifier
+from incidents.sms_text import sms_length
 from monitor.models import Service
 from tests.incident_support import channel, flip, notices, server_with_monitor
 
@@ -186,8 +188,13 @@ async def test_sms_goes_through_the_configured_http_gateway_in_persian(sessionma
     await flip(sessionmaker, mon.id, clock.now(), "UP", "DOWN")
     await IncidentEngine(sessionmaker, clock).process_pending()
     async with aiohttp.ClientSession() as http:
-        sms = SmsNotifier(http, f"{url}/send", to_field="receptor", text_field="message", extra={"key": "k"})
+        sms = HttpSmsNotifier(http, f"{url}/send", to_field="receptor", text_field="message", extra={"key": "k"},
+                              max_parts=3)
         assert await Dispatcher(sessionmaker, clock, {"sms": sms}).dispatch_due() == 1
     (body,) = receiver.bodies
     assert body["receptor"] == "09120000000" and body["key"] == "k"
-    assert "مشتری گرامی" in body["message"] and "۱۴۰۴/۱۰/۱۱" in body["message"]
+    # The full Persian notice takes three UCS-2 parts; its compact form takes one.
+    (notice,) = await notices(sessionmaker)
+    assert "مشتری گرامی" in notice.body and sms_length(notice.body).parts > 1
+    assert body["message"] == notice.data["short"] and sms_length(body["message"]).parts == 1
+    assert "سرویس web-1" in body["message"] and "رخداد ۱" in body["message"]

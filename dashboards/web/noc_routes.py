@@ -9,15 +9,17 @@ from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
+from sqlalchemy import select
 
 from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
 from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS, WebDeps
-from dashboards.web.html import TEHRAN, page
+from dashboards.web.html import TEHRAN, esc, page
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import PageQuery, Params, page_of, sliced
 from dashboards.web.routing import HTML, QUERY, RouteTable
+from incidents.models import NotificationChannel
 from monitor.accounts import STAFF
 from monitor.models import State
 from tickets.desk import queue as desk_queue
@@ -120,14 +122,32 @@ async def noc_tickets(request: web.Request) -> web.Response:
     return page_of(request, sliced(list(tickets), q), q, lambda t: _noc_ticket(t, now))
 
 
+async def _disabled_channels(deps: WebDeps) -> str:
+    """Channels a permanent delivery failure switched off: nobody hears through them until someone fixes
+    the key or address (and the setting re-enables them), so the screen says so in red."""
+    async with deps.sessionmaker() as session:
+        rows = (await session.execute(select(NotificationChannel).where(NotificationChannel.enabled.is_(False))
+                                      .order_by(NotificationChannel.name))).scalars().all()
+    if not rows:
+        return ""
+    items = "".join(
+        f'<li><b>{esc(ch.name)}</b> ({esc(ch.kind)}) since '
+        f'{esc(ch.disabled_at.astimezone(TEHRAN).strftime("%m-%d %H:%M") if ch.disabled_at else "?")}: '
+        f'<code>{esc(ch.disabled_reason[:300])}</code></li>' for ch in rows)
+    return (f'<section class="card alert" id="disabled-channels"><h2>Notification channels disabled '
+            f'({len(rows)})</h2><ul>{items}</ul></section>')
+
+
 @routes.get("/noc", roles=STAFF, produces=HTML)
 async def noc_page(request: web.Request) -> web.Response:
     """The NOC screen."""
     p = request[PRINCIPAL]
+    disabled = await _disabled_channels(request.app[DEPS])
     states = "".join(f'<option value="{s}">{s}</option>' for s in State.__members__)
     body = f"""
 <header class="noc-head"><h1>NOC</h1>
   <div class="counts" id="counts"></div></header>
+{disabled}
 <div class="filters" dir="ltr">
   <input id="q" type="search" placeholder="search name, target, customer, datacenter, switch" size="40">
   <select id="state"><option value="">all states</option>{states}</select>
