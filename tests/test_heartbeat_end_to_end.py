@@ -276,3 +276,29 @@ async def test_the_scheduler_never_starts_a_heartbeat(db, clock):
         assert service.scheduler.dispatch_due() == 0
     finally:
         await _close(service, client)
+
+
+async def test_a_job_silent_inside_a_maintenance_window_is_down_late_only_once_the_window_ends(db, clock):
+    from datetime import timedelta
+
+    from monitor.maintenance import create_window
+
+    service, client, tokens, _ = await _world(db, clock)
+    sweep = service.extras["heartbeats"].sweep
+    try:
+        assert (await client.get(f"/hb/{tokens['acme-backup']}")).status == 200
+        mid = next(iter(service.scheduler.catalog))
+        start = clock.now() + timedelta(seconds=PERIOD)
+        await create_window(db.sessionmaker, starts_at=start, ends_at=start + timedelta(hours=2), now=clock.now(),
+                            monitor_id=mid)
+        await service.scheduler.reload(force=True)
+        clock.advance(PERIOD + GRACE + 60)  # late, inside the window
+        assert await sweep() == 1
+        assert _state(service, "acme-backup") == "MAINTENANCE"
+        await service.extras["incidents"].engine.process_pending()
+        assert await incidents(db.sessionmaker) == []
+        clock.advance(2 * 3600)  # the window is over and the job is still silent
+        assert await sweep() == 1
+        assert (await _flips(db))[-1] == ("DOWN", "heartbeat_late")
+    finally:
+        await _close(service, client)
