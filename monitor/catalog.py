@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -11,10 +12,11 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from monitor.errors import InvalidInput
+from monitor.heartbeat import policy_for
 from monitor.models import Customer, Datacenter, MaintenanceWindow, Monitor, NetworkDevice, Server, Service
 from monitor.policy import Policy, Thresholds, load_policy, load_thresholds
 from monitor.topology import Node
-from probes import SPECS, SpecBase
+from probes import PUSH_KINDS, SPECS, SpecBase
 
 __all__ = ["MonitorConfig", "load_catalog", "spec_for", "load_links", "fingerprint"]
 
@@ -50,8 +52,9 @@ def spec_for(monitor: Monitor) -> SpecBase:
     return SPECS[monitor.kind].model_validate(data)
 
 
-async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorConfig]:
-    """Return every enabled monitor keyed by id."""
+async def load_catalog(sessionmaker: async_sessionmaker, only: Iterable[int] | None = None
+                       ) -> dict[int, MonitorConfig]:
+    """Return every enabled monitor keyed by id (or those of ``only``)."""
     dev_dc = aliased(Datacenter)
     stmt = (
         select(Monitor, Service.name, Customer.name, Datacenter.location, dev_dc.location, Customer.id,
@@ -64,6 +67,8 @@ async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorCon
         .outerjoin(dev_dc, NetworkDevice.datacenter_id == dev_dc.id)
         .where(Monitor.enabled.is_(True), Monitor.kind.in_(list(SPECS)))
     )
+    if only is not None:
+        stmt = stmt.where(Monitor.id.in_(list(only)))
     async with sessionmaker() as session:
         rows = (await session.execute(stmt)).all()
     customer_of_service = await _service_customers(sessionmaker)
@@ -75,7 +80,8 @@ async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorCon
             labels = {"customer": customer or "", "instance": spec.target, "kind": mon.kind,
                       "location": location or dev_location or "", "monitor": mon.name, "service": service or ""}
             catalog[mon.id] = MonitorConfig(
-                mon.id, mon.name, mon.kind, spec, mon.interval_s, load_policy(mon.policy), labels,
+                mon.id, mon.name, mon.kind, spec, mon.interval_s,
+                load_policy(policy_for(mon.kind in PUSH_KINDS, mon.policy)), labels,
                 load_thresholds(mon.thresholds), mon.server_id, mon.device_id,
                 customer_id or customer_of_service.get(server_service))
         except (InvalidInput, ValidationError) as exc:

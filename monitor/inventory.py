@@ -16,10 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.errors import InventoryError, InventoryErrors
+from monitor.heartbeat_service import issue_ping_token, set_ping_digest
 from monitor.inventory_schema import InventoryDoc
-from monitor.models import Customer, Datacenter, Monitor, NetworkDevice, Server, Service
+from monitor.models import Customer, Datacenter, Heartbeat, Monitor, NetworkDevice, Server, Service
 from monitor.selfcheck import SELF_CHECK_NAME
-from probes import SPECS
+from probes import PUSH_KINDS, SPECS
 
 __all__ = ["load_inventory", "parse_inventory", "require_entries", "apply_inventory", "export_inventory"]
 
@@ -161,8 +162,25 @@ def _check_cycles(doc: _Doc, inv: InventoryDoc) -> None:
             node = parent.get(node)
 
 
+def _check_push(doc: _Doc, inv: InventoryDoc) -> None:
+    """A push monitor has no interval (the job decides when it pings) and a token of its own."""
+    digests: set[str] = set()
+    for i, m in enumerate(inv.monitors):
+        if m.kind not in PUSH_KINDS:
+            continue
+        if "interval" in m.model_fields_set:
+            doc.add(("monitors", i, "interval"), f"a {m.kind} monitor is pinged by the job: give period_s "
+                    "(how often it runs), not interval")
+        digest = m.spec_fields().get("token_sha256")
+        if isinstance(digest, str):
+            if digest in digests:
+                doc.add(("monitors", i, "token_sha256"), "the same token as another monitor in this file")
+            digests.add(digest)
+
+
 def _check_specs(doc: _Doc, inv: InventoryDoc) -> list[dict[str, Any]]:
     specs = []
+    _check_push(doc, inv)
     for i, m in enumerate(inv.monitors):
         if m.kind not in SPECS:
             doc.add(("monitors", i, "kind"), f"unknown kind {m.kind!r}; known: {', '.join(sorted(SPECS))}")
@@ -221,7 +239,8 @@ async def _upsert(session: AsyncSession, model, name: str, **values):
     return row
 
 
-async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str, Any]], now) -> dict:
+async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str, Any]], now,
+                 file: str = "<inventory>") -> dict:
     ids: dict[str, dict[str, int]] = {k: {} for k in ("dc", "dev", "svc", "srv")}
     for d in inv.datacenters:
         ids["dc"][d.name] = (await _upsert(session, Datacenter, d.name, display_name=d.display_name,
@@ -242,14 +261,41 @@ async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str,
         ids["srv"][s.name] = (await _upsert(
             session, Server, s.name, address=s.address, datacenter_id=ids["dc"].get(s.datacenter),
             parent_device_id=ids["dev"].get(s.parent), service_id=ids["svc"].get(s.service))).id
+    issued: dict[str, str] = {}
     for m, spec in zip(inv.monitors, specs, strict=True):
         fields = dict(spec)
-        await _upsert(session, Monitor, m.name, kind=m.kind, target=fields.pop("target"),
-                      timeout_s=fields.pop("timeout_s"), interval_s=m.interval, spec=fields,
-                      policy=m.policy.model_dump(exclude_defaults=True), enabled=m.enabled,
-                      server_id=ids["srv"].get(m.server), device_id=ids["dev"].get(m.device),
-                      service_id=_monitor_service(m, inv, ids), updated_at=now)
-    return {k: len(v) for k, v in ids.items()} | {"monitors": len(inv.monitors)}
+        digest = fields.pop("token_sha256", None)
+        # A push monitor's "interval" is its period: what the API lists, never a schedule.
+        interval = fields["period_s"] if m.kind in PUSH_KINDS else m.interval
+        row = await _upsert(session, Monitor, m.name, kind=m.kind, target=fields.pop("target"),
+                            timeout_s=fields.pop("timeout_s"), interval_s=interval, spec=fields,
+                            policy=m.policy.model_dump(exclude_defaults=True), enabled=m.enabled,
+                            server_id=ids["srv"].get(m.server), device_id=ids["dev"].get(m.device),
+                            service_id=_monitor_service(m, inv, ids), updated_at=now)
+        if m.kind in PUSH_KINDS:
+            token = await _ping_token(session, row.id, m.name, digest, now, file)
+            if token is not None:
+                issued[m.name] = token
+    counts: dict[str, Any] = {k: len(v) for k, v in ids.items()} | {"monitors": len(inv.monitors)}
+    if issued:
+        counts["new_ping_tokens"] = issued
+    return counts
+
+
+async def _ping_token(session: AsyncSession, monitor_id: int, name: str, digest: str | None, now,
+                      file: str) -> str | None:
+    """Keep the monitor's token, take the file's digest, or issue a first token (returned in clear)."""
+    if digest is None:
+        if await session.get(Heartbeat, monitor_id) is not None:
+            return None
+        return await issue_ping_token(session, monitor_id, now)
+    try:
+        async with session.begin_nested():
+            await set_ping_digest(session, monitor_id, digest, now)
+    except IntegrityError:
+        raise InventoryError(file, None, f"monitors.{name}.token_sha256",
+                             "already the token of another monitor") from None
+    return None
 
 
 def _monitor_service(m, inv: InventoryDoc, ids) -> int | None:
@@ -287,7 +333,7 @@ async def apply_inventory(sessionmaker: async_sessionmaker, inv: InventoryDoc, s
                           now, *, prune: bool = False, file: str = "<inventory>") -> dict:
     """Apply a validated inventory in one transaction; return counts of what it names."""
     async with sessionmaker.begin() as session:
-        counts = await _apply(session, inv, specs, now)
+        counts = await _apply(session, inv, specs, now, file)
         if prune:
             await _prune(session, inv, file)
     return counts
@@ -304,6 +350,7 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
         # The self-check and the canaries belong to NEGAHBAN_CANARIES, not to the file: leave them out so
         # the export can be applied again.
         mons = (await s.execute(select(Monitor).where(*_not_internal()).order_by(Monitor.name))).scalars().all()
+        digests = dict((await s.execute(select(Heartbeat.monitor_id, Heartbeat.token_sha256))).all())
     dc = {d.id: d.name for d in dcs}
     dev = {d.id: d.name for d in devs}
     svc = {x.id: x.name for x in svcs}
@@ -322,12 +369,23 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
         "servers": [_clean({"name": x.name, "address": x.address, "datacenter": dc.get(x.datacenter_id),
                             "parent": dev.get(x.parent_device_id), "service": svc.get(x.service_id)})
                     for x in srvs],
-        "monitors": [_clean({"name": m.name, "kind": m.kind, "target": m.target, "interval": m.interval_s,
-                             "timeout_s": m.timeout_s, "enabled": m.enabled, "server": srv.get(m.server_id),
-                             "device": dev.get(m.device_id), "service": svc.get(m.service_id),
-                             "policy": m.policy or None, **(m.spec or {})}) for m in mons],
+        "monitors": [_export_monitor(m, srv, dev, svc, digests) for m in mons],
     }
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _export_monitor(m: Monitor, srv: dict, dev: dict, svc: dict, digests: dict[int, str]) -> dict:
+    """A monitor as the file writes it. A push monitor has no target, timeout or interval, and carries its
+    token's SHA-256, never the token: the export can be committed to a repository and applied elsewhere
+    without the jobs' URLs changing."""
+    probed = {} if m.kind in PUSH_KINDS else {"target": m.target, "interval": m.interval_s,
+                                              "timeout_s": m.timeout_s}
+    out = {"name": m.name, "kind": m.kind, **probed, "enabled": m.enabled, "server": srv.get(m.server_id),
+           "device": dev.get(m.device_id), "service": svc.get(m.service_id), "policy": m.policy or None,
+           **(m.spec or {})}
+    if m.kind in PUSH_KINDS:
+        out["token_sha256"] = digests.get(m.id)
+    return _clean(out)
 
 
 def _not_internal() -> tuple:

@@ -13,7 +13,7 @@ from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 
 __all__ = [
     "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
-    "MonitorState", "ProbeResultRow", "Flip", "MaintenanceWindow", "RollupFine", "RollupArchive",
+    "MonitorState", "ProbeResultRow", "Flip", "Heartbeat", "MaintenanceWindow", "RollupFine", "RollupArchive",
 ]
 
 
@@ -114,6 +114,27 @@ class MonitorState(Base):
     since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Heartbeat(Base):
+    """A push monitor's ping token and its latest pings (see ``monitor.heartbeat``).
+
+    Only the SHA-256 of the token is stored: a token is 192 random bits, so a fast hash is enough, and a
+    copy of the database (or an ``inventory export``, which carries the digest) lets nobody ping. The ping
+    times are written on every ping: the sweep judges lateness by them, also after a restart."""
+
+    __tablename__ = "heartbeats"
+    monitor_id: Mapped[int] = mapped_column(BigId, ForeignKey("monitors.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_ping_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last finish (success, failure or exit code): the period and the grace are counted from it.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A /start not yet followed by a finish: the run in progress.
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_signal: Mapped[str | None] = mapped_column(String(10))
+    last_exit_code: Mapped[int | None] = mapped_column(Integer)
 
 
 class ProbeResultRow(Base):

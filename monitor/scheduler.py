@@ -39,6 +39,7 @@ from monitor.policy import load_policy
 from monitor.runner import Runner
 from monitor.selfcheck import SELF_CHECK_NAME
 from monitor.topology import build_topology
+from probes import PUSH_KINDS
 from probes.base import SpecBase
 
 __all__ = ["Scheduler", "DueQueue", "phase_of", "next_start"]
@@ -168,7 +169,11 @@ class Scheduler:
             self._runner.forget(mid)
         for mid, cfg in fresh.items():
             old = self.catalog.get(mid)
-            if (old is None or not old.same_schedule(cfg)) and mid not in self._running:
+            if cfg.kind in PUSH_KINDS:
+                self.queue.discard(mid)
+                continue  # pushed by the target (a heartbeat): its results come from pings and the sweep
+            replan = old is None or not old.same_schedule(cfg) or old.kind in PUSH_KINDS
+            if replan and mid not in self._running:
                 self.queue.put(mid, next_start(mid, cfg.interval_s, now))
         self.catalog = fresh
         self._fingerprint = fp

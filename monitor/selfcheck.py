@@ -76,14 +76,14 @@ def check_canary(text: str) -> tuple[str, str]:
     """Parse a canary and validate it as its probe kind's spec; ``ValueError`` names what is wrong."""
     from pydantic import ValidationError
 
-    from probes import SPECS
+    from probes import PROBERS, SPECS
 
     try:
         kind, target = parse_canary(text)
     except InvalidInput as exc:
         raise ValueError(exc.reason) from None
-    if kind not in SPECS:
-        raise ValueError(f"{text!r}: unknown probe kind {kind!r}; known: {', '.join(sorted(SPECS))}")
+    if kind not in PROBERS:  # a canary is probed: a push kind (heartbeat) cannot be one
+        raise ValueError(f"{text!r}: unknown probe kind {kind!r}; known: {', '.join(sorted(PROBERS))}")
     try:
         SPECS[kind].model_validate({"kind": kind, "target": target})
     except ValidationError as exc:

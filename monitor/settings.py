@@ -54,11 +54,19 @@ class Settings(BaseSettings):
     # How often the scheduler looks for added, changed, paused or removed monitors.
     reload_seconds: float = Field(10.0, gt=0, le=3600)
 
+    # Heartbeat monitors: how often silence is looked for, and the pings allowed per minute at /hb/.
+    heartbeat_sweep_seconds: float = Field(15.0, gt=0, le=300)
+    heartbeat_pings_per_token_per_minute: int = Field(20, ge=1, le=100_000)
+    heartbeat_pings_per_address_per_minute: int = Field(300, ge=1, le=1_000_000)
+
     # Incidents: a recovery resolves an incident once the cause stayed up this long (flaps keep it open).
     incident_recovery_hold_seconds: float = Field(180.0, ge=0, le=86_400)
     escalation_policy: str = "noc"
     # Alertmanager: base URL for reconciliation (None: no reconciliation) and the severity label.
     alertmanager_url: str | None = None
+    # blackbox_exporter's /probe: its modules (a blackbox.yml) and the non-public networks it may reach.
+    blackbox_config: str | None = None
+    probe_allow: str = ""
     alertmanager_severity_label: str = "severity"
     alertmanager_service_label: str = "service"
     # Notification channels: SMTP for e-mail, an HTTP gateway for SMS (POST JSON {to_field, text_field}).

@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
                        description="Issue an API token for USERNAME; it is printed once and stored hashed.")
     ut.add_argument("username")
     ut.add_argument("--name", default="cli")
+    hb = sub.add_parser("heartbeat", help="heartbeat (push) monitors", description="Heartbeat monitors.")
+    hbs = hb.add_subparsers(dest="hb_command", required=True, metavar="ACTION")
+    ht = hbs.add_parser("token", help="issue a new ping token for a heartbeat monitor (printed once)",
+                        description="Issue a new ping token for MONITOR and print its ping URL; the old token "
+                        "stops working. Only its SHA-256 is stored, so this is the one time it is shown.")
+    ht.add_argument("monitor")
+    ht.add_argument("--base-url", default="", help="the service's public address, e.g. https://noc.example.com")
     return p
 
 
@@ -87,7 +94,34 @@ async def _inventory_apply(settings: Settings, args) -> int:
         return 0
     counts = await _with_db(settings, lambda sm: apply_inventory(sm, inv, specs, SystemClock().now(),
                                                                  prune=args.prune, file=str(args.file)))
+    tokens = counts.pop("new_ping_tokens", {})
     print(f"{args.file}: applied " + " ".join(f"{k}={v}" for k, v in counts.items()))
+    for name, token in tokens.items():
+        print(f"heartbeat {name}: ping URL /hb/{token} (shown once; only its SHA-256 is stored)")
+    return 0
+
+
+async def _heartbeat_token(settings: Settings, args) -> int:
+    from sqlalchemy import select
+
+    from monitor.clock import SystemClock
+    from monitor.errors import InvalidInput
+    from monitor.heartbeat_service import issue_ping_token
+    from monitor.models import Monitor
+    from probes import PUSH_KINDS
+
+    async def run(sm):
+        async with sm.begin() as s:
+            row = (await s.execute(select(Monitor).where(Monitor.name == args.monitor))).scalar_one_or_none()
+            if row is None:
+                raise InvalidInput("monitor", f"unknown monitor {args.monitor!r}")
+            if row.kind not in PUSH_KINDS:
+                raise InvalidInput("monitor", f"{args.monitor!r} is a {row.kind} monitor; only heartbeat "
+                                   "monitors are pinged")
+            return await issue_ping_token(s, row.id, SystemClock().now())
+
+    token = await _with_db(settings, run)
+    print(f"{args.base_url.rstrip('/')}/hb/{token}")
     return 0
 
 
@@ -167,6 +201,8 @@ def _run(args, settings: Settings) -> int:
         return asyncio.run(fn(settings, args))
     if args.command == "user":
         return asyncio.run(_user(settings, args))
+    if args.command == "heartbeat":
+        return asyncio.run(_heartbeat_token(settings, args))
     if args.command == "check-config":
         from negahban.service import configured_channels
 

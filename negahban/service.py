@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from dashboards.blackbox_modules import load_modules, parse_networks
 from dashboards.collectors import MetricsHub, flip_latency_families, refreshing
 from dashboards.collectors_desk import desk_families
 from dashboards.collectors_incidents import incident_families, outbox_families
@@ -24,6 +25,7 @@ from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
+from dashboards.web.heartbeat_routes import ping_limits
 from incidents.alertmanager import AlertmanagerConfig
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.engine import EngineConfig
@@ -36,6 +38,7 @@ from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.errors import InvalidInput, SettingsError
+from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, schedule_housekeeping
@@ -72,6 +75,9 @@ class Service:
             schedule_housekeeping(self.scheduler.aps, self.sessionmaker, self.clock,
                                   Retention(raw_s=self.settings.raw_result_days * 86400))
             await self.scheduler.start()
+            self.scheduler.aps.add_job(self.extras["heartbeats"].sweep, "interval", seconds=self.settings.heartbeat_sweep_seconds,
+                                       id="heartbeat-sweep", replace_existing=True, max_instances=1,
+                                       coalesce=True, misfire_grace_time=60)
             asyncio.get_running_loop().add_signal_handler(
                 signal.SIGHUP, lambda: asyncio.ensure_future(self.scheduler.reload(force=True)))
         if "incidents" in self.extras:
@@ -80,6 +86,8 @@ class Service:
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
         await site.start()
+        # Pings sent before this could not be heard (see monitor.heartbeat.deadline).
+        self.extras["heartbeats"].listening()
         self.app[DEPS].ready["ready"] = True
         log.info("started listen=%s:%s database=%s", self.settings.listen_host, self.settings.listen_port,
                  self.engine.url.render_as_string(hide_password=True))
@@ -169,6 +177,19 @@ def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, 
                            registry=registry, in_maintenance=in_maintenance)
 
 
+def _probe_endpoint(settings: Settings) -> tuple[dict, list]:
+    """The /probe endpoint's modules and allowed networks; a bad file or network stops the start, named."""
+    try:
+        modules = load_modules(settings.blackbox_config) if settings.blackbox_config else {}
+        return modules, parse_networks(settings.probe_allow)
+    except InvalidInput as exc:
+        where = "NEGAHBAN_PROBE_ALLOW" if exc.field == "NEGAHBAN_PROBE_ALLOW" else \
+            f"NEGAHBAN_BLACKBOX_CONFIG={settings.blackbox_config}: {exc.field}"
+        raise SettingsError(f"{where}: {exc.reason}") from None
+    except OSError as exc:
+        raise SettingsError(f"NEGAHBAN_BLACKBOX_CONFIG={settings.blackbox_config}: {exc.strerror or exc}") from None
+
+
 async def build_service(settings: Settings, clock: Clock | None = None,
                         registry: CollectorRegistry | None = None) -> Service:
     clock = clock or SystemClock()
@@ -178,8 +199,11 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     sm = make_sessionmaker(engine)
     if settings.inventory_file:
         inv, specs = load_inventory(settings.inventory_file)
-        counts = await apply_inventory(sm, inv, specs, clock.now())
+        counts = await apply_inventory(sm, inv, specs, clock.now(), file=str(settings.inventory_file))
         log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
+        for name in counts.get("new_ping_tokens", {}):
+            # The token is not logged: staff issue one they can see with `negahban heartbeat token NAME`.
+            log.warning("heartbeat_token_unseen monitor=%s hint=negahban_heartbeat_token", name)
     await _configured_channels(settings, sm)
     await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
@@ -205,6 +229,8 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     hub.add("outbox", outbox_families, ttl_s=5.0)
     hub.add("ledger", ledger_families, ttl_s=60.0)
     hub.add("ledger-totals", refreshing(register_ledger_collector(registry)), ttl_s=60.0)
+    heartbeats = HeartbeatService(sm, runner, clock, lambda: scheduler.catalog, registry, incidents.failures)
+    blackbox_modules, probe_allow = _probe_endpoint(settings)
     noc_index = NocIndex(sm, clock, lambda: runner.latest)
     noc_feed = StateFeed(lambda: runner.latest)
     runner.on_flip(noc_feed.nudge)
@@ -212,12 +238,16 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
-                             "incidents_changed": incidents.incidents_changed},
+                             "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
+                             "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
+                             "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,
+                                                             settings.heartbeat_pings_per_address_per_minute)},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
                    support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
     return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
-                   extras={"incidents": incidents, "http": http, "incident_db": incident_db})
+                   extras={"incidents": incidents, "http": http, "incident_db": incident_db,
+                           "heartbeats": heartbeats})
 
 
 def run_loop(main, loop: str) -> None:

@@ -64,7 +64,7 @@ async def test_a_user_without_a_password_needs_an_explicit_choice(db):
 
 @pytest.mark.parametrize("canaries, reason", [
     ("nonsense", "expected http(s)://... or kind:target"),
-    ("smtp:10.0.0.1:25", "unknown probe kind 'smtp'"),
+    ("gopher:10.0.0.1:70", "unknown probe kind 'gopher'"),
     ("tcp:10.0.0.53", "host:port"),
     ("icmp:10.0.0.1,http://", "http:// or https:// URL"),
 ])
