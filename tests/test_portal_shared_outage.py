@@ -220,3 +220,21 @@ async def test_the_customer_behind_the_switch_cannot_open_the_other_affected_cus
                  f"/portal/services/{site['svc']['gamma-db']}/report?month={MONTH}"):
         resp = await site["client"].get(path)
         assert resp.status == 404 and "gamma" not in await resp.text()
+
+
+@pytest.mark.integration
+async def test_the_pdf_report_names_no_device_and_carries_the_network_outage(site):
+    import io
+    import unicodedata
+
+    from pypdf import PdfReader
+
+    await _login(site["client"], "alice")
+    resp = await site["client"].get(f"/portal/services/{site['svc']['alpha-web']}/report.pdf?month={MONTH}")
+    assert resp.status == 200
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(await resp.read())).pages)
+    for word in INTERNAL:
+        assert word not in text, word
+    # Extraction gives Arabic presentation forms in visual order: NFKC brings back the letters.
+    (row,) = [line for line in unicodedata.normalize("NFKC", text).splitlines() if "شبکه" in line]
+    assert "قطعی شبکه" in row and "برطرف شد" in row
