@@ -2,7 +2,8 @@
 
 * /metrics scrape (per-monitor series from 10,000 latest results, plus the database-backed collectors),
 * the NOC first screen (the page and its first page of monitors; cold = inventory read from the database),
-* a year-long customer uptime report (a service with two monitors and a year of flips every 6 hours).
+* a year-long customer uptime report (a service with two monitors and a year of flips every 6 hours, its
+  server behind a switch that failed for 20 minutes every week: 58 shared incidents listing 25 servers).
 
 Usage: ``python bench/dashboards_scale.py [DATABASE_URL]`` (default: a scratch SQLite file).
 """
@@ -31,6 +32,7 @@ from dashboards.collectors_desk import desk_families  # noqa: E402
 from dashboards.metrics import ProbeExposition  # noqa: E402
 from dashboards.web.app import build_app  # noqa: E402
 from dashboards.web.deps import WebDeps  # noqa: E402
+from incidents.models import Incident, IncidentAffected  # noqa: E402
 from monitor.accounts import Role, create_user, issue_token  # noqa: E402
 from monitor.clock import ManualClock  # noqa: E402
 from monitor.db import make_engine, make_sessionmaker, upgrade  # noqa: E402
@@ -69,6 +71,7 @@ async def populate(sm) -> dict:
                                                 "since": NOW} for i in range(N)])
         await _year_of_flips(s, [1, 2])
         await _year_of_rollups(s, [1, 2, 3, 4])
+        await _weekly_switch_outages(s, device_id=1)
         noc = await create_user(s, "nora", Role.NOC)
         cust = await create_user(s, "alice", Role.CUSTOMER, customer_id=1)
         return {"noc": await issue_token(s, noc.id, "b", NOW), "customer": await issue_token(s, cust.id, "b", NOW)}
@@ -84,6 +87,33 @@ async def _year_of_flips(s, monitor_ids) -> None:
             t += timedelta(hours=6) if state == "UP" else timedelta(minutes=3)
             state = "DOWN" if state == "UP" else "UP"
     await s.execute(insert(Flip), rows)
+
+
+async def _weekly_switch_outages(s, device_id: int) -> None:
+    """The switch in front of service 1's server fails for 20 minutes every week: its monitor's flips and one
+    incident each, listing every server behind it (as the incident engine writes them)."""
+    mid = N + 1
+    await s.execute(insert(Monitor), [{"id": mid, "name": "sw-mgmt", "kind": "http", "target": "http://10.9.9.9/",
+                                       "device_id": device_id}])
+    behind = [i + 1 for i in range(2500) if i % 100 + 1 == device_id]
+    flips, t = [{"monitor_id": mid, "at": NOW - timedelta(days=400), "old_state": "UNKNOWN", "new_state": "UP",
+                 "processed_at": NOW}], NOW - timedelta(days=400, hours=-3)
+    n = 0
+    while t < NOW:
+        end = t + timedelta(minutes=20)
+        flips += [{"monitor_id": mid, "at": t, "old_state": "UP", "new_state": "DOWN", "processed_at": t},
+                  {"monitor_id": mid, "at": end, "old_state": "DOWN", "new_state": "UP", "processed_at": end}]
+        n += 1
+        await s.execute(insert(Incident), [{"id": n, "dedup_key": f"monitor:{mid}", "source": "monitor",
+                                            "severity": "urgent", "status": "resolved", "title": "sw-mgmt down",
+                                            "monitor_id": mid, "opened_at": t, "resolved_at": end,
+                                            "duration_s": 1200.0}])
+        await s.execute(insert(IncidentAffected), [
+            {"incident_id": n, "key": f"monitor:{mid}", "monitor_id": mid, "device_id": device_id, "added_at": t}]
+            + [{"incident_id": n, "key": f"server:{srv}", "server_id": srv, "device_id": device_id,
+                "service_id": srv, "customer_id": (srv - 1) // 10 + 1, "added_at": t} for srv in behind])
+        t += timedelta(days=7)
+    await s.execute(insert(Flip), flips)
 
 
 async def _year_of_rollups(s, monitor_ids) -> None:

@@ -4,18 +4,23 @@ The engine (``monitor.uptime.uptime_from``) weighs every second between flips an
 Here a service's monitors' flips are read once for the whole range and cut into days (or months), so a
 90-day bar or a year-long report is a few queries, not one per bucket. A service's figure adds up its
 monitors' available and unavailable seconds.
+
+A shared outage (a switch in front of the service's server, see ``incidents.shared``) counts for each of the
+service's monitors it cut off as UNREACHABLE time, from the switch's confirmed failure to its recovery, even
+where the monitor's own checks confirmed it later: the figure and the outage the portal lists agree.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from monitor.maintenance import Calendar, load_calendar, scope_keys
+from incidents.shared import cut_off_intervals
+from monitor.maintenance import Calendar, Interval, load_calendar, scope_keys
 from monitor.models import Flip, State
 from monitor.uptime import uptime_from
 
@@ -48,6 +53,7 @@ class MonitorHistory:
     initial: State                        # the state at the start of the range
     flips: list[tuple[datetime, State]]   # inside the range, in order
     maintenance: list[tuple[datetime, datetime]]
+    cut_off: list[Interval] = field(default_factory=list)  # cut off by another monitor's incident
 
 
 # A dict lookup: calling the enum for each of a year's flips costs more than the arithmetic.
@@ -80,7 +86,8 @@ def day_spans(first_day_start: datetime, days: int) -> list[Span]:
 
 async def load_histories(sm: async_sessionmaker, monitor_ids: Sequence[int], start: datetime, end: datetime,
                          calendar: Calendar | None = None) -> list[MonitorHistory]:
-    """Each monitor's state at ``start``, its flips in [start, end) and its maintenance intervals."""
+    """Each monitor's state at ``start``, its flips in [start, end), its maintenance intervals and the spans
+    another monitor's incident cut it off."""
     if not monitor_ids:
         return []
     calendar = calendar if calendar is not None else await load_calendar(sm)
@@ -94,13 +101,15 @@ async def load_histories(sm: async_sessionmaker, monitor_ids: Sequence[int], sta
         rows = (await conn.execute(select(Flip.monitor_id, _epoch(Flip.at, conn.dialect.name), Flip.new_state)
                                    .where(Flip.monitor_id.in_(monitor_ids), Flip.at >= start, Flip.at < end)
                                    .order_by(Flip.at, Flip.id))).all()
+        cut_off = await cut_off_intervals(s, monitor_ids, start, end)
     flips: dict[int, list[tuple[datetime, State]]] = {m: [] for m in monitor_ids}
     for mid, epoch, state in rows:
         flips[mid].append((_from_epoch(epoch), _STATES[state]))
     out = []
     for mid in monitor_ids:
         windows = calendar.intervals(await scope_keys(sm, mid), start, end) if calendar else []
-        out.append(MonitorHistory(mid, _STATES[initial.get(mid, State.UNKNOWN.value)], flips[mid], windows))
+        out.append(MonitorHistory(mid, _STATES[initial.get(mid, State.UNKNOWN.value)], flips[mid], windows,
+                                  cut_off.get(mid, [])))
     return out
 
 
@@ -114,7 +123,7 @@ def _one(h: MonitorHistory, spans: Sequence[Span], now: datetime) -> list[tuple[
         j = i
         while j < n and h.flips[j][0] < span.end:
             j += 1
-        up = uptime_from(state, h.flips[i:j], h.maintenance, span.start, span.end, now)
+        up = uptime_from(state, h.flips[i:j], h.maintenance, span.start, span.end, now, h.cut_off)
         out.append((up.available_s, up.unavailable_s, up.seconds[State.MAINTENANCE.value]))
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.errors import IncidentClosed, IncidentNotFound
@@ -21,7 +21,7 @@ from monitor.errors import InvalidInput
 from monitor.models import Flip, MonitorState, State
 
 __all__ = ["OPERATORS", "acknowledge", "assign", "add_note", "resolve", "get_incident", "list_incidents",
-           "timeline", "IncidentView"]
+           "timeline", "IncidentView", "ServiceIncident", "incidents_of_service"]
 
 # Who may change an incident.
 OPERATORS = frozenset({Role.ADMIN, Role.NOC, Role.TECHNICIAN})
@@ -132,6 +132,40 @@ async def list_incidents(sessionmaker: async_sessionmaker, principal: Principal,
         stmt = stmt.where(Incident.status != Status.RESOLVED)
     async with sessionmaker() as session:
         return list((await session.execute(_visible(stmt, principal))).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceIncident:
+    """What a customer may see of an incident that affected one of their services: when, how bad, whether it
+    is over, and whether it was shared (another monitor's outage, a network device's, that cut the service
+    off). No title, summary, monitor, device, reason or other affected customer."""
+
+    id: int
+    severity: str
+    status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    duration_s: float | None
+    shared: bool
+
+
+async def incidents_of_service(sessionmaker: async_sessionmaker, principal: Principal, service_id: int, *,
+                               start: datetime | None = None, end: datetime | None = None,
+                               limit: int = 500) -> list[ServiceIncident]:
+    """Incidents the caller may see that affected ``service_id`` (its own, and shared ones listing it),
+    newest first; with a range, those overlapping it."""
+    listed = exists(select(IncidentAffected.id).where(IncidentAffected.incident_id == Incident.id,
+                                                      IncidentAffected.service_id == service_id))
+    stmt = (select(Incident).where(or_(Incident.service_id == service_id, listed))
+            .order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(limit))
+    if end is not None:
+        stmt = stmt.where(Incident.opened_at < end)
+    if start is not None:
+        stmt = stmt.where(or_(Incident.resolved_at.is_(None), Incident.resolved_at > start))
+    async with sessionmaker() as session:
+        rows = (await session.execute(_visible(stmt, principal))).scalars()
+        return [ServiceIncident(i.id, i.severity, i.status, i.opened_at, i.resolved_at, i.duration_s,
+                                i.service_id != service_id) for i in rows]
 
 
 async def get_incident(sessionmaker: async_sessionmaker, principal: Principal, incident_id: int) -> IncidentView:

@@ -172,6 +172,8 @@ def _apply_parent(base: State, target: State, mem: Memory, policy: Policy, ctx: 
     if ctx.parent is ParentStatus.DOWN:
         return State.UNREACHABLE
     if target is State.UNREACHABLE:  # the parent came back but this child still fails: its own outage now
+        if not mem.failing:  # ... unless its last check passed: it is recovering, on its own up_after count
+            return target
         return State.DOWN if mem.down else State.DEGRADED
     if ctx.parent is ParentStatus.SUSPECT and target != base and base not in FAILING:
         if mem.failing < policy.down_after + policy.parent_grace:

@@ -7,7 +7,11 @@ Between two flips a monitor was in the state the first one entered, for every se
 * time inside a maintenance window, or in the MAINTENANCE state, is left out of both sides;
 * time after ``now`` has not happened yet;
 * UP and DEGRADED are available; DOWN and UNREACHABLE are not (a customer behind a dead switch was still cut
-  off, even though the outage is the switch's).
+  off, even though the outage is the switch's);
+* time the monitor was *cut off* (a parent's outage that lists it, e.g. the incident of the switch in front
+  of its server, while that parent was confirmed DOWN) counts as UNREACHABLE even where the monitor's own
+  flips still say UP or DEGRADED: its own checks confirm the outage a few checks later than the switch's do,
+  and a customer is told of the outage from the switch's start. Maintenance still comes first.
 
 ``ratio`` is available / (available + unavailable), or None when nothing in the range was known.
 """
@@ -59,12 +63,28 @@ def _overlap(s: datetime, e: datetime, windows: Sequence[Interval]) -> float:
     return total
 
 
+def _subtract(intervals: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
+    """``intervals`` minus ``holes``; both merged and sorted."""
+    out: list[Interval] = []
+    for s, e in intervals:
+        for hs, he in holes:
+            if he <= s or hs >= e:
+                continue
+            if hs > s:
+                out.append((s, hs))
+            s = max(s, he)
+        if s < e:
+            out.append((s, e))
+    return out
+
+
 def uptime_from(initial: State, flips: Sequence[tuple[datetime, State]], maintenance: Sequence[Interval],
-                start: datetime, end: datetime, now: datetime) -> Uptime:
+                start: datetime, end: datetime, now: datetime, cut_off: Sequence[Interval] = ()) -> Uptime:
     """Pure: ``initial`` is the state at ``start`` (from the last flip before it), ``flips`` the (at,
-    new_state) pairs inside [start, end) in order, ``maintenance`` merged, sorted intervals."""
+    new_state) pairs inside [start, end) in order, ``maintenance`` and ``cut_off`` merged, sorted intervals."""
     end = min(end, now)
     out = Uptime()
+    cut = _subtract(cut_off, maintenance) if cut_off else []
     marks = [(start, initial)] + [(at, st) for at, st in flips if start <= at < end] + [(end, initial)]
     for (s, state), (e, _) in zip(marks, marks[1:], strict=False):
         if e <= s:
@@ -73,7 +93,10 @@ def uptime_from(initial: State, flips: Sequence[tuple[datetime, State]], mainten
         in_window = _overlap(s, e, maintenance) if state is not State.MAINTENANCE else span
         out.seconds[State.MAINTENANCE.value] += in_window
         if state is not State.MAINTENANCE:
-            out.seconds[state.value] += span - in_window
+            # UNKNOWN stays unknown: before its first check the monitor was not there to be cut off.
+            moved = _overlap(s, e, cut) if cut and state in AVAILABLE else 0.0
+            out.seconds[state.value] += span - in_window - moved
+            out.seconds[State.UNREACHABLE.value] += moved
     return out
 
 

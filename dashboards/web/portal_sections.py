@@ -7,25 +7,30 @@ from datetime import datetime
 
 from dashboards.web.fa import duration_fa
 from dashboards.web.html import esc, jalali
-from incidents.lifecycle import list_incidents
+from incidents.lifecycle import ServiceIncident, incidents_of_service
 from monitor.accounts import Principal
 from monitor.errors import NotFound
 from tickets.ledger.format import statement_fa
 from tickets.ledger.statements import read_statement
 
-__all__ = ["service_incidents", "incidents_table", "statement_section"]
+__all__ = ["service_incidents", "incidents_table", "statement_section", "kind_fa"]
 
 INCIDENT_STATUS_FA = {"triggered": "در حال رسیدگی", "acknowledged": "در دست بررسی", "resolved": "برطرف شد"}
 SEVERITY_FA = {"urgent": "قطعی", "important": "اختلال"}
+# A shared outage is named for what the customer lived through, never for our device (rule 4).
+SHARED_FA = {"urgent": "قطعی شبکه", "important": "اختلال شبکه"}
 
 
 async def service_incidents(sm, principal: Principal, service_id: int, start: datetime | None = None,
-                            end: datetime | None = None, limit: int = 500) -> list:
-    """Incidents of one service the caller may see, newest first; with a range, those overlapping it."""
-    rows = await list_incidents(sm, principal, open_only=False, limit=limit)
-    return [i for i in rows if i.service_id == service_id
-            and (end is None or i.opened_at < end)
-            and (start is None or i.resolved_at is None or i.resolved_at > start)]
+                            end: datetime | None = None, limit: int = 500) -> list[ServiceIncident]:
+    """Incidents that affected one service, the caller's to see, newest first; with a range, those
+    overlapping it. Shared outages (a switch in front of the service) are included."""
+    return await incidents_of_service(sm, principal, service_id, start=start, end=end, limit=limit)
+
+
+def kind_fa(incident: ServiceIncident) -> str:
+    names = SHARED_FA if incident.shared else SEVERITY_FA
+    return names.get(incident.severity, "رخداد")
 
 
 def _duration(incident, now: datetime) -> str:
@@ -39,7 +44,7 @@ def _duration(incident, now: datetime) -> str:
 def incidents_table(incidents: list, now: datetime) -> str:
     if not incidents:
         return '<p class="muted">رخدادی ثبت نشده است.</p>'
-    rows = "".join(f'<tr class="incident"><td>{SEVERITY_FA.get(i.severity, esc(i.severity))}</td>'
+    rows = "".join(f'<tr class="incident"><td>{kind_fa(i)}</td>'
                    f"<td>{jalali(i.opened_at)}</td><td>{jalali(i.resolved_at) if i.resolved_at else '—'}</td>"
                    f'<td class="duration">{_duration(i, now)}</td>'
                    f"<td>{INCIDENT_STATUS_FA.get(i.status, esc(i.status))}</td></tr>" for i in incidents)

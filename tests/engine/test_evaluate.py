@@ -145,6 +145,10 @@ P_SUSPECT = Context(parent=ParentStatus.SUSPECT, root_monitor_id=7)
     ("UDDDD", {1: P_DOWN, 2: P_DOWN, 3: P_DOWN}, "UUURD"),
     # the child recovers on its own counts
     ("UDDDUU", {i: P_DOWN for i in range(1, 6)}, "UUURRU"),
+    # the parent is back before the child's first good check: the child is recovering, not failing on
+    # its own (it was DEGRADED for one check, opening a spurious incident after every network outage)
+    ("UDDDUU", {1: P_DOWN, 2: P_DOWN, 3: P_DOWN}, "UUURRU"),
+    ("UDDDUDD", {1: P_DOWN, 2: P_DOWN, 3: P_DOWN}, "UUURRDD"),
 ])
 def test_unreachable_behind_a_down_parent(checks, contexts, expected):
     states, _, _ = run(checks, contexts=contexts)

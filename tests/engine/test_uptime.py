@@ -59,6 +59,34 @@ def test_unreachable_time_is_unavailable_and_maintenance_state_is_left_out():
     assert result.ratio == pytest.approx(2 / 3)
 
 
+# A switch in front of the monitor was confirmed DOWN 6h-8h; its own flips: UP at 0h, UNREACHABLE at 6.5h, UP
+# at 8.5h (its own checks confirm later than the switch's do).
+OWN = [(h(0), U), (h(6.5), R), (h(8.5), U)]
+
+
+@pytest.mark.parametrize("flips, windows, cut, now, up, unreachable, maint", [
+    # the switch's confirmed outage and the monitor's own UNREACHABLE time, counted once: 6h-8.5h
+    (OWN, [], [(h(6), h(8))], h(24), 21.5, 2.5, 0),
+    # without a cut-off, today's figure: only the monitor's own 2h
+    (OWN, [], [], h(24), 22, 2, 0),
+    # maintenance still comes first: 5h-7h is left out of both sides
+    (OWN, [(h(5), h(7))], [(h(6), h(8))], h(24), 20.5, 1.5, 2),
+    # the MAINTENANCE state is left out too, cut off or not
+    ([(h(0), U), (h(6), M), (h(8), U)], [], [(h(6), h(8))], h(24), 22, 0, 2),
+    # before its first check the monitor was not there: the cut-off counts for nothing then
+    ([(h(7), U)], [], [(h(6), h(8))], h(24), 16, 1, 0),
+    # DOWN inside the cut-off is unavailable once, not twice
+    ([(h(0), U), (h(6), D), (h(8), U)], [], [(h(6), h(8))], h(24), 22, 0, 0),
+    # the future has not happened: an outage still going at now counts up to now
+    (OWN[:2], [], [(h(6), h(30))], h(12), 6, 6, 0),
+])
+def test_time_cut_off_by_a_parents_outage_is_unreachable(flips, windows, cut, now, up, unreachable, maint):
+    result = uptime_from(State.UNKNOWN, flips, windows, h(0), h(24), now=now, cut_off=cut)
+    assert result.seconds["UP"] == pytest.approx(up * 3600)
+    assert result.seconds["UNREACHABLE"] == pytest.approx(unreachable * 3600)
+    assert result.seconds["MAINTENANCE"] == pytest.approx(maint * 3600)
+
+
 async def _inventory(sessionmaker):
     async with sessionmaker() as s, s.begin():
         cust = Customer(name="acme")
