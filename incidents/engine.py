@@ -246,13 +246,13 @@ class IncidentEngine:
         for event in self.downstream:
             event.set()
 
+    async def one_pass(self) -> int:
+        """Apply the pending flips, then resolve the incidents whose recovery is confirmed."""
+        return await self.process_pending() + await self.sweep()
+
     async def run(self) -> None:
         """Apply flips as soon as ``wake`` is set, and at least every ``sweep_interval_s``; until ``stop``."""
-        async def one_pass() -> None:
-            await self.process_pending()
-            await self.sweep()
-
-        await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
+        await run_woken(self.one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
                         "engine_pass_failed")
 
     def stop(self) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from monitor.errors import InvalidInput
 from monitor.models import Customer, Datacenter, MaintenanceWindow, Monitor, NetworkDevice, Server, Service
 from monitor.policy import Policy, Thresholds, load_policy, load_thresholds
 from monitor.topology import Node
+from monitor.work import WorkerFailures
 from probes import SPECS, SpecBase
 
 __all__ = ["MonitorConfig", "load_catalog", "spec_for", "load_links", "fingerprint"]
@@ -50,8 +49,10 @@ def spec_for(monitor: Monitor) -> SpecBase:
     return SPECS[monitor.kind].model_validate(data)
 
 
-async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorConfig]:
-    """Return every enabled monitor keyed by id."""
+async def load_catalog(sessionmaker: async_sessionmaker,
+                       failures: WorkerFailures | None = None) -> dict[int, MonitorConfig]:
+    """Return every enabled monitor keyed by id. A row that cannot be read is left out and counted (worker
+    ``catalog_reload``, ``gave_up``: it stays out until the row is edited, which makes the next reload read it)."""
     dev_dc = aliased(Datacenter)
     stmt = (
         select(Monitor, Service.name, Customer.name, Datacenter.location, dev_dc.location, Customer.id,
@@ -76,9 +77,11 @@ async def load_catalog(sessionmaker: async_sessionmaker) -> dict[int, MonitorCon
                 mon.id, mon.name, mon.kind, spec_for(mon), mon.interval_s, load_policy(mon.policy), labels,
                 load_thresholds(mon.thresholds), mon.server_id, mon.device_id,
                 customer_id or customer_of_service.get(server_service))
-        except (InvalidInput, ValidationError) as exc:
+        except Exception as exc:  # InvalidInput, ValidationError, or a row corrupt in a way nobody foresaw
             # One broken row must not stop the other 9,999 monitors: it is left out and logged.
             log.error("monitor_invalid monitor=%s error=%s", mon.name, str(exc).replace("\n", " "))
+            if failures is not None:
+                failures.record("catalog_reload", f"monitor:{mon.id}", exc, gave_up=True)
     return catalog
 
 
