@@ -38,7 +38,9 @@ OUTCOMES = ("retry", "gave_up")
 
 def error_text(exc: BaseException, limit: int = 2000) -> str:
     """The error as stored on the failed row: its type and message, cut on purpose to ``limit``."""
-    text = f"{type(exc).__name__}: {exc}"
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    text = f"{name}: {exc}"
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
