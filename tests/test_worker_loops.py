@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import delete, func, select, text, update
 
@@ -37,8 +38,10 @@ from incidents.models import (
     Status,
 )
 from incidents.store import open_incident
+from monitor.accounts import Role, create_user, issue_token
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import (
+    Customer,
     Flip,
     MaintenanceWindow,
     Monitor,
@@ -478,3 +481,34 @@ async def test_a_set_aside_item_is_forgotten_once_it_goes_through(env):
     assert await env.run("rollups_hourly") == [1]
     assert await env.ledger("rollups_hourly") == {}
     assert await count(env.sm, RollupArchive.monitor_id, func.length(RollupArchive.slots) > 0) == 1
+
+
+async def _token(env: Env, name: str, role: Role, customer_id: int | None = None) -> dict[str, str]:
+    async with env.sm() as s, s.begin():
+        user = await create_user(s, name, role, customer_id=customer_id)
+        return {"Authorization": f"Bearer {await issue_token(s, user.id, name, env.clock.now())}"}
+
+
+async def test_the_noc_reads_the_set_aside_items_and_a_customer_cannot(env):
+    await poison_retention(env)
+    await poison_incident_engine(env)
+    async with env.sm() as s:
+        customer_id = (await s.execute(select(Customer.id).limit(1))).scalar()
+    noc = await _token(env, "noc-1", Role.NOC)
+    customer = await _token(env, "cust-1", Role.CUSTOMER, customer_id)
+    async with TestClient(TestServer(env.service.app, host="127.0.0.1")) as client:
+        page = await client.get("/api/v1/worker-failures", params={"set_aside": "true", "limit": "1"}, headers=noc)
+        first = await page.json()
+        rest = await (await client.get("/api/v1/worker-failures", params={"set_aside": "true", "page": "2",
+                                                                           "limit": "1"}, headers=noc)).json()
+        refused = await client.get("/api/v1/worker-failures", headers=customer)
+        bad = await client.get("/api/v1/worker-failures", params={"limit": "0"}, headers=noc)
+        bad_text = await bad.text()
+    assert page.status == 200 and 'rel="next"' in page.headers["Link"]
+    items = {(r["worker"], r["item"].split(":")[0]): r for r in first + rest}
+    assert set(items) == {("retention", "table"), ("incident_engine", "flip")}
+    assert items[("retention", "table")]["item"] == "table:rollups_fine"
+    assert "being archived" in items[("retention", "table")]["error"]
+    assert all(r["set_aside"] and r["attempts"] == MAX_ITEM_ATTEMPTS for r in items.values())
+    assert refused.status == 403
+    assert bad.status == 400 and "limit" in bad_text
