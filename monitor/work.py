@@ -177,6 +177,9 @@ async def isolate(worker: str, steps: Iterable[tuple[str, Callable[[], Awaitable
                   failures: WorkerFailures) -> Isolated:
     """Run each ``(item, step)`` on its own: a step that raises is noted (set aside after
     ``MAX_ITEM_ATTEMPTS``) and the next one runs; items already set aside are skipped."""
+    steps = list(steps)
+    if not steps:
+        return Isolated()
     noted = await failures.noted(worker)
     out, recovered = Isolated(), []
     for item, step in steps:

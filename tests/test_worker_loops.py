@@ -306,7 +306,33 @@ async def poison_retention(env: Env) -> None:
 
 
 async def poison_incident_engine(env: Env) -> None:
-    """A server whose maintenance window has a corrupt RRULE: deciding its flip raises."""
+    """A server whose maintenance window has a corrupt RRULE: deciding its flip raises. And, for the recovery
+    sweep of the same loop, a recovered incident the database will not let change."""
+    stuck, healed = await _recovered(env, "stuck"), await _recovered(env, "healed")
+    await refuse(env, "incidents", "UPDATE", f"OLD.id = {stuck}", "incident row locked")
+    try:
+        await _poison_flips(env)
+    finally:
+        await allow(env, "incidents")
+    async with env.sm() as s:
+        status = dict((await s.execute(select(Incident.id, Incident.status))).all())
+    assert status[healed] == Status.RESOLVED and status[stuck] != Status.RESOLVED
+    assert env.failures("incident_recovery", "gave_up") == 1
+    assert_set_aside((await env.ledger("incident_recovery")).get(f"incident:{stuck}"), "incident row locked")
+
+
+async def _recovered(env: Env, name: str) -> int:
+    mon = await server_with_monitor(env.sm, name)
+    async with env.sm() as s, s.begin():
+        incident = await open_incident(s, key=f"monitor:{mon.id}", source=Source.MONITOR, severity=Severity.URGENT,
+                                       title=name, opened_at=env.clock.now() - timedelta(hours=2),
+                                       now=env.clock.now(), monitor_id=mon.id)
+        incident.recovering_since = env.clock.now() - timedelta(hours=1)
+    return incident.id
+
+
+async def _poison_flips(env: Env) -> None:
+    before = await count(env.sm, Incident.id)
     mon = await server_with_monitor(env.sm, "poisoned")
     await add(env.sm, MaintenanceWindow(title="corrupt", starts_at=env.clock.now() - timedelta(days=1),
                                         rrule="FREQ=NONSENSE", duration_s=60, server_id=mon.server_id))
@@ -314,8 +340,8 @@ async def poison_incident_engine(env: Env) -> None:
     for i in range(5):
         other = await server_with_monitor(env.sm, f"web-{i}")
         await flip(env.sm, other.id, env.clock.now() + timedelta(seconds=1), "UP", "DOWN")
-    await env.run("incident_engine", MAX_ITEM_ATTEMPTS)
-    assert await count(env.sm, Incident.id) == 5
+    await env.run("incident_engine", MAX_ITEM_ATTEMPTS + 1)
+    assert await count(env.sm, Incident.id) == before + 5
     async with env.sm() as s:
         bad = await s.get(Flip, poisoned)
     assert bad.processed_at is not None and bad.attempts == MAX_ITEM_ATTEMPTS and "FREQ" in bad.error
@@ -323,7 +349,7 @@ async def poison_incident_engine(env: Env) -> None:
     later = await server_with_monitor(env.sm, "later")
     await flip(env.sm, later.id, env.clock.now(), "UP", "DOWN")
     await env.run("incident_engine")
-    assert await count(env.sm, Incident.id) == 6
+    assert await count(env.sm, Incident.id) == before + 6
 
 
 async def poison_dispatcher(env: Env) -> None:
@@ -491,7 +517,7 @@ async def _token(env: Env, name: str, role: Role, customer_id: int | None = None
 
 async def test_the_noc_reads_the_set_aside_items_and_a_customer_cannot(env):
     await poison_retention(env)
-    await poison_incident_engine(env)
+    await _poison_flips(env)
     async with env.sm() as s:
         customer_id = (await s.execute(select(Customer.id).limit(1))).scalar()
     noc = await _token(env, "noc-1", Role.NOC)
