@@ -2,7 +2,7 @@
 
 One APScheduler job per monitor costs APScheduler's full bookkeeping (trigger arithmetic, job store,
 executor hand-off, events) on every run; at 10,000 monitors that is most of the service's CPU. Instead a
-single heap holds each monitor's next planned start. An APScheduler interval job ("tick", every ``tick_s``)
+single heap holds each monitor's next planned start. An APScheduler interval job (the ``checks`` loop, every ``tick_s``)
 takes the entries due before the next tick and arms one ``loop.call_later`` each, so a check starts on time
 (lateness is the event loop's, not the tick's) and the per-run cost is a heap pop and a timer.
 
