@@ -30,12 +30,15 @@ from incidents.models import Incident, Severity, Source, Status
 from incidents.store import add_event, find_open, open_incident, raise_severity, resolve_incident
 from monitor.clock import utc
 from monitor.models import Service
-from monitor.work import WorkerFailures
+from monitor.work import WorkerFailures, isolate
 
 __all__ = ["AlertmanagerConfig", "WebhookPayload", "Alert", "ReceiveResult", "parse_payload", "receive",
-           "reconcile", "alert_key"]
+           "reconcile", "alert_key", "RECEIVER_WORKER"]
 
 log = logging.getLogger("negahban.alertmanager")
+
+# The worker label of the receiver's failures (it is a web route, not a loop, but counted with them).
+RECEIVER_WORKER = "alertmanager"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,7 @@ async def receive(sessionmaker: async_sessionmaker, body: bytes | str | Mapping[
             one = await _apply_all(sessionmaker, [alert], now, config)
         except Exception as exc:
             result.failed += 1
-            (failures or WorkerFailures()).record("alertmanager", f"alert:{alert.fingerprint}", exc, gave_up=True)
+            (failures or WorkerFailures()).record(RECEIVER_WORKER, f"alert:{alert.fingerprint}", exc, gave_up=True)
             continue
         for name in ("opened", "updated", "resolved", "ignored"):
             setattr(result, name, getattr(result, name) + getattr(one, name))
@@ -249,23 +252,38 @@ async def fetch_alerts(http: aiohttp.ClientSession, url: str, timeout_s: float =
 
 
 async def reconcile(sessionmaker: async_sessionmaker, http: aiohttp.ClientSession, config: AlertmanagerConfig,
-                    now: datetime) -> int:
-    """Resolve open alert incidents whose alert is gone, silenced or inhibited. Return how many."""
+                    now: datetime, failures: WorkerFailures | None = None) -> int:
+    """Resolve open alert incidents whose alert is gone, silenced or inhibited, at ``now``. Return how many.
+
+    Each incident is resolved in a transaction of its own: one that fails is counted (worker
+    ``alertmanager_reconcile``) and retried on the next pass, set aside after ``MAX_ITEM_ATTEMPTS``; the others
+    are resolved."""
     if not config.url:
         return 0
     states = await fetch_alerts(http, config.url)
-    async with sessionmaker() as session, session.begin():
-        open_alerts = (await session.execute(select(Incident).where(
-            Incident.source == Source.ALERTMANAGER, Incident.status != Status.RESOLVED).with_for_update()
-        )).scalars().all()
-        done = 0
-        for incident in open_alerts:
-            state = states.get(incident.dedup_key, "gone")
-            if state in ("active", "unprocessed"):
-                continue
-            add_event(session, incident.id, now, "reconciled", f"alert is {state} in Alertmanager")
-            await resolve_incident(session, incident, now, now, f"alert_{state}")
-            done += 1
+    async with sessionmaker() as session:
+        open_alerts = (await session.execute(select(Incident.id, Incident.dedup_key).where(
+            Incident.source == Source.ALERTMANAGER, Incident.status != Status.RESOLVED).order_by(Incident.id))).all()
+
+    def step(incident_id: int):
+        return lambda: _reconcile_one(sessionmaker, incident_id, states, now)
+
+    done = (await isolate("alertmanager_reconcile",
+                          ((f"incident:{i}", step(i)) for i, key in open_alerts
+                           if states.get(key, "gone") not in ("active", "unprocessed")),
+                          failures or WorkerFailures())).done
     if done:
         log.info("alerts_reconciled resolved=%s", done)
     return done
+
+
+async def _reconcile_one(sessionmaker: async_sessionmaker, incident_id: int, states: Mapping[str, str],
+                         now: datetime) -> bool:
+    async with sessionmaker() as session, session.begin():
+        incident = await session.get(Incident, incident_id, with_for_update=True)
+        state = states.get(incident.dedup_key, "gone")
+        if incident.status == Status.RESOLVED or state in ("active", "unprocessed"):
+            return False  # resolved meanwhile (a webhook, the NOC, another process)
+        add_event(session, incident.id, now, "reconciled", f"alert is {state} in Alertmanager")
+        await resolve_incident(session, incident, now, now, f"alert_{state}")
+        return True

@@ -168,15 +168,18 @@ class Dispatcher:
                                   .values(enabled=False, disabled_reason=reason[:1000], disabled_at=now))
         log.error("channel_disabled channel_id=%s reason=%r", channel_id, reason)
 
+    async def one_pass(self) -> int:
+        """Send the notices that are due, then export which channels are disabled."""
+        sent = await self.dispatch_due()
+        if sent:
+            # A notice that waited for an earlier one of its channel and incident may be due now.
+            self.wake.set()
+        await self.refresh_channel_metrics()
+        return sent
+
     async def run(self) -> None:
         """Send due notices when woken and at least every ``sweep_interval_s``, until ``stop``."""
-        async def one_pass() -> None:
-            if await self.dispatch_due():
-                # A notice that waited for an earlier one of its channel and incident is due now.
-                self.wake.set()
-            await self.refresh_channel_metrics()
-
-        await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
+        await run_woken(self.one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
                         "dispatch_pass_failed")
 
     def stop(self) -> None:

@@ -33,7 +33,7 @@ from incidents.store import absorb, add_event, find_open, open_incident, raise_s
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from monitor.models import Flip, Monitor, State
-from monitor.work import MAX_ITEM_ATTEMPTS, WorkerFailures, error_text
+from monitor.work import MAX_ITEM_ATTEMPTS, WorkerFailures, error_text, isolate
 
 __all__ = ["EngineConfig", "IncidentEngine", "InMaintenance", "never_in_maintenance"]
 
@@ -216,17 +216,16 @@ class IncidentEngine:
         async with self.sessionmaker() as session:
             ids = list((await session.execute(select(Incident.id).where(
                 Incident.status != Status.RESOLVED, Incident.recovering_since <= cutoff))).scalars())
-        resolved = sum([await self._confirm_recovery_isolated(i, now) for i in ids])
+        # One incident that cannot be resolved is counted and retried, set aside after MAX_ITEM_ATTEMPTS
+        # (its error in worker_item_failures); the other incidents still resolve.
+        resolved = (await isolate("incident_recovery", ((f"incident:{i}", self._confirming(i, now)) for i in ids),
+                                  self.failures)).done
         if resolved:
             self._changed()
         return resolved
 
-    async def _confirm_recovery_isolated(self, incident_id: int, now: datetime) -> bool:
-        try:
-            return await self._confirm_recovery(incident_id, now)
-        except Exception as exc:  # the next sweep retries it; the other incidents still resolve
-            self.failures.record("incident_recovery", f"incident:{incident_id}", exc, gave_up=False)
-            return False
+    def _confirming(self, incident_id: int, now: datetime):
+        return lambda: self._confirm_recovery(incident_id, now)
 
     async def _confirm_recovery(self, incident_id: int, now: datetime) -> bool:
         async with self.sessionmaker() as session, session.begin():
@@ -246,13 +245,13 @@ class IncidentEngine:
         for event in self.downstream:
             event.set()
 
+    async def one_pass(self) -> int:
+        """Apply the pending flips, then resolve the incidents whose recovery is confirmed."""
+        return await self.process_pending() + await self.sweep()
+
     async def run(self) -> None:
         """Apply flips as soon as ``wake`` is set, and at least every ``sweep_interval_s``; until ``stop``."""
-        async def one_pass() -> None:
-            await self.process_pending()
-            await self.sweep()
-
-        await run_woken(one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
+        await run_woken(self.one_pass, self.wake, self.config.sweep_interval_s, lambda: self._stopping, log,
                         "engine_pass_failed")
 
     def stop(self) -> None:

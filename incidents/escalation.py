@@ -19,7 +19,7 @@ from incidents.models import EscalationPolicy, EscalationStep, Incident, Notific
 from incidents.outbox import enqueue
 from incidents.store import add_event
 from monitor.errors import InvalidInput
-from monitor.work import WorkerFailures
+from monitor.work import WorkerFailures, isolate
 
 __all__ = ["set_policy", "escalate_due", "steps_due"]
 
@@ -61,7 +61,8 @@ async def _steps(session: AsyncSession, policy_name: str) -> list[EscalationStep
 async def escalate_due(sessionmaker: async_sessionmaker, policy_name: str, now: datetime,
                        failures: WorkerFailures | None = None) -> int:
     """Take every escalation step that is due for unacknowledged urgent incidents. Return steps taken.
-    An incident whose step fails is counted and retried on the next pass; the others still escalate."""
+    An incident whose step fails is counted and retried on the next pass (and set aside after
+    ``MAX_ITEM_ATTEMPTS``, its error in ``worker_item_failures``); the others still escalate."""
     async with sessionmaker() as session:
         steps = await _steps(session, policy_name)
         if not steps:
@@ -69,14 +70,11 @@ async def escalate_due(sessionmaker: async_sessionmaker, policy_name: str, now: 
         ids = list((await session.execute(select(Incident.id).where(
             Incident.status == Status.TRIGGERED, Incident.severity == Severity.URGENT,
             Incident.escalation_level < len(steps)))).scalars())
-    failures = failures or WorkerFailures()
-    taken = 0
-    for incident_id in ids:
-        try:
-            taken += await _escalate_one(sessionmaker, incident_id, steps, now)
-        except Exception as exc:
-            failures.record("escalation", f"incident:{incident_id}", exc, gave_up=False)
-    return taken
+    def step(incident_id: int):
+        return lambda: _escalate_one(sessionmaker, incident_id, steps, now)
+
+    done = await isolate("escalation", ((f"incident:{i}", step(i)) for i in ids), failures or WorkerFailures())
+    return done.done
 
 
 async def _escalate_one(sessionmaker: async_sessionmaker, incident_id: int, steps: list[EscalationStep],

@@ -1,12 +1,13 @@
 """The running parts of the incidents package, started and stopped together by the composition root:
-the engine (woken after flips are committed), the dispatcher (woken after incident changes), and a
-periodic job for escalation and Alertmanager reconciliation."""
+the engine (woken after flips are committed), the dispatcher (woken after incident changes), escalation and
+Alertmanager reconciliation (every few seconds), and the later stages given to ``add_stage``. ``loops()``
+names each of them; the service starts them from that list."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,8 +22,9 @@ from incidents.errors import ReconcileFailed
 from incidents.escalation import escalate_due
 from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
+from incidents.wakeloop import run_woken
 from monitor.clock import Clock
-from monitor.work import WorkerFailures
+from monitor.work import Loop, WorkerFailures
 
 __all__ = ["PeriodicConfig", "IncidentWorkers", "Stage"]
 
@@ -30,9 +32,13 @@ log = logging.getLogger("negahban.incidents")
 
 
 class Stage(Protocol):
-    """A later stage run beside the workers: woken through ``wake``, looping in ``run`` until ``stop``."""
+    """A later stage run beside the workers: woken through ``wake``, looping in ``run`` until ``stop``;
+    ``run_once`` is one of its passes and ``name`` its loop's name."""
 
+    name: str
     wake: asyncio.Event
+
+    async def run_once(self) -> object: ...
 
     async def run(self) -> None: ...
 
@@ -42,8 +48,8 @@ class Stage(Protocol):
 @dataclass(frozen=True, slots=True)
 class PeriodicConfig:
     escalation_policy: str = "noc"
-    interval_s: float = 15.0
-    reconcile_every: int = 4  # reconcile with Alertmanager every N periodic passes
+    interval_s: float = 15.0  # escalation runs this often
+    reconcile_every: int = 4  # reconcile with Alertmanager every N escalation intervals
 
 
 class IncidentWorkers:
@@ -52,13 +58,13 @@ class IncidentWorkers:
                  dispatch: DispatchConfig | None = None, periodic: PeriodicConfig | None = None,
                  alertmanager: AlertmanagerConfig | None = None,
                  in_maintenance: InMaintenance = never_in_maintenance,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, failures: WorkerFailures | None = None) -> None:
         self.sessionmaker, self.clock, self.http = sessionmaker, clock, http
         self.periodic = periodic or PeriodicConfig()
         self.alertmanager = alertmanager or AlertmanagerConfig()
         self.metrics = IncidentMetrics(registry) if registry is not None else None
         # One failure counter for every worker of the outage path (later stages are given it too).
-        self.failures = WorkerFailures(registry)
+        self.failures = failures if failures is not None else WorkerFailures(registry)
         self.dispatcher = Dispatcher(sessionmaker, clock, notifiers, dispatch, self.metrics, self.failures)
         # Extra events woken after incident changes (e.g. the desk's auto-ticketing), added before start.
         self.followers: list[asyncio.Event] = []
@@ -68,6 +74,7 @@ class IncidentWorkers:
         self._tasks: list[asyncio.Task] = []
         self._stages: list[Stage] = []
         self._stop = asyncio.Event()
+        self._timers = (asyncio.Event(), asyncio.Event())  # the periodic loops' wake-ups (set only to stop)
 
     def follow(self, event: asyncio.Event) -> None:
         """Wake ``event`` whenever incidents change."""
@@ -94,38 +101,56 @@ class IncidentWorkers:
         for event in (self.engine.wake, self.dispatcher.wake, *self.followers):
             event.set()
 
-    async def periodic_pass(self, n: int) -> None:
-        now = self.clock.now()
-        if await escalate_due(self.sessionmaker, self.periodic.escalation_policy, now, self.failures):
+    async def escalation_pass(self) -> int:
+        """Take the escalation steps that are due."""
+        taken = await escalate_due(self.sessionmaker, self.periodic.escalation_policy, self.clock.now(),
+                                   self.failures)
+        if taken:
             self.dispatcher.wake.set()
-        if self.alertmanager.url and n % self.periodic.reconcile_every == 0:
-            try:
-                if await reconcile(self.sessionmaker, self.http, self.alertmanager, now):
-                    self.incidents_changed()
-            except ReconcileFailed as exc:
-                log.warning("reconcile_failed reason=%r", str(exc))
+        return taken
 
-    async def _periodic(self) -> None:
-        n = 0
-        while not self._stop.is_set():
-            try:
-                await self.periodic_pass(n)
-            except Exception:  # a failing pass must not end the job; the next one retries
-                log.exception("periodic_pass_failed")
-            n += 1
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.periodic.interval_s)
-            except TimeoutError:
-                pass
+    async def reconcile_pass(self) -> int:
+        """Resolve, at this moment, the alert incidents Alertmanager no longer reports as active."""
+        try:
+            resolved = await reconcile(self.sessionmaker, self.http, self.alertmanager, self.clock.now(),
+                                       self.failures)
+        except ReconcileFailed as exc:  # Alertmanager unreachable: the next pass asks again
+            log.warning("reconcile_failed reason=%r", str(exc))
+            return 0
+        if resolved:
+            self.incidents_changed()
+        return resolved
 
-    def start(self) -> None:
-        self._tasks = [asyncio.create_task(self.engine.run(), name="incident-engine"),
-                       asyncio.create_task(self.dispatcher.run(), name="notification-dispatcher"),
-                       asyncio.create_task(self._periodic(), name="incident-periodic")]
-        self._tasks += [asyncio.create_task(stage.run(), name=type(stage).__name__) for stage in self._stages]
+    def _every(self, one_pass, wake: asyncio.Event, interval_s: float, event: str):
+        async def run() -> None:
+            await run_woken(one_pass, wake, interval_s, self._stop.is_set, log, event)
+        return run
+
+    def loops(self) -> list[Loop]:
+        """Every loop of the outage path, the later stages included (reconciliation only with a URL)."""
+        escalation_wake, reconcile_wake = self._timers
+        out = [Loop("incident_engine", self.engine.one_pass, task=self.engine.run,
+                    workers=("incident_engine", "incident_recovery")),
+               Loop("dispatcher", self.dispatcher.one_pass, task=self.dispatcher.run),
+               Loop("escalation", self.escalation_pass, task=self._every(
+                   self.escalation_pass, escalation_wake, self.periodic.interval_s, "escalation_pass_failed"))]
+        if self.alertmanager.url:
+            out.append(Loop("alertmanager_reconcile", self.reconcile_pass, task=self._every(
+                self.reconcile_pass, reconcile_wake, self.periodic.interval_s * self.periodic.reconcile_every,
+                "reconcile_pass_failed")))
+        out += [Loop(stage.name, stage.run_once, task=stage.run) for stage in self._stages]
+        return out
+
+    def start(self, loops: Sequence[Loop] | None = None) -> None:
+        """Run ``loops`` (by default ``self.loops()``) as tasks named after them, until ``stop``."""
+        self._stop.clear()
+        self._tasks = [asyncio.create_task(loop.task(), name=loop.name)
+                       for loop in (self.loops() if loops is None else loops)]
 
     async def stop(self) -> None:
         self._stop.set()
+        for event in self._timers:
+            event.set()
         self.engine.stop()
         self.dispatcher.stop()
         for stage in self._stages:

@@ -6,16 +6,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from monitor.errors import InvalidInput
 from monitor.heartbeat import policy_for
 from monitor.models import Customer, Datacenter, MaintenanceWindow, Monitor, NetworkDevice, Server, Service
 from monitor.policy import Policy, Thresholds, load_policy, load_thresholds
 from monitor.topology import Node
+from monitor.work import WorkerFailures
 from probes import PUSH_KINDS, SPECS, SpecBase
 
 __all__ = ["MonitorConfig", "load_catalog", "spec_for", "load_links", "fingerprint"]
@@ -52,9 +51,11 @@ def spec_for(monitor: Monitor) -> SpecBase:
     return SPECS[monitor.kind].model_validate(data)
 
 
-async def load_catalog(sessionmaker: async_sessionmaker, only: Iterable[int] | None = None
-                       ) -> dict[int, MonitorConfig]:
-    """Return every enabled monitor keyed by id (or those of ``only``)."""
+async def load_catalog(sessionmaker: async_sessionmaker, only: Iterable[int] | None = None,
+                       failures: WorkerFailures | None = None) -> dict[int, MonitorConfig]:
+    """Return every enabled monitor keyed by id (or those of ``only``). A row that cannot be read is left out and
+    counted (worker ``catalog_reload``, ``gave_up``: it stays out until the row is edited, which makes the next
+    reload read it)."""
     dev_dc = aliased(Datacenter)
     stmt = (
         select(Monitor, Service.name, Customer.name, Datacenter.location, dev_dc.location, Customer.id,
@@ -84,9 +85,11 @@ async def load_catalog(sessionmaker: async_sessionmaker, only: Iterable[int] | N
                 load_policy(policy_for(mon.kind in PUSH_KINDS, mon.policy)), labels,
                 load_thresholds(mon.thresholds), mon.server_id, mon.device_id,
                 customer_id or customer_of_service.get(server_service))
-        except (InvalidInput, ValidationError) as exc:
+        except Exception as exc:  # InvalidInput, ValidationError, or a row corrupt in a way nobody foresaw
             # One broken row must not stop the other 9,999 monitors: it is left out and logged.
             log.error("monitor_invalid monitor=%s error=%s", mon.name, str(exc).replace("\n", " "))
+            if failures is not None:
+                failures.record("catalog_reload", f"monitor:{mon.id}", exc, gave_up=True)
     return catalog
 
 

@@ -6,7 +6,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from monitor.db.base import Base, BigId, UTCDateTime, fk_id
@@ -14,6 +25,7 @@ from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 __all__ = [
     "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
     "MonitorState", "ProbeResultRow", "Flip", "Heartbeat", "MaintenanceWindow", "RollupFine", "RollupArchive",
+    "WorkerItemFailure",
 ]
 
 
@@ -228,3 +240,23 @@ class RollupArchive(Base):
     period: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     slots: Mapped[bytes] = mapped_column(LargeBinary)
     __table_args__ = ({"sqlite_with_rowid": False},)
+
+
+class WorkerItemFailure(Base):
+    """An item a worker failed on, for the workers whose items have no error column of their own (rollup
+    compaction per monitor, retention per table, the result flush per monitor, escalation and Alertmanager
+    reconciliation per incident): its attempts, its last error, and when it was set aside for good.
+
+    The row is deleted when the item next succeeds; one with ``gave_up_at`` set is skipped until a person
+    deletes it (``GET /api/v1/worker-failures`` lists them)."""
+
+    __tablename__ = "worker_item_failures"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    worker: Mapped[str] = mapped_column(String(40))
+    item: Mapped[str] = mapped_column(String(200))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("worker", "item"),)

@@ -2,7 +2,7 @@
 
 One APScheduler job per monitor costs APScheduler's full bookkeeping (trigger arithmetic, job store,
 executor hand-off, events) on every run; at 10,000 monitors that is most of the service's CPU. Instead a
-single heap holds each monitor's next planned start. An APScheduler interval job ("tick", every ``tick_s``)
+single heap holds each monitor's next planned start. An APScheduler interval job (the ``checks`` loop, every ``tick_s``)
 takes the entries due before the next tick and arms one ``loop.call_later`` each, so a check starts on time
 (lateness is the event loop's, not the tick's) and the per-run cost is a heap pop and a timer.
 
@@ -24,9 +24,9 @@ import hashlib
 import heapq
 import logging
 import math
+from collections.abc import Sequence
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -39,6 +39,7 @@ from monitor.policy import load_policy
 from monitor.runner import Runner
 from monitor.selfcheck import SELF_CHECK_NAME
 from monitor.topology import build_topology
+from monitor.work import Loop, WorkerFailures
 from probes import PUSH_KINDS
 from probes.base import SpecBase
 
@@ -95,8 +96,10 @@ class DueQueue:
 class Scheduler:
     def __init__(self, sessionmaker: async_sessionmaker, runner: Runner, clock: Clock,
                  registry: CollectorRegistry, reload_every_s: float = 10.0, tick_s: float = 1.0,
-                 flush_every_s: float = 2.0, max_concurrent: int = 2000) -> None:
+                 flush_every_s: float = 2.0, max_concurrent: int = 2000,
+                 failures: WorkerFailures | None = None) -> None:
         self._sm = sessionmaker
+        self.failures = failures or WorkerFailures()
         self._runner = runner
         self._clock = clock
         self._reload_every_s = reload_every_s
@@ -127,13 +130,19 @@ class Scheduler:
 
     # --- life cycle -------------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def loops(self) -> list[Loop]:
+        """The scheduler's own jobs: arming the checks, reloading the catalog, flushing the results."""
+        return [Loop("checks", self.tick, every_s=self._tick_s),
+                Loop("catalog_reload", self.reload, every_s=self._reload_every_s),
+                Loop("result_flush", self._flush, every_s=self._flush_every_s)]
+
+    async def start(self, loops: Sequence[Loop] | None = None) -> None:
+        """Load the states and the catalog, then run ``loops`` as jobs (by default the scheduler's own; the
+        service passes every APScheduler loop of its registry, these and the housekeeping jobs)."""
         await self._runner.load_states()
         await self.reload(force=True)
-        opts = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 60}
-        self.aps.add_job(self.tick, IntervalTrigger(seconds=self._tick_s), id="tick", **opts)
-        self.aps.add_job(self.reload, IntervalTrigger(seconds=self._reload_every_s), id="reload", **opts)
-        self.aps.add_job(self._flush, IntervalTrigger(seconds=self._flush_every_s), id="flush", **opts)
+        for loop in self.loops() if loops is None else loops:
+            loop.schedule(self.aps)
         self.aps.start()
         await self.tick()
 
@@ -158,7 +167,7 @@ class Scheduler:
         fp = await fingerprint(self._sm)
         if not force and fp == self._fingerprint:
             return False
-        fresh = await load_catalog(self._sm)
+        fresh = await load_catalog(self._sm, failures=self.failures)
         servers, devices = await load_links(self._sm)
         self._runner.topology = build_topology((c.node for c in fresh.values()), servers, devices)
         self._runner.calendar = await load_calendar(self._sm)
@@ -240,8 +249,8 @@ class Scheduler:
                 ev = await asyncio.shield(self._runner.check(cfg))
                 retry = bool(ev and ev.retry_soon)
                 self._checks_by[ev.observed if ev else "skipped"].inc()
-        except Exception:
-            log.exception("check_failed monitor=%s", cfg.name)
+        except Exception as exc:  # e.g. its flip cannot be written; the next check of it tries again
+            self.failures.record("checks", f"monitor:{cfg.id}", exc, gave_up=False)
         finally:
             self._running.discard(cfg.id)
             self._requeue(cfg, planned, retry, started)

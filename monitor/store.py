@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from monitor.evaluate import Evaluation, FlipDraft, Memory
 from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, RollupFine
 from monitor.rollups import FINE_S, Bucket
+from monitor.work import WorkerFailures
 from probes.base import ProbeResult
 
 __all__ = ["ResultStore", "Pending"]
@@ -50,6 +51,14 @@ class Pending:
 
     def monitor_ids(self) -> set[int]:
         return {m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
+
+    def only(self, monitor_id: int) -> Pending:
+        return Pending({k: v for k, v in self.rollups.items() if k[0] == monitor_id},
+                       {k: v for k, v in self.states.items() if k == monitor_id},
+                       [r for r in self.raw if r["monitor_id"] == monitor_id])
+
+    def checks(self) -> int:
+        return sum(b.checks for b in self.rollups.values())
 
     def drop(self, ids: set[int]) -> None:
         if not ids:
@@ -74,8 +83,9 @@ def _insert_for(session: AsyncSession):
 
 
 class ResultStore:
-    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, failures: WorkerFailures | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self.failures = failures or WorkerFailures()
         self._pending = Pending.empty()
         self.flushed_checks = 0
         self._checks = 0
@@ -126,21 +136,41 @@ class ResultStore:
         while self._flips:
             batch, self._flips = self._flips, []
             try:
-                async with self._write_lock, self._sessionmaker() as session, session.begin():
-                    ids = (await session.execute(insert(Flip).returning(Flip.id, sort_by_parameter_order=True),
-                                                 [b[0] for b in batch])).scalars().all()
-                    raws = [b[1] for b in batch if b[1] is not None]
-                    if raws:
-                        await session.execute(insert(ProbeResultRow.__table__), raws)
-                    await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
+                ids = await self._insert_flips(batch)
             except Exception as exc:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                if len(batch) > 1:
+                    # One flip that cannot be written (its monitor deleted meanwhile, a result that does not
+                    # serialise) must not fail the others of its group: they are written one by one.
+                    log.warning("flip_group_failed flips=%s error=%r", len(batch), str(exc)[:300])
+                    await self._write_alone(batch)
+                elif not batch[0][3].done():
+                    batch[0][3].set_exception(exc)
                 continue
             for (*_, done), flip_id in zip(batch, ids, strict=True):
                 if not done.done():
                     done.set_result(flip_id)
+
+    async def _write_alone(self, batch: list) -> None:
+        for item in batch:
+            done = item[3]
+            try:
+                (flip_id,) = await self._insert_flips([item])
+            except Exception as exc:
+                if not done.done():
+                    done.set_exception(exc)
+            else:
+                if not done.done():
+                    done.set_result(flip_id)
+
+    async def _insert_flips(self, batch: list) -> list[int]:
+        async with self._write_lock, self._sessionmaker() as session, session.begin():
+            ids = (await session.execute(insert(Flip).returning(Flip.id, sort_by_parameter_order=True),
+                                         [b[0] for b in batch])).scalars().all()
+            raws = [b[1] for b in batch if b[1] is not None]
+            if raws:
+                await session.execute(insert(ProbeResultRow.__table__), raws)
+            await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
+        return list(ids)
 
     def forget(self, monitor_id: int) -> None:
         """Drop what is buffered for a removed monitor."""
@@ -148,25 +178,56 @@ class ResultStore:
         self._written.pop(monitor_id, None)
 
     async def flush(self) -> int:
-        """Write everything buffered in one transaction; returns the number of checks written."""
+        """Write everything buffered in one transaction; returns the number of checks written.
+
+        If that fails, each monitor's checks are written on their own: a monitor whose data cannot be written
+        is counted (worker ``result_flush``) and kept for the next flush, and dropped after
+        ``MAX_ITEM_ATTEMPTS`` failures; the other monitors' rollups, failures and states are written."""
         pending, self._pending = self._pending, Pending.empty()
         checks, self._checks = self._checks, 0
         if not pending:
             return 0
         try:
-            try:
-                await self._write(pending)
-            except IntegrityError:
-                # A monitor deleted since its checks were buffered: drop its rows, write the rest.
-                pending.drop(pending.monitor_ids() - await self._existing(pending.monitor_ids()))
-                await self._write(pending)
-        except Exception:
-            self._requeue(pending, checks)
-            raise
+            await self._write_known(pending)
+        except Exception as exc:
+            log.warning("flush_batch_failed monitors=%s error=%r", len(pending.monitor_ids()), str(exc)[:300])
+            self._checks += checks - pending.checks()  # checks not in any bucket (none today) stay counted
+            return await self._flush_each(pending)
+        self._flushed(pending, checks)
+        return checks
+
+    async def _write_known(self, pending: Pending) -> None:
+        try:
+            await self._write(pending)
+        except IntegrityError:
+            # A monitor deleted since its checks were buffered: drop its rows, write the rest.
+            pending.drop(pending.monitor_ids() - await self._existing(pending.monitor_ids()))
+            await self._write(pending)
+
+    def _flushed(self, pending: Pending, checks: int) -> None:
         self.flushed_checks += checks
         for m, mem in pending.states.items():
             self._written[m] = mem.signature()
-        return checks
+
+    async def _flush_each(self, pending: Pending) -> int:
+        ids, written = sorted(pending.monitor_ids()), 0
+        for i, monitor_id in enumerate(ids):
+            one = pending.only(monitor_id)
+            try:
+                await self._write_known(one)
+            except Exception as exc:
+                try:
+                    gave_up = await self.failures.failed("result_flush", f"monitor:{monitor_id}", exc)
+                except Exception:  # the database itself is gone: keep everything not written for later
+                    for rest in [one] + [pending.only(m) for m in ids[i + 1:]]:
+                        self._requeue(rest, rest.checks())
+                    raise
+                if not gave_up:
+                    self._requeue(one, one.checks())
+                continue
+            self._flushed(one, one.checks())
+            written += one.checks()
+        return written
 
     async def _write(self, pending: Pending) -> None:
         async with self._write_lock, self._sessionmaker() as session, session.begin():

@@ -26,7 +26,7 @@ from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from dashboards.web.heartbeat_routes import ping_limits
-from incidents.alertmanager import AlertmanagerConfig
+from incidents.alertmanager import RECEIVER_WORKER, AlertmanagerConfig
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.engine import EngineConfig
 from incidents.messengers import BaleNotifier, TelegramNotifier
@@ -41,11 +41,13 @@ from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
 from monitor.maintenance import in_maintenance
-from monitor.retention import Retention, catch_up, schedule_housekeeping
+from monitor.retention import Retention, catch_up, housekeeping_loops
 from monitor.runner import Runner
 from monitor.scheduler import Scheduler
 from monitor.selfcheck import ensure_selfcheck
 from monitor.settings import Settings
+from monitor.store import ResultStore
+from monitor.work import Loop, WorkerFailures
 from probes import ProbeContext, make_context
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
@@ -68,20 +70,40 @@ class Service:
     app: web.Application
     site_runner: web.AppRunner | None = None
     extras: dict = field(default_factory=dict)
+    failures: WorkerFailures = field(default_factory=WorkerFailures)
+
+    def loops(self) -> list[Loop]:
+        """Every background loop this service runs, by name: the one list ``start`` starts them from (so a
+        loop cannot run without being named here, and tests/test_worker_loops.py poisons each by name)."""
+        out: list[Loop] = []
+        if self.settings.run_scheduler:
+            out += self.scheduler.loops()
+            out += housekeeping_loops(self.sessionmaker, self.clock,
+                                      Retention(raw_s=self.settings.raw_result_days * 86400), self.failures)
+        if self.settings.run_scheduler and "heartbeats" in self.extras:
+            # Late heartbeats are found by this sweep (pings themselves arrive over HTTP).
+            out.append(Loop("heartbeat_sweep", self.extras["heartbeats"].sweep,
+                            every_s=self.settings.heartbeat_sweep_seconds))
+        if "incidents" in self.extras:
+            out += self.extras["incidents"].loops()
+        names = [loop.name for loop in out]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two loops share a name: {sorted(names)}")
+        return out
+
+    def worker_names(self) -> set[str]:
+        """Every ``worker`` label of ``negahban_worker_item_failures_total`` (the loops' and the receiver's)."""
+        return {w for loop in self.loops() for w in loop.worker_names} | {RECEIVER_WORKER}
 
     async def start(self) -> None:
+        loops = self.loops()
         if self.settings.run_scheduler:
-            await catch_up(self.sessionmaker, self.clock.now())
-            schedule_housekeeping(self.scheduler.aps, self.sessionmaker, self.clock,
-                                  Retention(raw_s=self.settings.raw_result_days * 86400))
-            await self.scheduler.start()
-            self.scheduler.aps.add_job(self.extras["heartbeats"].sweep, "interval", seconds=self.settings.heartbeat_sweep_seconds,
-                                       id="heartbeat-sweep", replace_existing=True, max_instances=1,
-                                       coalesce=True, misfire_grace_time=60)
+            await catch_up(self.sessionmaker, self.clock.now(), self.failures)
+            await self.scheduler.start([loop for loop in loops if loop.task is None])
             asyncio.get_running_loop().add_signal_handler(
                 signal.SIGHUP, lambda: asyncio.ensure_future(self.scheduler.reload(force=True)))
         if "incidents" in self.extras:
-            self.extras["incidents"].start()
+            self.extras["incidents"].start([loop for loop in loops if loop.task is not None])
         self.site_runner = web.AppRunner(self.app, handle_signals=False)
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
@@ -167,14 +189,14 @@ async def _configured_channels(settings: Settings, sm: async_sessionmaker) -> No
 
 
 def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
-                      registry: CollectorRegistry) -> IncidentWorkers:
+                      registry: CollectorRegistry, failures: WorkerFailures) -> IncidentWorkers:
     alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
                                       service_label=settings.alertmanager_service_label,
                                       url=settings.alertmanager_url)
     return IncidentWorkers(sm, clock, http, _notifiers(settings, http, clock), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
                            periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
-                           registry=registry, in_maintenance=in_maintenance)
+                           registry=registry, in_maintenance=in_maintenance, failures=failures)
 
 
 def _probe_endpoint(settings: Settings) -> tuple[dict, list]:
@@ -209,17 +231,20 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
     ctx = await make_context(now=clock.now, icmp=settings.icmp)
-    runner = Runner(sm, ctx, clock)
+    # One failure counter for every loop; items without an error column of their own keep attempts in the ledger.
+    failures = WorkerFailures(registry)
+    failures.attach(sm, clock.now)
+    runner = Runner(sm, ctx, clock, ResultStore(sm, failures))
     scheduler = Scheduler(sm, runner, clock, registry, reload_every_s=settings.reload_seconds,
                           flush_every_s=settings.result_flush_seconds,
-                          max_concurrent=settings.max_concurrent_probes)
+                          max_concurrent=settings.max_concurrent_probes, failures=failures)
     http = _outbound_http()
     # The incident path gets a small pool of its own, so a burst of result writes never makes a flip
     # wait for a connection on its way to an incident and a ticket.
     incident_db = make_engine(settings.database_url, pool_size=3, max_overflow=2) \
         if settings.database_url.startswith("postgresql") else engine
     incident_sm = make_sessionmaker(incident_db)
-    incidents = _incident_workers(settings, incident_sm, clock, http, registry)
+    incidents = _incident_workers(settings, incident_sm, clock, http, registry, failures)
     incidents.add_stage(AutoTicketer(incident_sm, clock, failures=incidents.failures))
     runner.on_flip(incidents.on_flip)
     hub = MetricsHub(registry, sm, clock)
@@ -245,9 +270,11 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
                    support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
-    return Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
-                   extras={"incidents": incidents, "http": http, "incident_db": incident_db,
-                           "heartbeats": heartbeats})
+    service = Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
+                      extras={"incidents": incidents, "http": http, "incident_db": incident_db,
+                              "heartbeats": heartbeats}, failures=failures)
+    failures.declare(service.worker_names())  # every series at 0 before the first failure
+    return service
 
 
 def run_loop(main, loop: str) -> None:

@@ -45,6 +45,8 @@ def closing_summary(incident: Incident) -> str:
 
 
 class AutoTicketer:
+    name = "auto_ticketing"  # its loop's name and the worker label of its failures
+
     def __init__(self, sessionmaker: async_sessionmaker, clock: Clock, *, batch: int = 200,
                  sweep_interval_s: float = 5.0, failures: WorkerFailures | None = None) -> None:
         self.sessionmaker, self.clock = sessionmaker, clock
@@ -87,7 +89,7 @@ class AutoTicketer:
             incident.desk_attempts += 1
             incident.desk_error = error_text(exc)
             gave_up = incident.desk_attempts >= MAX_ITEM_ATTEMPTS
-        self.failures.record("auto_ticketing", f"incident:{incident_id}", exc, gave_up=gave_up)
+        self.failures.record(self.name, f"incident:{incident_id}", exc, gave_up=gave_up)
 
     async def _claim(self, session: AsyncSession, incident_id: int, column, now: datetime) -> Incident | None:
         claimed = await session.execute(update(Incident).where(Incident.id == incident_id, column.is_(None))
@@ -122,6 +124,7 @@ class AutoTicketer:
             return True
 
     async def run(self) -> None:
+        """Open and close tickets when woken and at least every ``sweep_interval_s``, until ``stop``."""
         await run_woken(self.run_once, self.wake, self.sweep_interval_s, lambda: self._stopping, log,
                         "auto_ticketing_pass_failed", passed=self.passed)
 
