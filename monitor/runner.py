@@ -90,7 +90,7 @@ class Runner:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(cfg.spec.timeout_s + 1.0):
-                return await PROBERS[cfg.kind](cfg.spec, self._ctx)
+                return await self._call(cfg)
         except TimeoutError:
             return ProbeResult(Outcome.DOWN, "timeout", "probe exceeded its timeout",
                                time.perf_counter() - start)
@@ -98,6 +98,15 @@ class Runner:
             log.exception("probe_failed monitor=%s", cfg.name)
             return ProbeResult(Outcome.DOWN, "probe_error", f"{type(exc).__name__}: {exc}",
                                time.perf_counter() - start)
+
+    def _call(self, cfg: MonitorConfig):
+        """Call the prober; one that compares with the last sample (``uses_previous``, e.g. SNMP rates and
+        reboots) gets this monitor's previous result. The probe stays stateless; memory is the runner's."""
+        prober = PROBERS[cfg.kind]
+        if getattr(prober, "uses_previous", False):
+            latest = self.latest.get(cfg.id)
+            return prober(cfg.spec, self._ctx, previous=latest.result if latest else None)
+        return prober(cfg.spec, self._ctx)
 
     def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
         keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
@@ -136,6 +145,8 @@ class Runner:
             if ev.flip is not None:
                 self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
             raise
+        if result.details.get("event"):
+            log.info("event monitor=%s event=%s message=%s", cfg.name, result.details["event"], result.message)
         if ev.flip:
             log.info("flip monitor=%s old=%s new=%s reason=%s root=%s", cfg.name, ev.flip.old_state,
                      ev.flip.new_state, ev.flip.reason, ev.flip.root_monitor_id)

@@ -10,17 +10,19 @@ from probes.dns import DnsSpec, probe_dns
 from probes.errors import IcmpUnavailable, ProbeError
 from probes.http import BodyRule, HttpSpec, probe_http
 from probes.icmp import IcmpSpec, probe_icmp
+from probes.snmp import SnmpSpec, probe_snmp
 from probes.tcp import TcpSpec, probe_tcp
 
 __all__ = ["Outcome", "ProbeContext", "ProbeResult", "SpecBase", "PROBERS", "SPECS", "make_context",
-           "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "ProbeError", "IcmpUnavailable",
-           "probe_http", "probe_tcp", "probe_icmp", "probe_dns"]
+           "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "SnmpSpec", "ProbeError", "IcmpUnavailable",
+           "probe_http", "probe_tcp", "probe_icmp", "probe_dns", "probe_snmp"]
 
 PROBERS = {
     "http": probe_http,
     "tcp": probe_tcp,
     "icmp": probe_icmp,
     "dns": probe_dns,
+    "snmp": probe_snmp,
 }
 
 SPECS = {
@@ -28,4 +30,5 @@ SPECS = {
     "tcp": TcpSpec,
     "icmp": IcmpSpec,
     "dns": DnsSpec,
+    "snmp": SnmpSpec,
 }

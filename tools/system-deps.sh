@@ -11,6 +11,8 @@ have fping || need+=(fping)
 have chromium || need+=(chromium)
 have nft || need+=(nftables)
 have ip || need+=(iproute2)
+have snmpd || need+=(snmpd)  # the SNMP probe tests run the real agent
+have prometheus-snmp-exporter || need+=(prometheus-snmp-exporter)  # bench/snmp_vs_exporter.py
 [ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || need+=(fonts-noto-core)  # the PDF reports
 [ -e /usr/share/fonts/truetype/farsiweb ] || [ -e /usr/share/fonts/truetype/fonts-farsiweb ] || need+=(fonts-farsiweb)
 [ ${#need[@]} -eq 0 ] && exit 0
