@@ -205,8 +205,24 @@ class _Session:
         kind = Udp6TransportTarget if ":" in address else UdpTransportTarget
         self.target = await kind.create((address, self.spec.port), timeout=per_try, retries=self.spec.retries)
 
+    def forget_peer(self) -> None:
+        """v3: forget the agent's engine ID that the shared engine discovered, so each check discovers it
+        again (one more round trip, as ``snmpget`` does). pysnmp keeps it for 5 minutes, and an agent that
+        restarts with a new engine ID (no persistent storage, a replaced device) would meanwhile go
+        unanswered: a false outage. pysnmp has no public call for this; the test of a restart guards it."""
+        if self.spec.version != "3":
+            return
+        mp = self.engine.message_processing_subsystems.get(3)
+        cache = getattr(mp, "_SnmpV3MessageProcessingModel__engineIdCache", None)
+        if cache is None:
+            return
+        peer = tuple(self.target.transport_address[:2])
+        for key in [k for k in cache if tuple(k[1][:2]) == peer]:
+            del cache[key]
+
     async def get(self, *oids: str) -> dict[str, Any]:
         """GET ``oids`` in one request; return oid -> value (None for noSuchObject/noSuchInstance)."""
+        self.forget_peer()
         err, status, index, binds = await get_cmd(self.engine, self.auth, self.target, ContextData(),
                                                   *(ObjectType(ObjectIdentity(o)) for o in oids), lookupMib=False)
         self._raise(err, status, index, oids)
@@ -216,6 +232,7 @@ class _Session:
     async def walk(self, column: str) -> dict[int, str]:
         """Walk one ifTable/ifXTable text column; return ifIndex -> text."""
         out: dict[int, str] = {}
+        self.forget_peer()
         async for err, status, index, binds in bulk_walk_cmd(
                 self.engine, self.auth, self.target, ContextData(), 0, 25, ObjectType(ObjectIdentity(column)),
                 lexicographicMode=False, lookupMib=False):
