@@ -27,6 +27,7 @@ devices with the same user and different keys must not share one).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import time
 from datetime import datetime
@@ -186,6 +187,27 @@ def _auth(spec: SnmpSpec) -> tuple[str, Any]:
                                     privProtocol=PRIV[spec.priv_protocol] if spec.priv_protocol else usmNoPrivProtocol)
 
 
+class _Udp(UdpTransportTarget):
+    async def _resolve_address(self, address: tuple) -> tuple:
+        return address[0], address[1]  # already an address: ours came from ctx.resolve (the resolver seam)
+
+
+class _Udp6(Udp6TransportTarget):
+    async def _resolve_address(self, address: tuple) -> tuple:
+        return address[0], address[1], 0, 0
+
+
+async def _address(target: str, ctx) -> str:
+    try:
+        return str(ipaddress.ip_address(target))
+    except ValueError:
+        pass
+    try:
+        return (await ctx.resolve(target, 0))[0]
+    except (OSError, IndexError) as exc:
+        raise Failure("dns_error", f"cannot resolve {target}: {exc}") from None
+
+
 class _Session:
     """One check's SNMP conversation: engine, credentials and transport, and the request helpers."""
 
@@ -196,13 +218,10 @@ class _Session:
         self.target: Any = None
 
     async def open(self, ctx, details: dict) -> None:
-        try:
-            address = (await ctx.resolve(self.spec.target, 0))[0]
-        except (OSError, IndexError) as exc:
-            raise Failure("dns_error", f"cannot resolve {self.spec.target}: {exc}") from None
+        address = await _address(self.spec.target, ctx)
         details["address"] = address
         per_try = self.spec.timeout_s / (self.spec.retries + 1)
-        kind = Udp6TransportTarget if ":" in address else UdpTransportTarget
+        kind = _Udp6 if ":" in address else _Udp
         self.target = await kind.create((address, self.spec.port), timeout=per_try, retries=self.spec.retries)
 
     def forget_peer(self) -> None:

@@ -272,3 +272,9 @@ async def test_discards_above_the_threshold_degrade_the_counters_monitor(switch,
     assert degraded.details["rates_per_s"]["ifOutDiscards"] > 0.5
     calm = await probe_snmp(s, ctx, previous=degraded)  # no new discards since
     assert (calm.outcome, calm.reason) == ("up", "ok"), calm
+
+
+@requires_snmpd
+async def test_a_host_name_is_resolved_through_the_context(agent, ctx):
+    r = await probe_snmp(spec(agent).model_copy(update={"target": "localhost"}), ctx)
+    assert (r.outcome, r.details["address"]) == ("up", "127.0.0.1"), r
