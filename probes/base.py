@@ -25,7 +25,9 @@ class ProbeResult:
     ``reason`` is a short code (``ok``, ``timeout``, ``refused``, ``unreachable``, ``dns_error``, ``tls_error``,
     ``cert_expiring``, ``cert_expired``, ``status_mismatch``, ``keyword_missing``, ``keyword_present``,
     ``json_mismatch``, ``body_too_large``, ``too_many_redirects``, ``expect_mismatch``, ``rcode_mismatch``,
-    ``answer_mismatch``, ``loss``, ``latency``, ...). ``phases`` holds seconds per phase, named as
+    ``answer_mismatch``, ``loss``, ``latency``, SNMP's ``auth_failed``, ``interface_down``,
+    ``interface_admin_down``, ``interface_missing``, ``error_rate``, ``value_mismatch``, ``oid_missing`` and
+    ``rebooted`` (an UP result carrying ``details["event"]``), ...). ``phases`` holds seconds per phase, named as
     blackbox_exporter names them (``resolve``, ``connect``, ``tls``, ``processing``, ``transfer``); ICMP puts
     ``rtt_min``, ``rtt_avg``, ``rtt_max``, ``jitter`` (seconds) and ``loss`` (a fraction) there. ``details``
     is JSON-serialisable (status code, certificate not-after as ISO text, resolved address, ...).
