@@ -220,7 +220,9 @@ class _Session:
     async def open(self, ctx, details: dict) -> None:
         address = await _address(self.spec.target, ctx)
         details["address"] = address
-        per_try = self.spec.timeout_s / (self.spec.retries + 1)
+        # v3 discovers the agent's engine ID first (see forget_peer): two exchanges share the budget.
+        exchanges = (self.spec.retries + 1) * (2 if self.spec.version == "3" else 1)
+        per_try = self.spec.timeout_s / exchanges
         kind = _Udp6 if ":" in address else _Udp
         self.target = await kind.create((address, self.spec.port), timeout=per_try, retries=self.spec.retries)
 
