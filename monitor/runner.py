@@ -5,7 +5,9 @@ maintenance window, are we blind (the self-check canaries fail), what do its par
 every monitor lives in memory (``memories``) so that parents are judged without a query. A flip is written
 before ``check`` returns (the flip, the state row and the result in one transaction); the rest is batched by
 the ``ResultStore`` and written by ``flush`` (see ``monitor.store``). Listeners registered with ``on_flip``
-are woken after the commit so that incidents react in well under a second.
+are woken after the commit so that incidents react in well under a second. Probers marked ``uses_previous``
+get the monitor's previous result (from ``latest``, in memory: after a restart the first check is a new
+baseline); a result reporting an event (``details["event"]``, e.g. an SNMP reboot) is logged and kept.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Probes: one file per kind, one signature, one registry entry each.
 
 ``PROBERS[kind](spec, ctx) -> ProbeResult`` and ``SPECS[kind]`` is that kind's pydantic spec model.
-Adding a kind is one file and one line in each registry here.
+Adding a kind is one file and one line in each registry here. A prober that compares with the monitor's
+previous sample (SNMP rates and reboots) sets ``uses_previous = True`` and is called with ``previous=`` (the
+monitor's previous ``ProbeResult`` or None); probes themselves keep no state.
 """
 
 from probes.base import Outcome, ProbeResult, SpecBase
