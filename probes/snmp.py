@@ -375,18 +375,20 @@ async def _if_index(session: _Session, prev: dict | None) -> int:
 async def _lookup(session: _Session, name: str) -> int:
     for column in (IF_NAME, IF_DESCR):
         found = [i for i, text in (await session.walk(column)).items() if text == name]
-        if found:
-            return found[0]
+        if found:  # several: the newest (net-snmp keeps a removed interface's row for a while)
+            return max(found)
     raise Failure("interface_missing", f"the agent has no interface named {name!r} (ifName or ifDescr)")
 
 
-async def _interface_values(session: _Session, prev: dict | None, *extra: str) -> tuple[int, dict[str, Any]]:
-    """GET the interface's name, descr and ``extra`` columns; re-resolve a name whose index moved."""
+async def _interface_values(session: _Session, prev: dict | None, *extra: str,
+                            scalars: tuple[str, ...] = ()) -> tuple[int, dict[str, Any]]:
+    """GET the interface's name, descr and ``extra`` columns (and ``scalars`` as they are) in one request;
+    re-resolve a name whose index moved."""
     index = await _if_index(session, prev)
     for attempt in range(2):
         cols = (IF_NAME, IF_DESCR, *extra)
-        values = await session.get(*(f"{c}.{index}" for c in cols))
-        got = {c: values.get(f"{c}.{index}") for c in cols}
+        values = await session.get(*(f"{c}.{index}" for c in cols), *scalars)
+        got = {c: values.get(f"{c}.{index}") for c in cols} | {o: values.get(o) for o in scalars}
         wanted = session.spec.interface
         named = isinstance(wanted, str) and wanted not in (str(got[IF_NAME]), str(got[IF_DESCR]))
         if got[IF_DESCR] is None and got[IF_NAME] is None or named:
@@ -400,6 +402,9 @@ async def _interface_values(session: _Session, prev: dict | None, *extra: str) -
 
 async def _interface(session: _Session, ctx, prev: dict | None, details: dict) -> tuple[Outcome, str, str]:
     index, got = await _interface_values(session, prev, IF_ADMIN, IF_OPER)
+    if got[IF_OPER] != 1 and isinstance(session.spec.interface, str) and prev and "if_index" in prev:
+        # The remembered row may be stale (the port was re-created under a new ifIndex): look it up again.
+        index, got = await _interface_values(session, None, IF_ADMIN, IF_OPER)
     name = str(got[IF_NAME] or got[IF_DESCR])
     oper, admin = int(got[IF_OPER] or 4), int(got[IF_ADMIN] or 0)
     details.update(if_index=index, if_name=name, oper_status=OPER.get(oper, str(oper)),
@@ -417,8 +422,8 @@ async def _interface(session: _Session, ctx, prev: dict | None, details: dict) -
 
 
 async def _counters(session: _Session, ctx, prev: dict | None, details: dict) -> tuple[Outcome, str, str]:
-    index, got = await _interface_values(session, prev, *COUNTERS.values())
-    ticks = _ticks(await session.get(SYS_UPTIME))
+    index, got = await _interface_values(session, prev, *COUNTERS.values(), scalars=(SYS_UPTIME,))
+    ticks = _ticks(got)
     at = ctx.now()
     counters = {name: int(got[oid]) for name, oid in COUNTERS.items() if got[oid] is not None}
     details.update(if_index=index, if_name=str(got[IF_NAME] or got[IF_DESCR]), counters=counters)

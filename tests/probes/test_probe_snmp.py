@@ -278,3 +278,19 @@ async def test_discards_above_the_threshold_degrade_the_counters_monitor(switch,
 async def test_a_host_name_is_resolved_through_the_context(agent, ctx):
     r = await probe_snmp(spec(agent).model_copy(update={"target": "localhost"}), ctx)
     assert (r.outcome, r.details["address"]) == ("up", "127.0.0.1"), r
+
+
+@requires_snmpd
+@pytest.mark.netns
+async def test_a_port_renumbered_by_the_agent_is_found_again_by_name(switch, ctx):
+    ns, agent = switch
+    s = spec(agent, mode="interface", interface="port1")
+    first = await probe_snmp(s, ctx)
+    old_index = first.details["if_index"]
+    ns.ip("link", "del", "port1")  # re-created below with a new ifIndex, as after a line card swap
+    ns.ip("link", "add", "port1", "type", "veth", "peer", "name", "port1peer")
+    for dev in ("port1", "port1peer"):
+        ns.ip("link", "set", dev, "up")
+    moved = await poll(s, ctx, lambda r: r.details.get("if_index") not in (None, old_index) and r.ok,
+                       previous=first)
+    assert (moved.details["if_name"], moved.details["sample"]["if_index"]) == ("port1", moved.details["if_index"])
