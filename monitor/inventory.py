@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.errors import InventoryError, InventoryErrors
 from monitor.heartbeat_service import issue_ping_token, set_ping_digest
+from monitor.inventory_devices import with_device_monitors
 from monitor.inventory_schema import InventoryDoc
 from monitor.models import Customer, Datacenter, Heartbeat, Monitor, NetworkDevice, Server, Service
 from monitor.selfcheck import SELF_CHECK_NAME
@@ -204,6 +205,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> tuple[InventoryDoc,
     inv = _validate_model(doc)
     specs: list[dict[str, Any]] = []
     if inv is not None:  # the cross-checks need a well-typed document
+        inv = with_device_monitors(inv, doc.add)
         for check in (_check_unique, _check_refs, _check_cycles):
             check(doc, inv)
         specs = _check_specs(doc, inv)

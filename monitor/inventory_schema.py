@@ -30,6 +30,9 @@ class DeviceEntry(_Entry):
     address: str | None = None
     datacenter: str | None = None
     parent: str | None = None
+    # How to reach the device's SNMP agent (SnmpSpec fields, plus interval and uptime_monitor); a device
+    # that declares it gets an SNMP uptime monitor by default (see monitor.inventory_devices).
+    snmp: dict[str, Any] | None = None
 
 
 class ServiceEntry(_Entry):

@@ -5,7 +5,9 @@ maintenance window, are we blind (the self-check canaries fail), what do its par
 every monitor lives in memory (``memories``) so that parents are judged without a query. A flip is written
 before ``check`` returns (the flip, the state row and the result in one transaction); the rest is batched by
 the ``ResultStore`` and written by ``flush`` (see ``monitor.store``). Listeners registered with ``on_flip``
-are woken after the commit so that incidents react in well under a second.
+are woken after the commit so that incidents react in well under a second. Probers marked ``uses_previous``
+get the monitor's previous result (from ``latest``, in memory: after a restart the first check is a new
+baseline); a result reporting an event (``details["event"]``, e.g. an SNMP reboot) is logged and kept.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class Runner:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(cfg.spec.timeout_s + 1.0):
-                return await PROBERS[cfg.kind](cfg.spec, self._ctx)
+                return await self._call(cfg)
         except TimeoutError:
             return ProbeResult(Outcome.DOWN, "timeout", "probe exceeded its timeout",
                                time.perf_counter() - start)
@@ -98,6 +100,15 @@ class Runner:
             log.exception("probe_failed monitor=%s", cfg.name)
             return ProbeResult(Outcome.DOWN, "probe_error", f"{type(exc).__name__}: {exc}",
                                time.perf_counter() - start)
+
+    def _call(self, cfg: MonitorConfig):
+        """Call the prober; one that compares with the last sample (``uses_previous``, e.g. SNMP rates and
+        reboots) gets this monitor's previous result. The probe stays stateless; memory is the runner's."""
+        prober = PROBERS[cfg.kind]
+        if getattr(prober, "uses_previous", False):
+            latest = self.latest.get(cfg.id)
+            return prober(cfg.spec, self._ctx, previous=latest.result if latest else None)
+        return prober(cfg.spec, self._ctx)
 
     def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
         keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
@@ -136,6 +147,8 @@ class Runner:
             if ev.flip is not None:
                 self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
             raise
+        if result.details.get("event"):
+            log.info("event monitor=%s event=%s message=%s", cfg.name, result.details["event"], result.message)
         if ev.flip:
             log.info("flip monitor=%s old=%s new=%s reason=%s root=%s", cfg.name, ev.flip.old_state,
                      ev.flip.new_state, ev.flip.reason, ev.flip.root_monitor_id)

@@ -8,7 +8,9 @@
   multi-row upserts, whatever the number of checks. A crash loses at most the checks since the last flush
   (``flush_s``, default 2 s) from rollups, raw failures and state rows; the state the runner reloads is then
   at most that old, and a state row is never overwritten by an older one.
-* Successful checks are not stored one by one: they live on in the rollups. A state row is rewritten only
+* Successful checks are not stored one by one: they live on in the rollups. The exception is a check that
+  reports an event (``details["event"]``, e.g. an SNMP agent's ``reboot``): an event, not an outage, kept
+  as a raw result (outcome UP, its reason and message) so the monitor's history shows when it happened. A state row is rewritten only
   when what it says changes (a monitor UP for hours keeps the same row; its ``last_check_at`` then shows
   when that was last true, and the live time of the last check is in the runner's memory).
 """
@@ -109,7 +111,7 @@ class ResultStore:
             sig = ev.memory.signature()
             if self._written.get(monitor_id) != sig:
                 self._pending.states[monitor_id] = ev.memory
-            if ev.observed != "up":
+            if ev.observed != "up" or result.details.get("event"):
                 self._pending.raw.append(_raw_row(monitor_id, at, result))
             return None
         self._pending.states.pop(monitor_id, None)

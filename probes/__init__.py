@@ -2,7 +2,9 @@
 
 ``PROBERS[kind](spec, ctx) -> ProbeResult`` and ``SPECS[kind]`` is that kind's pydantic spec model.
 Adding a kind is one file and one line in each registry here. A push kind (``PUSH_KINDS``: the target sends
-its results to us, e.g. a cron job's heartbeat) has a spec and no prober; the scheduler never starts it.
+its results to us, e.g. a cron job's heartbeat) has a spec and no prober; the scheduler never starts it. A
+prober that compares with the monitor's previous sample (SNMP rates and reboots) sets ``uses_previous = True``
+and is called with ``previous=`` (the monitor's previous ``ProbeResult`` or None); probes keep no state.
 """
 
 from probes.base import Outcome, ProbeResult, SpecBase
@@ -18,14 +20,15 @@ from probes.pop3 import Pop3Spec, probe_pop3
 from probes.postgres import PostgresSpec, probe_postgres
 from probes.redis import RedisSpec, probe_redis
 from probes.smtp import SmtpSpec, probe_smtp
+from probes.snmp import SnmpSpec, probe_snmp
 from probes.tcp import TcpSpec, probe_tcp
 from probes.udp import UdpSpec, probe_udp
 
 __all__ = ["Outcome", "ProbeContext", "ProbeResult", "SpecBase", "PROBERS", "SPECS", "PUSH_KINDS", "make_context",
            "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "HeartbeatSpec", "ProbeError", "IcmpUnavailable",
-           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec", "SmtpSpec", "ImapSpec", "Pop3Spec",
+           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec", "SmtpSpec", "ImapSpec", "Pop3Spec", "SnmpSpec",
            "probe_http", "probe_tcp", "probe_icmp", "probe_dns", "probe_mysql", "probe_postgres", "probe_redis",
-           "probe_udp", "probe_smtp", "probe_imap", "probe_pop3"]
+           "probe_udp", "probe_smtp", "probe_imap", "probe_pop3", "probe_snmp"]
 
 PROBERS = {
     "http": probe_http,
@@ -39,6 +42,7 @@ PROBERS = {
     "smtp": probe_smtp,
     "imap": probe_imap,
     "pop3": probe_pop3,
+    "snmp": probe_snmp,
 }
 
 SPECS = {
@@ -54,6 +58,7 @@ SPECS = {
     "imap": ImapSpec,
     "pop3": Pop3Spec,
     "heartbeat": HeartbeatSpec,
+    "snmp": SnmpSpec,
 }
 
 PUSH_KINDS = frozenset({"heartbeat"})

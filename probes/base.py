@@ -29,7 +29,9 @@ class ProbeResult:
     ``server_error``, ``host_blocked``, ``too_many_connections``, ``starting_up``, ``shutting_down``,
     ``too_many_clients``, ``tls_unavailable``, ``auth_failed``, ``auth_required``, ``loading``, ``ntp_*``; the
     mail probes add ``banner_rejected``, ``banner_mismatch``, ``ehlo_failed``, ``starttls_unavailable``,
-    ``starttls_failed``, ``auth_unavailable``, ...). ``phases`` holds seconds per phase, named as
+    ``starttls_failed``, ``auth_unavailable``; SNMP adds ``interface_down``, ``interface_admin_down``,
+    ``interface_missing``, ``error_rate``, ``value_mismatch``, ``oid_missing`` and ``rebooted`` (an UP result
+    carrying ``details["event"]``), ...). ``phases`` holds seconds per phase, named as
     blackbox_exporter names them (``resolve``, ``connect``, ``tls``, ``processing``, ``transfer``); ICMP puts
     ``rtt_min``, ``rtt_avg``, ``rtt_max``, ``jitter`` (seconds) and ``loss`` (a fraction) there. ``details``
     is JSON-serialisable (status code, certificate not-after as ISO text, resolved address, ...).

@@ -7,6 +7,7 @@ build their own with a test CA and the ICMP mode they need.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -64,6 +65,10 @@ class ProbeContext:
         if self.icmp is not None:
             self.icmp.close()
             self.icmp = None
+        for extra in self.extras.values():  # shared engines a probe kind keeps here (e.g. SNMP's)
+            close = getattr(extra, "close", None)
+            if callable(close) and inspect.isawaitable(result := close()):
+                await result
 
 
 make_context = ProbeContext.create

@@ -17,6 +17,8 @@ have redis-server || need+=(redis-server)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-core)  # the mail probe tests run it as their own process
 [ -e /usr/lib/dovecot/imap ] || need+=(dovecot-imapd)
 [ -e /usr/lib/dovecot/pop3 ] || need+=(dovecot-pop3d)
+have snmpd || need+=(snmpd)  # the SNMP probe tests run the real agent
+have prometheus-snmp-exporter || need+=(prometheus-snmp-exporter)  # bench/snmp_vs_exporter.py
 [ -e /usr/share/fonts/truetype/noto/NotoNaskhArabic-Regular.ttf ] || need+=(fonts-noto-core)  # the PDF reports
 [ -e /usr/share/fonts/truetype/farsiweb ] || [ -e /usr/share/fonts/truetype/fonts-farsiweb ] || need+=(fonts-farsiweb)
 [ ${#need[@]} -eq 0 ] && exit 0
