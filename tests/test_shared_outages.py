@@ -94,3 +94,33 @@ async def test_a_service_lists_its_own_and_shared_incidents_to_its_customer_only
     assert await incidents_of_service(w["sm"], bob, w["x"]) == []
     assert [i.id for i in await incidents_of_service(w["sm"], bob, w["y"])] == [inc["own_b"]]
     assert not any(hasattr(i, "title") for i in listed)
+
+
+async def test_the_incident_api_gives_a_customer_persian_titles_without_internal_names(world, clock):
+    """Rule 4 through the JSON API too: a customer behind the switch reads "قطعی شبکه", never the switch's or a
+    monitor's name; staff read the internal title."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from prometheus_client import CollectorRegistry
+
+    from dashboards.web.app import build_app
+    from dashboards.web.deps import WebDeps
+    from monitor.accounts import create_user, issue_token
+
+    w = world
+    async with w["sm"].begin() as s:
+        alice = await create_user(s, "alice", Role.CUSTOMER, customer_id=w["a"])
+        nora = await create_user(s, "nora", Role.NOC)
+        as_alice = {"Authorization": f"Bearer {await issue_token(s, alice.id, 't', clock.now())}"}
+        as_nora = {"Authorization": f"Bearer {await issue_token(s, nora.id, 't', clock.now())}"}
+    deps = WebDeps(sessionmaker=w["sm"], clock=clock, registry=CollectorRegistry())
+    async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
+        mine = await (await client.get("/api/v1/incidents?all=true", headers=as_alice)).json()
+        one = await (await client.get(f"/api/v1/incidents/{w['inc']['down']}", headers=as_alice)).json()
+        staff = await (await client.get(f"/api/v1/incidents/{w['inc']['down']}", headers=as_nora)).json()
+    titles = {i["id"]: i["title"] for i in mine}
+    assert titles[w["inc"]["down"]] == "قطعی شبکه" and titles[w["inc"]["degraded"]] == "اختلال شبکه"
+    assert titles[w["inc"]["alert"]] == "قطعی سرویس"
+    assert w["inc"]["own_b"] not in titles  # another customer's incident is not listed at all
+    assert one["title"] == "قطعی شبکه" and "zz-internal" not in str(mine) + str(one)
+    assert [a["customer_id"] for a in one["affected"]] == [w["a"]]
+    assert staff["title"] == "zz-internal"

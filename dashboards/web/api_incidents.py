@@ -17,6 +17,7 @@ from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import PageQuery, ids, page_of, sliced
+from dashboards.web.portal_sections import SEVERITY_FA, SHARED_FA
 from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
 from dashboards.web.types import RowId
 from incidents.alertmanager import AlertmanagerConfig, WebhookPayload, receive
@@ -30,7 +31,7 @@ from incidents.lifecycle import (
     resolve,
 )
 from incidents.models import Incident
-from monitor.accounts import ALL_ROLES, Role
+from monitor.accounts import ALL_ROLES, Principal, Role
 
 __all__ = ["routes", "incident_json"]
 
@@ -70,9 +71,19 @@ async def alertmanager_webhook(request: web.Request) -> web.Response:
     return json_response(asdict(result))
 
 
-def incident_json(i: Incident) -> dict:
+def customer_title(i: Incident, principal: Principal) -> str:
+    """What a customer reads as an incident's title: what they lived through, never our monitor or device
+    names nor reason codes (rule 4): "قطعی سرویس" for their own, "قطعی شبکه" for a shared outage."""
+    severity = getattr(i.severity, "value", i.severity)
+    if i.service_id is None or i.customer_id not in (None, principal.customer_id):  # a device's, shared
+        return SHARED_FA.get(severity, SHARED_FA["important"])
+    return f"{SEVERITY_FA.get(severity, SEVERITY_FA['important'])} سرویس"
+
+
+def incident_json(i: Incident, principal: Principal | None = None) -> dict:
+    title = i.title if principal is None or principal.is_staff else customer_title(i, principal)
     return {
-        "id": i.id, "title": i.title, "severity": i.severity, "status": i.status, "source": i.source,
+        "id": i.id, "title": title, "severity": i.severity, "status": i.status, "source": i.source,
         "service_id": i.service_id, "customer_id": i.customer_id, "opened_at": i.opened_at,
         "acknowledged_at": i.acknowledged_at, "acknowledged_by": i.acknowledged_by, "assigned_to": i.assigned_to,
         "resolved_at": i.resolved_at, "duration_s": i.duration_s, "flap_count": i.flap_count,
@@ -130,7 +141,8 @@ async def incidents_list(request: web.Request) -> web.Response:
     """Incidents, newest first (a customer's own only)."""
     q = request[QUERY]
     rows = await list_incidents(request.app[DEPS].sessionmaker, request[PRINCIPAL], open_only=not q.all)
-    return page_of(request, sliced(list(rows), q), q, incident_json)
+    principal = request[PRINCIPAL]
+    return page_of(request, sliced(list(rows), q), q, lambda i: incident_json(i, principal))
 
 
 @routes.get("/api/v1/incidents/{incident_id}", roles=ALL_ROLES, path=INCIDENT, response=IncidentDetail)
@@ -138,7 +150,7 @@ async def incident_detail(request: web.Request) -> web.Response:
     """One incident with its timeline and what it affects."""
     view = await get_incident(request.app[DEPS].sessionmaker, request[PRINCIPAL], request[PATH].incident_id)
     return json_response({
-        **incident_json(view.incident),
+        **incident_json(view.incident, request[PRINCIPAL]),
         "timeline": [{"at": e.at, "kind": e.kind, "text": e.text, "user_id": e.user_id} for e in view.events],
         "affected": [{"monitor_id": a.monitor_id, "server_id": a.server_id, "service_id": a.service_id,
                       "customer_id": a.customer_id} for a in view.affected],
