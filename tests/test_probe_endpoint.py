@@ -51,7 +51,7 @@ async def world(tmp_path):
         return web.Response(text="hello negahban")
 
     app = web.Application()
-    app.router.add_get("/", page)
+    app.router.add_get("/{path:.*}", page)
     target = web.AppRunner(app)
     await target.setup()
     await web.TCPSite(target, "127.0.0.1", 0).start()
@@ -179,3 +179,82 @@ async def test_the_same_prometheus_probe_job_gets_the_same_families_from_negahba
         print(f"{module}: blackbox {len(theirs)} families, negahban {len(ours)}")
         assert theirs, (module, found)
         assert theirs - ours <= {"probe_icmp_reply_hop_limit"}, (module, sorted(theirs - ours))
+
+
+async def _monitors(world, names):
+    from monitor.inventory import apply_inventory, parse_inventory
+
+    port = world["target_port"]
+    customers = "\n".join(f"  - {{name: c-{n}, verified: true, services: [{{name: s-{n}}}]}}" for n in names)
+    monitors = "\n".join(f'  - {{name: {n}, kind: http, target: "http://127.0.0.1:{port}/{n}", service: s-{n}}}'
+                         for n in names)
+    inv, specs = parse_inventory(f"customers:\n{customers}\nmonitors:\n{monitors}\n")
+    await apply_inventory(world["svc"].sessionmaker, inv, specs, world["svc"].clock.now())
+    await world["svc"].scheduler.reload(force=True)
+
+
+async def test_service_discovery_lists_the_monitors_with_their_labels(world):
+    await _monitors(world, ["web-a", "web-b"])
+    status, text = await _get(world, "/api/v1/sd?kind=http&module=http_2xx")
+    import json
+
+    groups = json.loads(text)
+    assert status == 200
+    assert [(g["labels"]["monitor"], g["labels"]["__param_module"], g["labels"]["customer"]) for g in groups] == [
+        ("web-a", "http_2xx", "c-web-a"), ("web-b", "http_2xx", "c-web-b")]
+    assert groups[0]["targets"] == [f"http://127.0.0.1:{world['target_port']}/web-a"]
+    assert (await _get(world, "/api/v1/sd?kind=icmp"))[1] == "[]"
+    assert (await _get(world, "/api/v1/sd", token=False))[0] == 401
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not PROMETHEUS.exists(), reason="tools/system-deps.sh installs prometheus")
+async def test_prometheus_http_sd_finds_the_monitors_and_probes_them_through_negahban(world):
+    """Prometheus' own http_sd_configs client reads the list, and the /probe job built on it yields one
+    probe_success series per monitor, labelled with our monitor, service and customer."""
+    await _monitors(world, ["web-a", "web-b"])
+    tmp, prom_port = world["tmp"], _free_port()
+    (tmp / "token").write_text(world["token"], encoding="utf-8")
+    address = world["base"].removeprefix("http://")
+    (tmp / "prometheus.yml").write_text(f"""
+global: {{scrape_interval: 1s}}
+scrape_configs:
+  - job_name: negahban-sd
+    metrics_path: /probe
+    authorization: {{credentials_file: {tmp / 'token'}}}
+    http_sd_configs:
+      - url: {world['base']}/api/v1/sd?kind=http&module=http_2xx
+        refresh_interval: 1s
+        # `type: Bearer` explicitly: Prometheus' http_sd sends the bare token without it (prometheus/docs#2377)
+        authorization: {{type: Bearer, credentials_file: {tmp / 'token'}}}
+    relabel_configs:
+      - {{source_labels: [__address__], target_label: __param_target}}
+      - {{source_labels: [__param_target], target_label: instance}}
+      - {{target_label: __address__, replacement: "{address}"}}
+""", encoding="utf-8")
+    prom = subprocess.Popen([str(PROMETHEUS), f"--config.file={tmp / 'prometheus.yml'}",  # noqa: ASYNC220
+                             f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    series = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60  # bounded
+            while loop.time() < deadline:
+                try:
+                    async with http.get(f"http://127.0.0.1:{prom_port}/api/v1/query",
+                                        params={"query": 'probe_success{job="negahban-sd"}'}) as resp:
+                        series = (await resp.json())["data"]["result"]
+                except (aiohttp.ClientError, KeyError, ValueError):
+                    series = []
+                if len(series) == 2:
+                    break
+                await asyncio.sleep(0.5)  # polling interval under the deadline
+    finally:
+        prom.terminate()
+        prom.wait(20)
+    found = sorted((s["metric"]["monitor"], s["metric"]["customer"], s["metric"]["instance"], s["value"][1])
+                   for s in series)
+    port = world["target_port"]
+    assert found == [("web-a", "c-web-a", f"http://127.0.0.1:{port}/web-a", "1"),
+                     ("web-b", "c-web-b", f"http://127.0.0.1:{port}/web-b", "1")]

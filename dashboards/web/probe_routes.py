@@ -14,17 +14,19 @@ import time
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from dashboards.blackbox import HEADERS, family_lines
 from dashboards.blackbox_modules import Module, target_allowed
 from dashboards.metrics import escape_label
+from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS
 from dashboards.web.params import Params
 from dashboards.web.routing import QUERY, RouteTable
 from monitor.accounts import Role
+from monitor.catalog import load_catalog
 from monitor.errors import InvalidInput, NotFound
-from probes import PROBERS
+from probes import PROBERS, PUSH_KINDS
 from probes.net import numeric_family
 
 __all__ = ["routes", "PROBE_ROLES"]
@@ -101,3 +103,35 @@ async def probe(request: web.Request) -> web.Response:
     body = "\n".join(lines) + "\n" + "".join(HEADERS[i] + "\n".join(ls) + "\n" for i, ls in sorted(by_family.items()))
     return web.Response(text=body, content_type="text/plain", charset="utf-8",
                         headers={"X-Negahban-Probe-Reason": result.reason})
+
+
+class SdQuery(Params):
+    kind: str | None = Field(None, max_length=40, description="only monitors of this kind (http, tcp, icmp, ...)")
+    module: str | None = Field(None, max_length=200,
+                               description="set __param_module, for a /probe job using this blackbox.yml module")
+
+
+class SdTargetGroup(BaseModel):
+    targets: list[str]
+    labels: dict[str, str]
+
+
+@routes.get("/api/v1/sd", roles=PROBE_ROLES, query=SdQuery, response=list[SdTargetGroup])
+async def service_discovery(request: web.Request) -> web.Response:
+    """Prometheus HTTP service discovery (``http_sd_configs``): one target group per enabled monitor, its
+    target and our labels (monitor, service, customer, kind, location). Not paginated: Prometheus reads the
+    whole list in one answer, as its HTTP SD protocol requires."""
+    deps = request.app[DEPS]
+    q = request[QUERY]
+    scheduler = deps.services.get("scheduler")
+    catalog = scheduler.catalog if scheduler is not None and scheduler.catalog else \
+        await load_catalog(deps.sessionmaker)
+    groups = []
+    for cfg in sorted(catalog.values(), key=lambda c: c.id):
+        if cfg.kind in PUSH_KINDS or (q.kind and cfg.kind != q.kind):
+            continue
+        labels = {k: v for k, v in cfg.labels.items() if k != "instance" and v}
+        if q.module:
+            labels["__param_module"] = q.module
+        groups.append({"targets": [cfg.spec.target], "labels": labels})
+    return json_response(groups)
