@@ -2,9 +2,10 @@
 operation of a live ``negahban serve`` (SQLite, loopback) with a staff and a customer token, and every answer
 must be no 5xx and fit the document (documented status, media type, headers and body schema).
 
-Bounded: ``CONTRACT_EXAMPLES`` generated cases per operation, token and mode (derandomized, so a run is
-repeatable), within ``BUDGET_S``. The number of requests made is printed (``-s``) and checked to be well
-above the number of operations, so a run that quietly skipped everything fails.
+Bounded by count, not by a timer: ``CONTRACT_EXAMPLES`` generated cases per operation, token and mode
+(derandomized, so a run is repeatable and its length is the same on a busy machine; about 2,800 requests, 1-3
+minutes here). The number of requests and the time taken are printed (``-s``); the requests are checked to be
+well above the number of operations, so a run that quietly skipped everything fails.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from tests.loopback import wait_until_answering
 ROOT = Path(__file__).resolve().parent.parent
 NEGAHBAN = str(Path(sys.executable).with_name("negahban"))
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "10"))
-BUDGET_S = 170.0
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 # An endless event stream cannot be answered within a request; tests/test_noc.py covers it.
@@ -141,7 +141,6 @@ def test_every_operation_answers_within_the_document_for_staff_and_customer(live
         for label, token in live["tokens"].items():
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 run.exercise(op, {"Authorization": f"Bearer {token}"}, mode, label)
-        assert time.monotonic() - started < BUDGET_S, f"over the time budget after {run.requests} requests"
     elapsed = time.monotonic() - started
     print(f"\nschemathesis: {len(operations)} operations, {run.requests} requests in {elapsed:.0f} s, "
           f"statuses {dict(sorted(run.statuses.items()))}")
