@@ -29,9 +29,13 @@ async def api(sessionmaker, clock):
                   for name in ("a", "b", "noc", "admin", "finance")}
     app = build_app(WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry()))
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        async def call(who, method, path, body=None):
-            resp = await client.request(method, path, json=body,
-                                        headers={"Authorization": f"Bearer {tokens[who]}"})
+        async def call(who, method, path, body=None, raw_body: bytes | None = None):
+            headers = {"Authorization": f"Bearer {tokens[who]}"}
+            if raw_body is not None:  # bytes as a hostile client sends them (json= would re-encode)
+                headers["Content-Type"] = "application/json"
+                resp = await client.request(method, path, data=raw_body, headers=headers)
+            else:
+                resp = await client.request(method, path, json=body, headers=headers)
             return resp.status, await resp.json()
 
         yield world, call

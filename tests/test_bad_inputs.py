@@ -3,6 +3,8 @@ and writes nothing. Through the real HTTP API on both databases."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -58,3 +60,16 @@ async def test_an_sla_report_for_a_jalali_date_out_of_range_is_refused_naming_th
     _world, call = api
     status, body = await call("noc", "GET", f"/api/v1/desk/sla-report?{query}")
     assert (status, body["field"]) == (400, field), body
+
+
+@pytest.mark.parametrize("text", ["\\ud800", "abc\\udfff", "\\udc00\\ud800"])
+async def test_a_lone_surrogate_in_a_json_string_is_a_400_and_writes_nothing(api, sessionmaker, text):  # noqa: F811
+    """Found by schemathesis (POST /api/v1/audit/disclosures answered 500 on PostgreSQL): valid JSON, but not text
+    a UTF-8 database can store. A proper pair (an emoji written as two escapes) is text and is kept."""
+    world, call = api
+    draft = _draft(world)
+    raw = json.dumps(draft).replace(json.dumps(draft["subject"]), f'"{text}"')
+    status, body = await call("a", "POST", "/api/v1/tickets", raw_body=raw.encode())
+    assert (status, body["field"]) == (400, "<body>"), body
+    async with sessionmaker() as s:
+        assert await s.scalar(select(func.count(Ticket.id))) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from typing import TypeVar
 
@@ -44,14 +45,27 @@ def _field(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"]) or "<body>"
 
 
+# A JSON escape of a UTF-16 surrogate (\ud800-\udfff): valid JSON, but alone it is no character, and a database
+# that stores UTF-8 (PostgreSQL) cannot take it: such a body must be refused here, not fail at the INSERT.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
 def parse_json(raw: bytes):
-    """``raw`` as JSON; nesting too deep for the parser is refused like any other invalid body."""
+    """``raw`` as JSON; nesting too deep for the parser, or text that is not Unicode, is refused like any other
+    invalid body."""
     try:
-        return json.loads(raw or b"null")
+        value = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput("<body>", f"not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidInput("<body>", "JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput("<body>", "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff): not text") \
+                from None
+    return value
 
 
 async def read_body(request: web.Request, max_bytes: int = MAX_BODY) -> bytes:
