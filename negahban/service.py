@@ -104,7 +104,8 @@ class Service:
                 signal.SIGHUP, lambda: asyncio.ensure_future(self.scheduler.reload(force=True)))
         if "incidents" in self.extras:
             self.extras["incidents"].start([loop for loop in loops if loop.task is not None])
-        self.site_runner = web.AppRunner(self.app, handle_signals=False)
+        # A request line may carry a /probe target of 2,048 characters, percent-encoded (up to 12 bytes each).
+        self.site_runner = web.AppRunner(self.app, handle_signals=False, max_line_size=32768)
         await self.site_runner.setup()
         site = web.TCPSite(self.site_runner, self.settings.listen_host, self.settings.listen_port)
         await site.start()

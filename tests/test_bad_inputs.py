@@ -64,8 +64,7 @@ async def test_an_sla_report_for_a_jalali_date_out_of_range_is_refused_naming_th
 
 @pytest.mark.parametrize("text", ["\\ud800", "abc\\udfff", "\\udc00\\ud800"])
 async def test_a_lone_surrogate_in_a_json_string_is_a_400_and_writes_nothing(api, sessionmaker, text):  # noqa: F811
-    """Found by schemathesis (POST /api/v1/audit/disclosures answered 500 on PostgreSQL): valid JSON, but not text
-    a UTF-8 database can store. A proper pair (an emoji written as two escapes) is text and is kept."""
+    """Valid JSON, but not text a UTF-8 database can store: it answered 500 at PostgreSQL's INSERT."""
     world, call = api
     draft = _draft(world)
     raw = json.dumps(draft).replace(json.dumps(draft["subject"]), f'"{text}"')
@@ -73,3 +72,16 @@ async def test_a_lone_surrogate_in_a_json_string_is_a_400_and_writes_nothing(api
     assert (status, body["field"]) == (400, "<body>"), body
     async with sessionmaker() as s:
         assert await s.scalar(select(func.count(Ticket.id))) == 0
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"customer_id": 987654, "recipient": "دادسرا", "letter_reference": "۱۲۳/ق"}, "customer_id"),
+    ({"customer_id": 1, "recipient": "د" * 201, "letter_reference": "۱۲۳/ق"}, "recipient"),
+    ({"customer_id": 1, "recipient": "دادسرا", "letter_reference": "۱" * 201}, "letter_reference"),
+])
+async def test_a_disclosure_for_an_unknown_customer_or_too_long_is_a_400(api, body, field):  # noqa: F811
+    """Found by schemathesis: an unknown customer_id answered 500 (the foreign key), and so would a recipient
+    longer than its column on PostgreSQL."""
+    _world, call = api
+    status, answer = await call("admin", "POST", "/api/v1/audit/disclosures", body)
+    assert (status, answer["field"]) == (400, field), answer

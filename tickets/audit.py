@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import Principal, Role, require_role
+from monitor.errors import InvalidInput
+from monitor.models import Customer
 from tickets.errors import Refusal
 from tickets.models import AuditEntry
 
@@ -47,6 +49,8 @@ async def disclose(sm: async_sessionmaker, principal: Principal, *, customer_id:
     entry = AuditEntry(at=now, user_id=principal.user_id, customer_id=customer_id, action=DISCLOSURE,
                        subject=subject, letter_reference=letter_reference.strip(), recipient=recipient.strip())
     async with sm.begin() as session:
+        if await session.get(Customer, customer_id) is None:  # was an IntegrityError (500), found by schemathesis
+            raise InvalidInput("customer_id", f"no such customer {customer_id}")
         session.add(entry)
     return entry
 

@@ -461,9 +461,9 @@ async def audit_log(request: web.Request) -> web.Response:
 
 class DisclosureIn(BaseModel):
     customer_id: RowId
-    recipient: str = ""
-    letter_reference: str = ""
-    subject: str = ""
+    recipient: str = Field("", max_length=200)
+    letter_reference: str = Field("", max_length=200)
+    subject: str = Field("", max_length=200)
 
 
 @routes.post("/api/v1/audit/disclosures", roles=ADMIN, body=DisclosureIn, status=201)
