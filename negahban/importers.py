@@ -22,10 +22,12 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
+from pydantic import ValidationError
 
 from dashboards.blackbox_modules import parse_modules
 from monitor.errors import InvalidInput, NegahbanError
 from monitor.inventory import parse_inventory
+from monitor.inventory_schema import COMMON_MONITOR_KEYS
 from monitor.selfcheck import SELF_CHECK_NAME
 from probes import SPECS
 
@@ -57,9 +59,20 @@ class Import:
         self._names.add(name)
         return name
 
-    def add(self, entry: dict[str, Any], origin: str) -> None:
+    def add(self, entry: dict[str, Any], origin: str) -> bool:
+        """Keep ``entry`` if its kind's spec accepts it; else list it as not imported, with the spec's reason."""
+        spec = {k: v for k, v in entry.items() if k not in COMMON_MONITOR_KEYS}
+        try:
+            SPECS[entry["kind"]].model_validate(spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "spec"
+            self.skipped.append(f"{origin}: {where}: {err['msg']}")
+            self._names.discard(entry["name"])
+            return False
         self.monitors.append(entry)
         self.origins.append(origin)
+        return True
 
 
 def _slug(text: str) -> str:
@@ -303,7 +316,8 @@ def uptime_kuma(path: Path) -> Import:
         if entry is None:
             continue
         name = imp.name(m["name"], f"kuma-{m.get('id', i)}")
-        imp.add({"name": name, **entry}, f"monitorList[{i}] id {m.get('id')}: {m['name']!r} ({m['type']})")
+        if not imp.add({"name": name, **entry}, f"monitorList[{i}] id {m.get('id')}: {m['name']!r} ({m['type']})"):
+            continue
         parent = by_id.get(m.get("parent")) if m.get("parent") is not None else None
         if parent is not None and parent["type"] == "group":
             groups.setdefault(parent["name"], []).append(len(imp.monitors) - 1)
@@ -414,7 +428,7 @@ def _gatus_endpoint(imp: Import, e: dict, where: str, file: str) -> dict[str, An
         if rtype not in _KUMA_DNS_TYPES:
             imp.skipped.append(f"{label}: DNS query-type {rtype} is not one Negahban asks")
             return None
-        server = hostport if scheme else url.strip()
+        server = hostport if "://" in url else url.strip()
         entry: dict[str, Any] = {"kind": "dns", "target": str(dns_block["query-name"]).rstrip(".") or ".",
                                  "resolver": server}
         if rtype != "A":
@@ -480,8 +494,8 @@ def gatus(path: Path) -> Import:
             continue
         group = e.get("group")
         name = imp.name(f"{group}-{e['name']}" if group else e["name"], f"gatus-{i}")
-        imp.add({"name": name, **entry}, f"{where}: {e['name']!r}" + (f" (group {group!r})" if group else ""))
-        if group:
+        origin = f"{where}: {e['name']!r}" + (f" (group {group!r})" if group else "")
+        if imp.add({"name": name, **entry}, origin) and group:
             groups.setdefault(str(group), []).append(len(imp.monitors) - 1)
     for key in ("external-endpoints", "suites"):
         if doc.get(key):
