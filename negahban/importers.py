@@ -275,6 +275,15 @@ def _kuma_monitor(imp: Import, m: dict, where: str, file: str) -> dict[str, Any]
             entry["timeout_s"] = timeout
     if kind != "push":
         entry["interval"] = _interval(imp, float(m.get("interval") or 60), label)
+    if kind != "push" and m.get("maxretries") is not None:
+        # Kuma: DOWN after the first failure and maxretries retries, retryInterval seconds apart.
+        policy: dict[str, Any] = {"down_after": min(max(int(m["maxretries"]) + 1, 1), 100)}
+        if m.get("retryInterval"):
+            policy["retry_interval_s"] = min(max(float(m["retryInterval"]), 1.0), 3600.0)
+        entry["policy"] = policy
+    if m.get("authMethod") not in (None, "", "null") or m.get("basic_auth_user"):
+        imp.notes.append(f"{label}: its HTTP authentication ({m.get('authMethod') or 'basic'}) was not copied; "
+                         "add an Authorization header")
     if m.get("active") is False:
         entry["enabled"] = False
     return entry
@@ -321,6 +330,9 @@ def uptime_kuma(path: Path) -> Import:
         parent = by_id.get(m.get("parent")) if m.get("parent") is not None else None
         if parent is not None and parent["type"] == "group":
             groups.setdefault(parent["name"], []).append(len(imp.monitors) - 1)
+    if doc.get("notificationList"):
+        imp.notes.append(f"notificationList: {len(doc['notificationList'])} notification(s) not imported; "
+                         "Negahban's channels are set in NEGAHBAN_* settings")
     if nested:
         imp.notes.append("Uptime Kuma groups are nested; not mapped to customers/services, the monitors have "
                          "no service")
@@ -367,6 +379,10 @@ def _gatus_conditions(imp: Import, entry: dict, conds: list, label: str, file: s
         if left == "[STATUS]" and kind == "http":
             if op == "==" and right.isdigit():
                 entry["expected_status"] = [int(right)]
+                continue
+            any_of = re.fullmatch(r"any\(\s*(\d{3}(?:\s*,\s*\d{3})*)\s*\)", right)
+            if op == "==" and any_of:
+                entry["expected_status"] = [int(c) for c in any_of[1].split(",")]
                 continue
             if op in ("<", "<=") and right.isdigit():
                 top = int(right) - (op == "<")
@@ -497,6 +513,10 @@ def gatus(path: Path) -> Import:
         origin = f"{where}: {e['name']!r}" + (f" (group {group!r})" if group else "")
         if imp.add({"name": name, **entry}, origin) and group:
             groups.setdefault(str(group), []).append(len(imp.monitors) - 1)
+    alerting = sum(1 for e in doc["endpoints"] if e.get("alerts"))
+    if alerting or doc.get("alerting"):
+        imp.notes.append(f"alerting: alerts of {alerting} endpoint(s) not imported; Negahban's channels are set in "
+                         "NEGAHBAN_* settings and its confirmation counts in each monitor's policy")
     for key in ("external-endpoints", "suites"):
         if doc.get(key):
             imp.skipped.append(f"{key}: {len(doc[key])} entries not imported (pushed results; use a heartbeat "

@@ -64,6 +64,9 @@ def test_kuma_monitors_map_to_our_kinds(tmp_path):
     assert kw["tls_verify"] is False and kw["follow_redirects"] is False and kw["interval"] == 30
     assert m["No-maintenance-banner"]["body_rules"] == [{"pattern": "Under maintenance", "present": False}]
     assert "expected_status" not in m["shop.example.com"]  # Kuma's 200-299 is our default
+    # maxretries 2, retryInterval 60: DOWN on the third failing check, retried every 60 s.
+    assert m["shop.example.com"]["policy"] == {"down_after": 3, "retry_interval_s": 60}
+    assert kw["policy"] == {"down_after": 1}
     assert m["API-status-json"]["json_path"] == "$.data.status"
     assert m["API-status-json"]["json_equals"] == "ok"
     assert m["Gateway-ping"] == {"name": "Gateway-ping", "kind": "icmp", "target": "192.0.2.1", "interval": 20}
@@ -107,6 +110,10 @@ def test_gatus_endpoints_and_conditions_map(tmp_path):
     insecure = m["make-sure-header-is-rendered"]
     assert insecure["expected_status"] == list(range(200, 400)) and insecure["tls_verify"] is False
     assert insecure["timeout_s"] == 10
+    created = m["core-api-created"]
+    assert created["expected_status"] == [200, 201] and created["method"] == "POST"
+    assert created["headers"] == {"Content-Type": "application/json"}
+    assert any("alerting:" in line and "not imported" in line for line in err)
     assert m["core-ext-ep-test"]["kind"] == "tcp" and m["core-ext-ep-test"]["target"] == "example.org:80"
     assert m["icmp-ping"]["kind"] == "icmp" and m["icmp-ping"]["target"] == "example.org"
     dns = m["example-dns-query"]
