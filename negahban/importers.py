@@ -263,6 +263,10 @@ def _kuma_monitor(imp: Import, m: dict, where: str, file: str) -> dict[str, Any]
         if u.password:
             imp.notes.append(f"{label}: the password in its connection string was not copied; add it to "
                              "the monitor (redis: password) or give the probe user trust/no-password access")
+    elif kind in SPECS:  # Kuma 2.x types (snmp, smtp): not in the 1.x backup format this reads
+        imp.skipped.append(f"{label}: Negahban has a {kind} probe, but this importer does not read Kuma's "
+                           f"{kind} fields (a 2.x type); add it by hand")
+        return None
     else:
         imp.skipped.append(f"{label}: Negahban has no {kind} probe")
         return None

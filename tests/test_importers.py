@@ -167,11 +167,13 @@ def test_an_entry_our_spec_refuses_is_listed_not_written(tmp_path):
          "dns_resolve_server": "not a resolver!", "dns_resolve_type": "A"},
         {"id": 3, "name": "ok", "type": "port", "hostname": "192.0.2.9", "port": 25},
         {"id": 4, "name": "سایت فروشگاه", "type": "ping", "hostname": "192.0.2.10"},
+        {"id": 5, "name": "core switch", "type": "snmp", "hostname": "192.0.2.2", "snmp_oid": "1.3.6.1.2.1.1.3.0"},
     ]}))
     text, m, err = _import(tmp_path, "uptime-kuma", [backup])
     assert sorted(m) == ["kuma-4", "ok", "ok-2"]  # a Persian name cannot be a monitor name: the id is used
     assert "سایت فروشگاه" in text  # and the original name is kept in the comment above it
     assert any("bad resolver" in line and "resolver" in line for line in err if "not imported:" in line)
+    assert any("core switch" in line and "add it by hand" in line for line in err if "not imported:" in line)
 
 
 @pytest.mark.parametrize("source, content, field", [
