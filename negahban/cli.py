@@ -68,7 +68,41 @@ def _parser() -> argparse.ArgumentParser:
                         "stops working. Only its SHA-256 is stored, so this is the one time it is shown.")
     ht.add_argument("monitor")
     ht.add_argument("--base-url", default="", help="the service's public address, e.g. https://noc.example.com")
+    im = sub.add_parser("import", help="read another monitor's configuration into an inventory YAML",
+                        description="Write an inventory YAML for review (standard output or -o FILE); nothing "
+                        "is applied. What cannot be mapped is listed, with the reason, on standard error and as "
+                        "comments at the top of the file.")
+    ims = im.add_subparsers(dest="import_from", required=True, metavar="SOURCE")
+    for name, help_, files in (
+            ("uptime-kuma", "an Uptime Kuma JSON backup (Settings -> Backup -> Export)", ["backup"]),
+            ("gatus", "a Gatus config.yaml (endpoints)", ["config"]),
+            ("blackbox", "blackbox_exporter's blackbox.yml and the prometheus.yml jobs that use it",
+             ["blackbox_yml", "prometheus_yml"])):
+        one = ims.add_parser(name, help=help_, description=f"Import {help_}.")
+        for f in files:
+            one.add_argument(f, type=Path)
+        one.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     return p
+
+
+def _import(args) -> int:
+    from negahban.importers import IMPORTERS, render
+
+    files = [args.blackbox_yml, args.prometheus_yml] if args.import_from == "blackbox" else \
+        [args.backup if args.import_from == "uptime-kuma" else args.config]
+    imp = IMPORTERS[args.import_from](*files)
+    text = render(imp)
+    for line in imp.skipped:
+        print(f"negahban: import: not imported: {line}", file=sys.stderr)
+    for line in imp.notes:
+        print(f"negahban: import: note: {line}", file=sys.stderr)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"negahban: import: {len(imp.monitors)} monitors written to {args.output} "
+              f"({len(imp.skipped)} not imported)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 async def _with_db(settings: Settings, fn):
@@ -222,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"negahban {__version__}")
         return 0
     try:
+        if args.command == "import":  # reads files only: no settings, no database
+            return _import(args)
         overrides = {}
         if getattr(args, "inventory", None):
             overrides["inventory_file"] = args.inventory
