@@ -1,8 +1,10 @@
 """Scrape time of /metrics' per-monitor series at 10,000 monitors, against prometheus_client's own path.
 
-Prints: render time of our exposition (cold, i.e. no cache; and cached), prometheus_client's generate_latest
-over an equivalent Collector (the peer), their ratio, and the longest event-loop stall seen by a 1 ms ticker
-while scrapes run (what probing would feel).
+Prints: render time and size of our exposition with blackbox_exporter's full family set (cold, i.e. no cache; and
+cached), prometheus_client's generate_latest over an equivalent Collector of the three basic families (the peer
+the skeleton had), their ratio, the longest event-loop stall seen by a 1 ms ticker while scrapes run (what
+probing would feel), and blackbox_exporter's own cost per target scraped through its /probe (CPU and bytes per
+answer, measured in the same run against a loopback HTTP target) beside ours per monitor.
 """
 
 from __future__ import annotations
@@ -28,15 +30,96 @@ from probes import Outcome, ProbeResult  # noqa: E402
 N = 10_000
 
 
+_CERT = {"fingerprint_sha256": "ab" * 32, "subject": "CN=shop.example", "issuer": "CN=R11,O=Let's Encrypt,C=US",
+         "subjectalternative": "shop.example,www.shop.example", "serialnumber": "04a1b2c3d4e5f60718293a4b5c6d7e8f"}
+
+
+def _result(kind: str, i: int) -> ProbeResult:
+    """What a check of each kind leaves: the phases and details the blackbox families are rendered from."""
+    up = bool(i % 50)
+    address = f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+    phases, details = {"resolve": 0.0004, "connect": 0.002}, {"address": address}
+    if kind == "http":
+        phases.update(tls=0.01, processing=0.02, transfer=0.001)
+        details.update(status_code=200 if up else 503, http_version="1.1", ssl=True, content_length=2048,
+                       body_length=2048, redirects=0, tls_version="TLSv1.3", tls_cipher="TLS_AES_128_GCM_SHA256",
+                       cert_not_after_ts=1.8e9 + i, cert=_CERT, last_modified_ts=1.7e9)
+    elif kind == "dns":
+        phases = {"resolve": 0.0, "connect": 0.0, "request": 0.003}
+        details.update(rcode="NOERROR", answer_rrs=2, authority_rrs=0, additional_rrs=1)
+    elif kind == "icmp":
+        phases = {"resolve": 0.0, "rtt_avg": 0.004, "rtt_min": 0.003, "rtt_max": 0.005, "loss": 0.0}
+        details.update(sent=3, received=3 if up else 0)
+    return ProbeResult(Outcome.UP if up else Outcome.DOWN, "ok", "", 0.001 * (i % 900), phases, details)
+
+
 def fake_latest(n: int) -> dict[int, Latest]:
     out = {}
     for i in range(n):
+        kind = ("http", "tcp", "icmp", "dns")[i % 4]
         labels = {"monitor": f"mon-{i:05d}", "service": f"svc-{i // 4}", "customer": f"cust-{i // 40}",
-                  "location": f"dc{i % 3}", "kind": ("http", "tcp", "icmp", "dns")[i % 4]}
-        cfg = MonitorConfig(i, labels["monitor"], labels["kind"], None, 60.0, Policy(), labels)
-        out[i] = Latest(cfg, ProbeResult(Outcome.UP if i % 50 else Outcome.DOWN, "ok", "", 0.001 * (i % 900)),
-                        State.UP if i % 50 else State.DOWN)
+                  "location": f"dc{i % 3}", "kind": kind, "instance": f"https://site-{i}.example/"}
+        cfg = MonitorConfig(i, labels["monitor"], kind, None, 60.0, Policy(), labels)
+        out[i] = Latest(cfg, _result(kind, i), State.UP if i % 50 else State.DOWN)
     return out
+
+
+BLACKBOX = Path("/usr/bin/prometheus-blackbox-exporter")
+
+
+async def blackbox_per_probe(scrapes: int = 300) -> tuple[float, float] | None:
+    """blackbox_exporter's CPU (ms) and answer size (bytes) per /probe of a loopback HTTP target: what a
+    Prometheus job pays per target scraped through it, to set beside our render cost per monitor."""
+    import os
+    import socket
+    import subprocess
+    import tempfile
+
+    import aiohttp
+    from aiohttp import web
+
+    if not BLACKBOX.exists():  # noqa: ASYNC240 - once, before anything runs
+        return None
+    app = web.Application()
+    app.router.add_get("/", lambda request: web.Response(text="x" * 2048))
+    target = web.AppRunner(app, access_log=None)
+    await target.setup()
+    await web.TCPSite(target, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{target.addresses[0][1]}/"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tick = os.sysconf("SC_CLK_TCK")
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "blackbox.yml"
+        cfg.write_text("modules: {http: {prober: http, http: {preferred_ip_protocol: ip4}}}\n")
+        proc = subprocess.Popen([str(BLACKBOX), f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}",  # noqa: ASYNC220
+                                 "--log.level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+
+        try:
+            async with aiohttp.ClientSession() as http:
+                probe = f"http://127.0.0.1:{port}/probe?module=http&target={url}"
+                for _ in range(100):  # bounded wait for the exporter to listen
+                    try:
+                        async with http.get(probe) as resp:
+                            await resp.read()
+                        break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+                before, size = cpu(), 0
+                for _ in range(scrapes):
+                    async with http.get(probe) as resp:
+                        size = len(await resp.read())
+                used = cpu() - before
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            await target.cleanup()
+    return used * 1000 / scrapes, float(size)
 
 
 class PeerCollector:
@@ -129,8 +212,9 @@ def main() -> None:
     first_ms = timed(first.render, 1)[0]
     stall = asyncio.run(loop_stall(expo, 5))
     baseline = asyncio.run(loop_stall(None, 5))
-    series = expo.render().count(b"\n")
-    print(f"monitors={N} lines={series}")
+    body = expo.render()
+    series = body.count(b"\n")
+    print(f"monitors={N} lines={series} bytes={len(body)} ({len(body) / N:.0f} per monitor, full blackbox family set)")
     print(f"scrape_render_ms (1/4 of monitors re-checked since the last scrape) median={statistics.median(ours):.1f}"
           f" max={max(ours):.1f} (target <= 150)")
     print(f"scrape_render_all_rechecked_ms median={statistics.median(everything):.1f} max={max(everything):.1f}")
@@ -140,6 +224,15 @@ def main() -> None:
     print(f"ratio_peer_over_ours={statistics.median(peer) / statistics.median(ours):.1f}x "
           f"(all re-checked: {statistics.median(peer) / statistics.median(everything):.1f}x)")
     print(f"max_event_loop_stall_during_scrapes_ms={stall:.1f} (same ticker without scrapes: {baseline:.1f})")
+    peer_probe = asyncio.run(blackbox_per_probe())
+    if peer_probe is None:
+        print("blackbox_exporter not installed: no per-probe peer")
+    else:
+        cpu_ms, size = peer_probe
+        ours_ms = statistics.median(ours) / N
+        print(f"blackbox_exporter_per_probe cpu_ms={cpu_ms:.3f} answer_bytes={size:.0f}; ours per monitor in a "
+              f"scrape render_ms={ours_ms:.4f} bytes={len(body) / N:.0f}; ratio blackbox/ours cpu="
+              f"{cpu_ms / ours_ms:.0f}x")
 
 
 if __name__ == "__main__":
