@@ -285,3 +285,11 @@ def test_only_a_kind_that_allows_it_may_ask_for_an_interval_over_an_hour():
     assert err.value.path == "monitors[0].interval"
     tcp_default = parse_inventory(tcp.replace("    interval: 7200\n", ""))[0]
     assert tcp_default.monitors[0].interval == 60
+
+
+def test_the_default_whois_server_follows_the_tld():
+    from probes.domain import whois_server_for
+
+    assert whois_server_for(SPECS["domain"](target="shop.ir").target) == "whois.nic.ir"
+    assert whois_server_for(SPECS["domain"](target="فروشگاه.ایران").target) == "whois.nic.ir"
+    assert whois_server_for("example.de") == "de.whois-servers.net"
