@@ -32,8 +32,7 @@ __all__ = ["DomainSpec", "probe_domain", "parse_whois_expiry", "rdap_expiry", "w
 
 DEFAULT_RDAP_BASE = "https://rdap.org"
 # The WHOIS server of a TLD we know (xn--mgba3a4f16a is .ایران); any other TLD is asked at
-# ``{tld}.whois-servers.net`` (a long-standing
-# DNS alias to each registry's server).
+# ``{tld}.whois-servers.net``, a long-standing DNS alias to each registry's server.
 WHOIS_SERVERS = {"ir": "whois.nic.ir", "xn--mgba3a4f16a": "whois.nic.ir", "com": "whois.verisign-grs.com",
                  "net": "whois.verisign-grs.com", "org": "whois.pir.org"}
 MAX_WHOIS_BYTES = 256 * 1024
