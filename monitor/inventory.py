@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from monitor.errors import InventoryError, InventoryErrors
 from monitor.heartbeat_service import issue_ping_token, set_ping_digest
 from monitor.inventory_devices import with_device_monitors
-from monitor.inventory_schema import InventoryDoc
+from monitor.inventory_schema import InventoryDoc, MonitorEntry
 from monitor.models import Customer, Datacenter, Heartbeat, Monitor, NetworkDevice, Server, Service
 from monitor.selfcheck import SELF_CHECK_NAME
 from probes import PUSH_KINDS, SPECS
@@ -163,6 +163,11 @@ def _check_cycles(doc: _Doc, inv: InventoryDoc) -> None:
             node = parent.get(node)
 
 
+def _interval(m: MonitorEntry) -> float:
+    """The interval the entry gives, else its kind's default (daily for domain expiry, 60 s for most)."""
+    return m.interval if "interval" in m.model_fields_set else SPECS[m.kind].default_interval_s
+
+
 def _check_push(doc: _Doc, inv: InventoryDoc) -> None:
     """A push monitor has no interval (the job decides when it pings) and a token of its own."""
     digests: set[str] = set()
@@ -190,6 +195,10 @@ def _check_specs(doc: _Doc, inv: InventoryDoc) -> list[dict[str, Any]]:
             spec = SPECS[m.kind].model_validate({**m.spec_fields(), "kind": m.kind})
         except ValidationError as exc:
             _pydantic_errors(doc, exc, ("monitors", i))
+            continue
+        cap = SPECS[m.kind].max_interval_s
+        if m.kind not in PUSH_KINDS and m.interval > cap:
+            doc.add(("monitors", i, "interval"), f"at most {cap:g} s for a {m.kind} monitor, got {m.interval:g}")
             continue
         specs.append(spec.model_dump(mode="json", exclude={"kind", "target", "timeout_s"}, exclude_unset=True)
                      | {"target": spec.target, "timeout_s": spec.timeout_s})
@@ -268,7 +277,7 @@ async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str,
         fields = dict(spec)
         digest = fields.pop("token_sha256", None)
         # A push monitor's "interval" is its period: what the API lists, never a schedule.
-        interval = fields["period_s"] if m.kind in PUSH_KINDS else m.interval
+        interval = fields["period_s"] if m.kind in PUSH_KINDS else _interval(m)
         row = await _upsert(session, Monitor, m.name, kind=m.kind, target=fields.pop("target"),
                             timeout_s=fields.pop("timeout_s"), interval_s=interval, spec=fields,
                             policy=m.policy.model_dump(exclude_defaults=True), enabled=m.enabled,

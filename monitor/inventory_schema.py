@@ -68,7 +68,9 @@ class MonitorEntry(BaseModel):
 
     name: str = Name
     kind: str
-    interval: float = Field(60.0, ge=5, le=3600)
+    # The longest any kind allows (domain: daily); each kind's own default and cap (``SpecBase.default_interval_s``,
+    # ``max_interval_s``: 60 s and 3600 s for most) are applied in ``monitor.inventory`` where the kind is known.
+    interval: float = Field(60.0, ge=5, le=86400)
     enabled: bool = True
     server: str | None = None
     device: str | None = None

@@ -10,6 +10,7 @@ and is called with ``previous=`` (the monitor's previous ``ProbeResult`` or None
 from probes.base import Outcome, ProbeResult, SpecBase
 from probes.context import ProbeContext, make_context
 from probes.dns import DnsSpec, probe_dns
+from probes.domain import DomainSpec, probe_domain
 from probes.errors import IcmpUnavailable, ProbeError
 from probes.heartbeat import HeartbeatSpec
 from probes.http import BodyRule, HttpSpec, probe_http
@@ -26,9 +27,9 @@ from probes.udp import UdpSpec, probe_udp
 
 __all__ = ["Outcome", "ProbeContext", "ProbeResult", "SpecBase", "PROBERS", "SPECS", "PUSH_KINDS", "make_context",
            "HttpSpec", "BodyRule", "TcpSpec", "IcmpSpec", "DnsSpec", "HeartbeatSpec", "ProbeError", "IcmpUnavailable",
-           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec", "SmtpSpec", "ImapSpec", "Pop3Spec", "SnmpSpec",
+           "MysqlSpec", "PostgresSpec", "RedisSpec", "UdpSpec", "SmtpSpec", "ImapSpec", "Pop3Spec", "SnmpSpec", "DomainSpec",
            "probe_http", "probe_tcp", "probe_icmp", "probe_dns", "probe_mysql", "probe_postgres", "probe_redis",
-           "probe_udp", "probe_smtp", "probe_imap", "probe_pop3", "probe_snmp"]
+           "probe_udp", "probe_smtp", "probe_imap", "probe_pop3", "probe_snmp", "probe_domain"]
 
 PROBERS = {
     "http": probe_http,
@@ -43,6 +44,7 @@ PROBERS = {
     "imap": probe_imap,
     "pop3": probe_pop3,
     "snmp": probe_snmp,
+    "domain": probe_domain,
 }
 
 SPECS = {
@@ -59,6 +61,7 @@ SPECS = {
     "pop3": Pop3Spec,
     "heartbeat": HeartbeatSpec,
     "snmp": SnmpSpec,
+    "domain": DomainSpec,
 }
 
 PUSH_KINDS = frozenset({"heartbeat"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +53,10 @@ class SpecBase(BaseModel):
     """Fields every probe spec has. Each kind subclasses it with ``kind: Literal[...]``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # How often the monitor checks by default, and the longest interval its inventory entry may ask for; a kind
+    # whose answer changes slowly (domain expiry) raises both.
+    default_interval_s: ClassVar[float] = 60.0
+    max_interval_s: ClassVar[float] = 3600.0
 
     target: str = Field(min_length=1, max_length=2048)
     timeout_s: float = Field(10.0, gt=0, le=120)
