@@ -17,6 +17,9 @@ from incidents.metrics import IncidentMetrics
 from incidents.models import Audience, IncidentEvent, NoticeStatus, NotificationChannel
 from incidents.notifiers import WebhookNotifier
 from monitor.accounts import Role
+from monitor.errors import SettingsError
+from monitor.settings import load_settings
+from negahban.service import build_service
 from tests.incident_support import channel, incidents, notices
 from tests.test_incident_lifecycle import user
 from tests.test_notifications import Receiver, open_incident
@@ -174,3 +177,43 @@ async def test_the_on_call_person_of_the_week_is_paged(sessionmaker, clock, hook
                       "rotation noc: ali reza from 2025-12-20T09:00; urgent: oncall=noc 5")
         assert await pager.tick() == 1
     assert events(rx["reza"]) == ["escalation-1"] and events(rx["ali"]) == []
+
+
+async def _close(service) -> None:
+    await service.probe_ctx.close()
+    await service.extras["http"].close()
+    if service.extras["incident_db"] is not service.engine:
+        await service.extras["incident_db"].dispose()
+    await service.engine.dispose()
+
+
+async def test_the_setting_drives_the_services_one_escalation_loop(db, clock, hook_server):
+    rx = {name: Receiver([404] if name == "first" else []) for name in ("noc", "first", "second")}
+    urls = {name: await hook_server(r) for name, r in rx.items()}
+    settings = load_settings(
+        {}, database_url=db.url, listen_port=0,
+        notification_channels=f"noc: webhook noc {urls['noc']}/n; first: webhook escalation {urls['first']}/f;"
+                              f" second: webhook escalation {urls['second']}/s",
+        escalation_policies="urgent: first 5, second 10 x2")
+    service = await build_service(settings, clock=clock, registry=CollectorRegistry())
+    try:
+        loops = {loop.name: loop for loop in service.loops()}
+        assert [name for name in loops if name == "escalation"] == ["escalation"]
+        await open_incident(service.sessionmaker, clock)
+        for minutes in (0, 0, 0, 10, 10, 10):
+            clock.advance(minutes * 60)
+            await loops["escalation"].run_pass()
+            await loops["dispatcher"].run_pass()
+    finally:
+        await _close(service)
+    assert events(rx["first"]) == ["escalation-1"]  # 404: disabled, so it hears nothing more
+    assert events(rx["second"]) == ["escalation-2", "escalation-3", PAGE_NOT_DELIVERED]
+    assert events(rx["noc"]) == ["opened", PAGE_NOT_DELIVERED]
+
+
+async def test_a_policy_naming_no_known_channel_stops_the_start(db, clock):
+    settings = load_settings({}, database_url=db.url, listen_port=0,
+                             notification_channels="noc: webhook noc http://127.0.0.1:9/n",
+                             escalation_policies="rotation noc: noc ali-sms from 2026-11-28T09:00; urgent: noc 5")
+    with pytest.raises(SettingsError, match="NEGAHBAN_ESCALATION_POLICIES: no notification channel named ali-sms"):
+        await build_service(settings, clock=clock, registry=CollectorRegistry())
