@@ -179,8 +179,8 @@ async def _undelivered(session: AsyncSession, incident: Incident, policy: Policy
                        elapsed: float) -> str:
     """Why this incident's page was not delivered ("" while it may still be): every step failed, or the
     policy's limit passed without an acknowledgement."""
-    if incident.escalation_level < steps:
-        return ""
+    if incident.escalation_level < steps or incident.severity != Severity.URGENT:
+        return ""  # an important incident escalates by its policy but is not a page
     limit = policy.limit_s()
     if limit is not None and elapsed >= limit:
         return "unacknowledged"

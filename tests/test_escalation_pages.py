@@ -217,3 +217,18 @@ async def test_a_policy_naming_no_known_channel_stops_the_start(db, clock):
                              escalation_policies="rotation noc: noc ali-sms from 2026-11-28T09:00; urgent: noc 5")
     with pytest.raises(SettingsError, match="NEGAHBAN_ESCALATION_POLICIES: no notification channel named ali-sms"):
         await build_service(settings, clock=clock, registry=CollectorRegistry())
+
+
+async def test_an_important_incident_escalates_by_its_policy_but_is_never_a_page(sessionmaker, clock, hook_server):
+    from incidents.engine import IncidentEngine
+    from tests.incident_support import flip, server_with_monitor
+    rx = await hooks(sessionmaker, hook_server, noc=[], first=[])
+    mon = await server_with_monitor(sessionmaker, "web-2")
+    await flip(sessionmaker, mon.id, clock.now(), "UP", "DEGRADED")
+    await IncidentEngine(sessionmaker, clock).process_pending()
+    async with aiohttp.ClientSession() as http:
+        pager = Pager(sessionmaker, clock, http, "urgent: noc 5; important: first 30")
+        assert await pager.tick() == 1
+        assert await pager.tick(120) == 0
+    assert events(rx["first"]) == ["escalation-1"]
+    assert PAGE_NOT_DELIVERED not in events(rx["noc"])
