@@ -19,3 +19,9 @@ class IncidentMetrics:
         self.channel_disabled = Gauge("negahban_notification_channel_disabled",
                                       "1 while a channel is disabled after a permanent delivery failure",
                                       ["channel", "kind"], registry=registry)
+        self.pages_not_delivered = Counter(
+            "negahban_pages_not_delivered_total",
+            "Incidents whose escalation reached nobody (every step failed) or nobody acknowledged in time",
+            ["reason"], registry=registry)
+        for reason in ("every_step_failed", "unacknowledged"):  # born at 0, so the first one alerts
+            self.pages_not_delivered.labels(reason)

@@ -20,6 +20,7 @@ from incidents.dispatcher import DispatchConfig, Dispatcher
 from incidents.engine import EngineConfig, IncidentEngine, InMaintenance, never_in_maintenance
 from incidents.errors import ReconcileFailed
 from incidents.escalation import escalate_due
+from incidents.escalation_policy import EscalationConfig
 from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
 from incidents.wakeloop import run_woken
@@ -48,6 +49,7 @@ class Stage(Protocol):
 @dataclass(frozen=True, slots=True)
 class PeriodicConfig:
     escalation_policy: str = "noc"
+    escalation: EscalationConfig = EscalationConfig()  # policies and rotations from the settings
     interval_s: float = 15.0  # escalation runs this often
     reconcile_every: int = 4  # reconcile with Alertmanager every N escalation intervals
 
@@ -104,7 +106,7 @@ class IncidentWorkers:
     async def escalation_pass(self) -> int:
         """Take the escalation steps that are due."""
         taken = await escalate_due(self.sessionmaker, self.periodic.escalation_policy, self.clock.now(),
-                                   self.failures)
+                                   self.failures, self.periodic.escalation, self.metrics)
         if taken:
             self.dispatcher.wake.set()
         return taken

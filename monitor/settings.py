@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     webhook_signing_secret: SecretStr | None = None
     # Notification channels: "name: kind audience address; ..." (see incidents.channel_config).
     notification_channels: str = ""
+    # Escalation policies per severity (and customer) and on-call rotations (see incidents.escalation_policy).
+    escalation_policies: str = ""
 
     @field_validator("support_channels")
     @classmethod

@@ -238,9 +238,10 @@ def _run(args, settings: Settings) -> int:
     if args.command == "heartbeat":
         return asyncio.run(_heartbeat_token(settings, args))
     if args.command == "check-config":
-        from negahban.service import configured_channels
+        from negahban.service import configured_channels, configured_escalation
 
         configured_channels(settings)
+        configured_escalation(settings)
         if settings.inventory_file:
             from monitor.inventory import load_inventory
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dashboards.blackbox_modules import load_modules, parse_networks
@@ -29,7 +30,9 @@ from dashboards.web.heartbeat_routes import ping_limits
 from incidents.alertmanager import RECEIVER_WORKER, AlertmanagerConfig
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
 from incidents.engine import EngineConfig
+from incidents.escalation_policy import EscalationConfig, parse_escalation
 from incidents.messengers import BaleNotifier, TelegramNotifier
+from incidents.models import NotificationChannel
 from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
 from incidents.pagerduty import PagerDutyNotifier
 from incidents.signed_webhook import SignedWebhookNotifier
@@ -52,7 +55,7 @@ from probes import ProbeContext, make_context
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
 
-__all__ = ["Service", "build_service", "configured_channels"]
+__all__ = ["Service", "build_service", "configured_channels", "configured_escalation"]
 
 log = logging.getLogger("negahban.service")
 
@@ -189,14 +192,35 @@ async def _configured_channels(settings: Settings, sm: async_sessionmaker) -> No
         raise SettingsError(f"NEGAHBAN_NOTIFICATION_CHANNELS: {exc}") from None
 
 
+def configured_escalation(settings: Settings) -> EscalationConfig:
+    """The escalation policies and rotations the settings name; a bad entry is a ``SettingsError``."""
+    try:
+        return parse_escalation(settings.escalation_policies)
+    except InvalidInput as exc:
+        raise SettingsError(f"NEGAHBAN_ESCALATION_POLICIES: {exc}") from None
+
+
+async def _checked_escalation(settings: Settings, sm: async_sessionmaker) -> EscalationConfig:
+    """The escalation settings, once every channel they name exists (a page must not go to a typo)."""
+    config = configured_escalation(settings)
+    async with sm() as session:
+        known = set((await session.execute(select(NotificationChannel.name))).scalars())
+    missing = sorted(config.channel_names() - known)
+    if missing:
+        raise SettingsError(f"NEGAHBAN_ESCALATION_POLICIES: no notification channel named {', '.join(missing)}")
+    return config
+
+
 def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, http: aiohttp.ClientSession,
-                      registry: CollectorRegistry, failures: WorkerFailures) -> IncidentWorkers:
+                      registry: CollectorRegistry, failures: WorkerFailures,
+                      escalation: EscalationConfig) -> IncidentWorkers:
     alertmanager = AlertmanagerConfig(severity_label=settings.alertmanager_severity_label,
                                       service_label=settings.alertmanager_service_label,
                                       url=settings.alertmanager_url)
     return IncidentWorkers(sm, clock, http, _notifiers(settings, http, clock), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
-                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy),
+                           periodic=PeriodicConfig(escalation_policy=settings.escalation_policy,
+                                                   escalation=escalation),
                            registry=registry, in_maintenance=in_maintenance, failures=failures)
 
 
@@ -228,6 +252,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
             # The token is not logged: staff issue one they can see with `negahban heartbeat token NAME`.
             log.warning("heartbeat_token_unseen monitor=%s hint=negahban_heartbeat_token", name)
     await _configured_channels(settings, sm)
+    escalation = await _checked_escalation(settings, sm)
     await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
@@ -245,7 +270,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     incident_db = make_engine(settings.database_url, pool_size=3, max_overflow=2) \
         if settings.database_url.startswith("postgresql") else engine
     incident_sm = make_sessionmaker(incident_db)
-    incidents = _incident_workers(settings, incident_sm, clock, http, registry, failures)
+    incidents = _incident_workers(settings, incident_sm, clock, http, registry, failures, escalation)
     incidents.add_stage(AutoTicketer(incident_sm, clock, failures=incidents.failures))
     runner.on_flip(incidents.on_flip)
     hub = MetricsHub(registry, sm, clock)
