@@ -87,7 +87,9 @@ async def portal_home(request: web.Request) -> web.Response:
         '<p class="muted">سرویسی ثبت نشده است.</p>'
     jy, jm = parse_month(None, now)
     statement = await statement_section(deps.sessionmaker, p, jy, jm)
-    body = f"<h1>سرویس‌های من</h1>{await _phone_line(request)}{cards}{statement}"
+    tickets = ('<p class="tickets-link"><a href="/portal/tickets">تیکت‌های من</a> · '
+               '<a href="/portal/tickets/new">ثبت تیکت تازه</a></p>') if p.customer_id is not None else ""
+    body = f"<h1>سرویس‌های من</h1>{await _phone_line(request)}{tickets}{cards}{statement}"
     return page("سرویس‌های من", body, user=p.username, csrf=request.get(CSRF))
 
 
