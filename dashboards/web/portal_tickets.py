@@ -22,7 +22,6 @@ from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
 from dashboards.web.routing import FORM, HTML, PATH, RouteTable
 from monitor.accounts import Role
-from monitor.errors import NotFound
 from tickets import desk, intake, kb
 from tickets.departments import FIELD_LABELS, DepartmentRule, load_departments
 from tickets.errors import DuplicateTicket, Refusal, SupportSuspended
@@ -49,8 +48,7 @@ PRIORITY_NOTE = ("اولویت را بر اساس اهمیت واقعی انتخ
 # Form fields of the draft other than the department's own (those come from its rule).
 _BASE = ("department", "service_id", "subject", "body", "priority", "references_ticket_id", "shown_article_ids")
 _INT_FIELDS = ("service_id", "references_ticket_id")
-SUPPORT_ERRORS = {400: ("the form again with the refusal in Persian", HTML),
-                  404: ("no such ticket of yours", HTML)}
+SUPPORT_ERRORS = {400: ("the form again with the refusal in Persian", HTML)}
 
 
 def _ctx(request: web.Request):
@@ -62,10 +60,6 @@ def _page(request: web.Request, title: str, body: str, status: int = 200) -> web
     nav = ('<p class="crumbs"><a href="/portal">سرویس‌های من</a> · <a href="/portal/tickets">تیکت‌های من</a> · '
            '<a href="/portal/tickets/new">تیکت تازه</a></p>')
     return page(title, nav + body, user=request[PRINCIPAL].username, csrf=request.get(CSRF), status=status)
-
-
-def _not_found(request: web.Request) -> web.Response:
-    return _page(request, "پیدا نشد", '<h1>پیدا نشد</h1><p>چنین تیکتی در حساب شما نیست.</p>', status=404)
 
 
 async def _departments(sm) -> dict[str, DepartmentRule]:
@@ -276,10 +270,8 @@ def _thread(ticket, messages) -> str:
 async def _ticket_page(request: web.Request, ticket_id: int, *, reply: str = "", refusal: Refusal | None = None,
                        status: int = 200) -> web.Response:
     sm, p, now = _ctx(request)
-    try:
-        ticket, messages = await desk.get_ticket(sm, p, ticket_id, now=now)
-    except NotFound:
-        return _not_found(request)
+    # Another customer's ticket raises NotFound: answered 404 like a ticket that does not exist.
+    ticket, messages = await desk.get_ticket(sm, p, ticket_id, now=now)
     rules = await _departments(sm)
     dept = rules[ticket.department].name_fa if ticket.department in rules else "—"
     due = "پاسخ داده شد" if ticket.first_response_at else jalali(ticket.first_response_due)
@@ -319,8 +311,6 @@ async def ticket_reply(request: web.Request) -> web.StreamResponse:
     body = body if isinstance(body, str) else ""
     try:
         await desk.add_message(sm, p, ticket_id, body, now=now)
-    except NotFound:
-        return _not_found(request)
     except Refusal as refusal:
         return await _ticket_page(request, ticket_id, reply=body, refusal=refusal, status=400)
     return see_other(f"/portal/tickets/{ticket_id}")
@@ -331,8 +321,5 @@ async def ticket_reply(request: web.Request) -> web.StreamResponse:
 async def ticket_close(request: web.Request) -> web.StreamResponse:
     """Close the customer's own ticket."""
     sm, p, now = _ctx(request)
-    try:
-        await desk.close(sm, p, request[PATH].ticket_id, now=now)
-    except NotFound:
-        return _not_found(request)
+    await desk.close(sm, p, request[PATH].ticket_id, now=now)
     return see_other(f"/portal/tickets/{request[PATH].ticket_id}")
