@@ -120,6 +120,10 @@ async def test_a_customer_files_a_ticket_sees_it_listed_replies_and_closes_it(si
     assert "۱۴۰۵/۰۹/۰۷" in row  # 2026-11-28 in Jalali, Persian digits
     _customer_safe(listing)
 
+    assert "پشتیبانی تلفنی هم‌اکنون باز است" in listing  # Saturday 10:30 in Tehran (rule 2)
+    latin = await client.post(f"/portal/tickets/{ticket_id}/reply", data={"body": "still down", "csrf": csrf})
+    html = await latin.text()
+    assert latin.status == 400 and escape(MESSAGES["finglish"]) in html and ">still down</textarea>" in html
     reply = "هنوز قطع است، لطفاً بررسی کنید"
     resp = await client.post(f"/portal/tickets/{ticket_id}/reply", data={"body": reply, "csrf": csrf},
                              allow_redirects=False)

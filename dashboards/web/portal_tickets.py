@@ -20,6 +20,7 @@ from dashboards.web.html import csrf_field, esc, fa_digits, jalali, page, see_ot
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
+from dashboards.web.portal_routes import phone_line
 from dashboards.web.routing import FORM, HTML, PATH, RouteTable
 from monitor.accounts import Role
 from tickets import desk, intake, kb
@@ -79,7 +80,8 @@ async def tickets_page(request: web.Request) -> web.Response:
     sm, p, now = _ctx(request)
     rows = await desk.list_tickets(sm, p, now=now)
     rules = await _departments(sm)
-    body = ['<h1>تیکت‌های من</h1><p><a class="button" href="/portal/tickets/new">ثبت تیکت تازه</a></p>']
+    body = ['<h1>تیکت‌های من</h1>', await phone_line(request),
+            '<p><a class="button" href="/portal/tickets/new">ثبت تیکت تازه</a></p>']
     if not rows:
         body.append('<p class="muted">هنوز تیکتی ثبت نکرده‌اید.</p>')
     else:
