@@ -18,6 +18,7 @@ from dashboards.web import (
     noc_routes,
     openapi,
     portal_routes,
+    portal_tickets,
     probe_routes,
     report_routes,
     status_routes,
@@ -55,7 +56,7 @@ async def metrics(request: web.Request) -> web.Response:
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
-                                  portal_routes.routes, report_routes.routes, status_routes.routes, openapi.routes]
+                                  portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, openapi.routes]
 STATIC = Path(__file__).parent / "static"
 
 

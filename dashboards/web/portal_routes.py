@@ -31,7 +31,7 @@ from monitor.accounts import ALL_ROLES
 from tickets.calendar import load_calendar, phone_support_open
 from tickets.desk import list_tickets
 
-__all__ = ["routes", "bar_html"]
+__all__ = ["routes", "bar_html", "phone_line"]
 
 routes = RouteTable()
 BAR_DAYS = 90
@@ -48,7 +48,7 @@ def _state(state: str) -> str:
     return f'<span class="st st-{esc(state)}">{STATE_FA.get(state, state)}</span>'
 
 
-async def _phone_line(request: web.Request) -> str:
+async def phone_line(request: web.Request) -> str:
     deps = request.app[DEPS]
     now = deps.clock.now()
     async with deps.sessionmaker() as s:
@@ -87,7 +87,9 @@ async def portal_home(request: web.Request) -> web.Response:
         '<p class="muted">سرویسی ثبت نشده است.</p>'
     jy, jm = parse_month(None, now)
     statement = await statement_section(deps.sessionmaker, p, jy, jm)
-    body = f"<h1>سرویس‌های من</h1>{await _phone_line(request)}{cards}{statement}"
+    tickets = ('<p class="tickets-link"><a href="/portal/tickets">تیکت‌های من</a> · '
+               '<a href="/portal/tickets/new">ثبت تیکت تازه</a></p>') if p.customer_id is not None else ""
+    body = f"<h1>سرویس‌های من</h1>{await phone_line(request)}{tickets}{cards}{statement}"
     return page("سرویس‌های من", body, user=p.username, csrf=request.get(CSRF))
 
 
