@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Outcome", "ProbeResult", "SpecBase", "Prober", "Failure", "up_or_degraded"]
+__all__ = ["Outcome", "ProbeResult", "SpecBase", "Prober", "Failure", "up_or_degraded", "valid_regex"]
 
 
 class Outcome(enum.StrEnum):
@@ -75,6 +76,17 @@ def up_or_degraded(latency_s: float, threshold_s: float | None, message: str) ->
     if threshold_s is not None and latency_s > threshold_s:
         return Outcome.DEGRADED, "latency", f"slow: {latency_s * 1000:.0f} ms > {threshold_s * 1000:.0f} ms"
     return Outcome.UP, "ok", message
+
+
+def valid_regex(value: str | None, what: str, *, as_bytes: bool = False) -> str | None:
+    """``value`` if it compiles (as bytes when the probe matches bytes), else a ``ValueError`` naming ``what``:
+    the one regex check of every spec field (pydantic turns it into a field-named error)."""
+    if value is not None:
+        try:
+            re.compile(value.encode() if as_bytes else value)
+        except re.error as exc:
+            raise ValueError(f"{what} is not a valid regex: {exc}") from None
+    return value
 
 
 Prober = Callable[[Any, Any], Awaitable[ProbeResult]]

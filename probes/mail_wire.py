@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
+from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded, valid_regex
 from probes.net import Conn, cert_verdict, open_conn, start_tls
 from probes.tcp import split_host_port
 
@@ -55,12 +55,7 @@ class MailSpec(SpecBase):
     @field_validator("expect_banner")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"expect_banner is not a valid regex: {exc}") from None
-        return v
+        return valid_regex(v, "expect_banner")
 
     @field_validator("username", "password")
     @classmethod

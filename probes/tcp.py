@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
+from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded, valid_regex
 from probes.net import Conn, cert_verdict, connect_only, numeric_family, open_conn
 
 __all__ = ["TcpSpec", "TlsFields", "probe_tcp", "split_host_port", "host_port"]
@@ -78,12 +78,7 @@ class TcpSpec(SpecBase):
     @field_validator("expect")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v.encode())
-            except re.error as exc:
-                raise ValueError(f"expect is not a valid regex: {exc}") from None
-        return v
+        return valid_regex(v, "expect", as_bytes=True)
 
 
 async def probe_tcp(spec: TcpSpec, ctx) -> ProbeResult:

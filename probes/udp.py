@@ -20,7 +20,7 @@ import dns.message
 import dns.rcode
 from pydantic import Field, ValidationInfo, field_validator
 
-from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded
+from probes.base import Failure, Outcome, ProbeResult, SpecBase, up_or_degraded, valid_regex
 from probes.net import resolve
 from probes.tcp import split_host_port
 
@@ -65,12 +65,7 @@ class UdpSpec(SpecBase):
     @field_validator("expect")
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v.encode())
-            except re.error as exc:
-                raise ValueError(f"not a valid regex: {exc}") from None
-        return v
+        return valid_regex(v, "expect", as_bytes=True)
 
     @field_validator("send_text")
     @classmethod
