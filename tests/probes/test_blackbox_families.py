@@ -24,6 +24,7 @@ from monitor.models import State
 from monitor.policy import Policy
 from monitor.runner import Latest
 from probes import PROBERS, SPECS, make_context
+from tests.loopback import wait_until_answering
 from tests.probes.conftest import leaf_context, serve
 from tests.probes.dns_server import DnsServer
 
@@ -93,14 +94,8 @@ def _families(text: str) -> dict[str, set[frozenset[str]]]:
 
 
 async def _blackbox(http: aiohttp.ClientSession, port: int, module: str, target: str) -> str:
-    for _ in range(100):  # bounded: the exporter starts in well under a second
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/probe",
-                                params={"module": module, "target": target}) as resp:
-                return await resp.text()
-        except aiohttp.ClientConnectionError:
-            await asyncio.sleep(0.05)
-    raise RuntimeError("blackbox_exporter did not start")
+    async with http.get(f"http://127.0.0.1:{port}/probe", params={"module": module, "target": target}) as resp:
+        return await resp.text()
 
 
 async def test_our_families_and_label_names_match_the_real_blackbox_exporter(ca, tmp_path):
@@ -108,8 +103,9 @@ async def test_our_families_and_label_names_match_the_real_blackbox_exporter(ca,
     (tmp_path / "blackbox.yml").write_text(BLACKBOX_YML.format(ca=tmp_path / "ca.pem"), encoding="utf-8")
     port = _free_port()
     proc = subprocess.Popen([BLACKBOX, f"--config.file={tmp_path / 'blackbox.yml'}",  # noqa: ASYNC220
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    await asyncio.to_thread(wait_until_answering, f"http://127.0.0.1:{port}/metrics", proc)
     ctx = await make_context(trust_ca_pem=ca.cert_pem.bytes())
     cases = {  # ours: (kind, spec fields); theirs: (module, target)
         "http": (("http", {"target": f"http://127.0.0.1:{plain_port}/"}), ("http", f"http://127.0.0.1:{plain_port}/")),
