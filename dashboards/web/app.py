@@ -19,9 +19,11 @@ from dashboards.web import (
     openapi,
     portal_routes,
     portal_tickets,
+    prefs_routes,
     probe_routes,
     report_routes,
     status_routes,
+    templating,
 )
 from dashboards.web.body import MAX_BODY
 from dashboards.web.deps import DEPS, SESSION_LOOKUP, WebDeps
@@ -56,7 +58,8 @@ async def metrics(request: web.Request) -> web.Response:
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
-                                  portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, openapi.routes]
+                                  portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
+                                  openapi.routes]
 STATIC = Path(__file__).parent / "static"
 
 
@@ -73,4 +76,5 @@ def build_app(deps: WebDeps) -> web.Application:
         table.register(app)
     app[openapi.OPENAPI] = openapi.build_document(ROUTE_TABLES)
     app.router.add_static("/static", STATIC, name="static")
+    templating.setup(app)
     return app

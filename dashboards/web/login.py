@@ -17,11 +17,12 @@ from pydantic import Field
 
 from dashboards.errors import CsrfRejected, LoginRefused, TooManyAttempts
 from dashboards.web.deps import DEPS
-from dashboards.web.html import csrf_field, esc, fa_digits, page, see_other
+from dashboards.web.html import fa_digits, see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params
 from dashboards.web.routing import BODY, FORM, HTML, QUERY, RouteTable
 from dashboards.web.sessions import csrf_matches, login, logout, lookup_session
+from dashboards.web.templating import render
 from monitor.accounts import ALL_ROLES, Principal
 from monitor.errors import InvalidInput
 
@@ -88,19 +89,10 @@ def safe_next(value) -> str | None:
     return value
 
 
-def _form(token: str, next_path: str, message: str = "") -> str:
-    msg = f'<p class="error" role="alert">{esc(message)}</p>' if message else ""
-    return (f'<section class="login"><h1>ورود به نگهبان</h1>{msg}'
-            f'<form method="post" action="/login">{csrf_field(token)}'
-            f'<input type="hidden" name="next" value="{esc(next_path)}">'
-            f'<label>نام کاربری<input name="username" autocomplete="username" required dir="ltr"></label>'
-            f'<label>گذرواژه<input name="password" type="password" autocomplete="current-password" required '
-            f'dir="ltr"></label><button type="submit">ورود</button></form></section>')
-
-
 def _login_page(request: web.Request, next_path: str, message: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(24)
-    resp = page("ورود", _form(token, next_path, message), status=status)
+    resp = render(request, "login.html", {"login_csrf": token, "next_path": next_path, "message": message},
+                  status=status, title="ورود")
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=1800, httponly=True, samesite="Strict",
                     secure=request.app[DEPS].cookie_secure, path="/login")
     return resp

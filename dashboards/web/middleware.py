@@ -11,6 +11,7 @@ from aiohttp import web
 from dashboards.errors import CsrfRejected
 from dashboards.web.body import BodyTooLarge
 from dashboards.web.deps import DEPS, SESSION_LOOKUP
+from dashboards.web.templating import error_page, wants_html
 from monitor.accounts import Principal, principal_for_token
 from monitor.errors import AccessDenied, InvalidInput, NegahbanError, NotFound
 
@@ -67,12 +68,26 @@ async def auth_middleware(request: web.Request, handler):
             return web.Response(status=303, headers={"Location": "/login?next=" + quote(request.path_qs)})
         return unauthorized("send a bearer token (Authorization: Bearer ...) or log in")
     if principal.role not in roles:
+        if wants_html(request):
+            return error_page(request, 403)
         return json_error(403, "forbidden", reason=f"role {principal.role} may not call this route")
     return await handler(request)
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler):
+    """Errors in one shape: JSON for API callers, the Persian error page for a browser asking for a page."""
+    response = await _errors_as_json(request, handler)
+    if response.status >= 400 and wants_html(request) and response.content_type == "application/json":
+        page = error_page(request, response.status)
+        for name in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if name in response.headers:
+                page.headers[name] = response.headers[name]
+        return page
+    return response
+
+
+async def _errors_as_json(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except NotFound as exc:

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
 from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS, WebDeps
-from dashboards.web.html import TEHRAN, esc, page
-from dashboards.web.login import CSRF
+from dashboards.web.html import TEHRAN, esc
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import PageQuery, Params, page_of, sliced
 from dashboards.web.routing import HTML, QUERY, RouteTable
+from dashboards.web.templating import legacy_page
 from incidents.models import NotificationChannel
 from monitor.accounts import STAFF
 from monitor.models import State
@@ -141,7 +141,6 @@ async def _disabled_channels(deps: WebDeps) -> str:
 @routes.get("/noc", roles=STAFF, produces=HTML)
 async def noc_page(request: web.Request) -> web.Response:
     """The NOC screen."""
-    p = request[PRINCIPAL]
     disabled = await _disabled_channels(request.app[DEPS])
     states = "".join(f'<option value="{s}">{s}</option>' for s in State.__members__)
     body = f"""
@@ -162,4 +161,4 @@ async def noc_page(request: web.Request) -> web.Response:
          <h2>Ticket queue</h2><div id="tickets" class="muted">—</div></aside>
 </div>
 <script src="/static/noc.js" defer></script>"""
-    return page("NOC", body, user=p.username, csrf=request.get(CSRF), lang="en")
+    return legacy_page(request, "NOC", body)

@@ -21,12 +21,12 @@ from dashboards.portal import (
 from dashboards.svg import line_chart, uptime_bar
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import MONTHS_FA, STATE_FA, percent
-from dashboards.web.html import esc, fa_digits, jalali, jalali_date, page
-from dashboards.web.login import CSRF
+from dashboards.web.html import esc, fa_digits, jalali, jalali_date
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
 from dashboards.web.portal_sections import incidents_table, service_incidents, statement_section
 from dashboards.web.routing import HTML, PATH, RouteTable
+from dashboards.web.templating import legacy_page
 from monitor.accounts import ALL_ROLES
 from tickets.calendar import load_calendar, phone_support_open
 from tickets.desk import list_tickets
@@ -90,7 +90,7 @@ async def portal_home(request: web.Request) -> web.Response:
     tickets = ('<p class="tickets-link"><a href="/portal/tickets">تیکت‌های من</a> · '
                '<a href="/portal/tickets/new">ثبت تیکت تازه</a></p>') if p.customer_id is not None else ""
     body = f"<h1>سرویس‌های من</h1>{await phone_line(request)}{tickets}{cards}{statement}"
-    return page("سرویس‌های من", body, user=p.username, csrf=request.get(CSRF))
+    return legacy_page(request, "سرویس‌های من", body)
 
 
 async def _months_table(request: web.Request, svc: ServiceView, count: int = 3) -> str:
@@ -146,4 +146,4 @@ async def portal_service(request: web.Request) -> web.Response:
         f'{incidents_table(await service_incidents(deps.sessionmaker, p, svc.id), now)}</section>',
         f'<section class="card"><h2>تیکت‌ها</h2>{await _tickets(request, svc)}</section>',
     ]
-    return page(svc.title, "".join(sections), user=p.username, csrf=request.get(CSRF))
+    return legacy_page(request, svc.title, "".join(sections))

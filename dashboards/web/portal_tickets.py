@@ -16,12 +16,13 @@ from aiohttp import web
 
 from dashboards.portal import customer_services
 from dashboards.web.deps import DEPS
-from dashboards.web.html import csrf_field, esc, fa_digits, jalali, page, see_other
+from dashboards.web.html import csrf_field, esc, fa_digits, jalali, see_other
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
 from dashboards.web.portal_routes import phone_line
 from dashboards.web.routing import FORM, HTML, PATH, RouteTable
+from dashboards.web.templating import legacy_page
 from monitor.accounts import Role
 from tickets import desk, intake, kb
 from tickets.departments import FIELD_LABELS, DepartmentRule, load_departments
@@ -60,7 +61,7 @@ def _ctx(request: web.Request):
 def _page(request: web.Request, title: str, body: str, status: int = 200) -> web.Response:
     nav = ('<p class="crumbs"><a href="/portal">سرویس‌های من</a> · <a href="/portal/tickets">تیکت‌های من</a> · '
            '<a href="/portal/tickets/new">تیکت تازه</a></p>')
-    return page(title, nav + body, user=request[PRINCIPAL].username, csrf=request.get(CSRF), status=status)
+    return legacy_page(request, title, nav + body, status=status)
 
 
 async def _departments(sm) -> dict[str, DepartmentRule]:

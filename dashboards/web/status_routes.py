@@ -12,9 +12,10 @@ from dashboards.status import announcements
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA, percent
-from dashboards.web.html import esc, jalali, page
+from dashboards.web.html import esc, jalali
 from dashboards.web.portal_routes import bar_html
 from dashboards.web.routing import HTML, RouteTable
+from dashboards.web.templating import legacy_page
 
 __all__ = ["routes", "STATUS_CACHE", "status_cache"]
 
@@ -52,7 +53,7 @@ async def status_page(request: web.Request) -> web.Response:
     """The public status page: opted-in services, planned maintenance, other ways to reach support."""
     deps = request.app[DEPS]
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
-    return page("وضعیت سرویس‌ها", body)
+    return legacy_page(request, "وضعیت سرویس‌ها", body)
 
 
 async def _status_body(deps) -> str:
