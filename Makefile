@@ -5,6 +5,8 @@ HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-10)
 RUN_STAMP := $(VENV)/.run-$(HASH)
 TEST_STAMP := $(VENV)/.test-$(HASH)
 DEMO_PORT ?= 8091
+# Extra pytest arguments, e.g. PYTEST_ARGS="-n 4 --dist loadgroup" for a parallel run (pytest-xdist).
+PYTEST_ARGS ?=
 # In a variable: a comma written inside $(call ...) would split its arguments.
 TEST_EXTRAS := .[test,bench]
 
@@ -42,7 +44,7 @@ lint: $(TEST_STAMP)
 
 ## make test: install (pip into .venv, Debian packages when missing), lint, import layers, pytest on SQLite and PostgreSQL.
 test: $(TEST_STAMP) system-deps lint
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run_all.py
