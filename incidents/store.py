@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from incidents.affected import Affected, add_affected, affected_customers
 from incidents.models import Incident, IncidentEvent, Severity, Source, Status
 from incidents.outbox import announce_to_customers, announce_to_noc
+from incidents.statuspage.fanout import announce_incident
 
 __all__ = ["add_event", "find_open", "previous_of", "open_incident", "raise_severity", "resolve_incident",
            "absorb"]
@@ -51,6 +52,7 @@ async def open_incident(session: AsyncSession, *, key: str, source: Source, seve
     customers = await add_affected(session, incident.id, affected, now)
     await announce_to_noc(session, incident, "opened", now)
     await announce_to_customers(session, incident, "opened", now, customers)
+    await announce_incident(session, incident, "opened", now)
     return incident
 
 
@@ -60,6 +62,9 @@ async def absorb(session: AsyncSession, incident: Incident, rows: Sequence[Affec
     new_customers = await add_affected(session, incident.id, rows, now)
     add_event(session, incident.id, at, "affected", ", ".join(r.key for r in rows))
     await announce_to_customers(session, incident, "opened", now, new_customers)
+    await session.flush()
+    # A status-page subscriber of a service affected only now hears of the incident now (once).
+    await announce_incident(session, incident, "opened", now)
 
 
 async def raise_severity(session: AsyncSession, incident: Incident, severity: Severity, at: datetime,
@@ -84,3 +89,4 @@ async def resolve_incident(session: AsyncSession, incident: Incident, at: dateti
     await announce_to_noc(session, incident, "resolved", now)
     await announce_to_customers(session, incident, "resolved", now,
                                 await affected_customers(session, incident.id))
+    await announce_incident(session, incident, "resolved", now)

@@ -267,7 +267,8 @@ async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str,
                              email=c.email, phone=c.phone)
         for s in c.services:
             ids["svc"][s.name] = (await _upsert(session, Service, s.name, display_name=s.display_name,
-                                                public_status=s.public_status, customer_id=cust.id)).id
+                                                public_status=s.public_status, status_group=s.status_group,
+                                                customer_id=cust.id)).id
     for s in inv.servers:
         ids["srv"][s.name] = (await _upsert(
             session, Server, s.name, address=s.address, datacenter_id=ids["dc"].get(s.datacenter),
@@ -375,7 +376,8 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
         "customers": [_clean({"name": c.name, "display_name": c.display_name, "verified": c.verified,
                               "email": c.email, "phone": c.phone,
                               "services": [_clean({"name": x.name, "display_name": x.display_name,
-                                                   "public_status": x.public_status})
+                                                   "public_status": x.public_status,
+                                                   "status_group": x.status_group})
                                            for x in svcs if x.customer_id == c.id]}) for c in custs],
         "servers": [_clean({"name": x.name, "address": x.address, "datacenter": dc.get(x.datacenter_id),
                             "parent": dev.get(x.parent_device_id), "service": svc.get(x.service_id)})

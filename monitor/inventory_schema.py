@@ -39,6 +39,8 @@ class ServiceEntry(_Entry):
     name: str = Name
     display_name: str = ""
     public_status: bool = False
+    # The status page's heading for the service (e.g. "میزبانی وب"); services without one are listed alone.
+    status_group: str = Field("", max_length=100)
 
 
 class CustomerEntry(_Entry):

@@ -64,6 +64,8 @@ class Service(Base):
     customer_id: Mapped[int] = fk_id("customers.id")
     # The customer opted this service in to the public status page.
     public_status: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The heading the status page lists the service under (Persian, shown to everyone; "" for none).
+    status_group: Mapped[str] = mapped_column(String(100), default="")
     customer: Mapped[Customer] = relationship(back_populates="services")
 
 

@@ -11,6 +11,7 @@ from dashboards.web import (
     api_incidents,
     api_inventory,
     api_ledger,
+    api_status,
     api_tickets,
     api_workers,
     heartbeat_routes,
@@ -56,7 +57,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
-                                  api_ledger.routes, api_workers.routes, login.routes, noc_routes.routes,
+                                  api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
                                   openapi.routes]
