@@ -11,7 +11,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from monitor.heartbeat import policy_for
-from monitor.models import Customer, Datacenter, MaintenanceWindow, Monitor, NetworkDevice, Server, Service
+from monitor.models import (
+    CENTRAL,
+    Customer,
+    Datacenter,
+    MaintenanceWindow,
+    Monitor,
+    NetworkDevice,
+    Server,
+    Service,
+)
 from monitor.policy import Policy, Thresholds, load_policy, load_thresholds
 from monitor.topology import Node
 from monitor.work import WorkerFailures
@@ -35,6 +44,18 @@ class MonitorConfig:
     server_id: int | None = None
     device_id: int | None = None
     customer_id: int | None = None
+    locations: tuple[str, ...] = ()  # empty: the central location alone (not voted)
+    quorum: int | None = None
+
+    @property
+    def assigned(self) -> tuple[str, ...]:
+        """The locations that check this monitor."""
+        return self.locations or (CENTRAL,)
+
+    @property
+    def voted(self) -> bool:
+        """Judged by the location vote (``monitor.quorum``) rather than from the central checks alone."""
+        return self.assigned != (CENTRAL,)
 
     def same_schedule(self, other: MonitorConfig) -> bool:
         return self.interval_s == other.interval_s
@@ -84,7 +105,7 @@ async def load_catalog(sessionmaker: async_sessionmaker, only: Iterable[int] | N
                 mon.id, mon.name, mon.kind, spec, mon.interval_s,
                 load_policy(policy_for(mon.kind in PUSH_KINDS, mon.policy)), labels,
                 load_thresholds(mon.thresholds), mon.server_id, mon.device_id,
-                customer_id or customer_of_service.get(server_service))
+                customer_id or customer_of_service.get(server_service), tuple(mon.locations or ()), mon.quorum)
         except Exception as exc:  # InvalidInput, ValidationError, or a row corrupt in a way nobody foresaw
             # One broken row must not stop the other 9,999 monitors: it is left out and logged.
             log.error("monitor_invalid monitor=%s error=%s", mon.name, str(exc).replace("\n", " "))

@@ -19,8 +19,18 @@ from monitor.errors import InventoryError, InventoryErrors
 from monitor.heartbeat_service import issue_ping_token, set_ping_digest
 from monitor.inventory_devices import with_device_monitors
 from monitor.inventory_schema import InventoryDoc, MonitorEntry
-from monitor.models import Customer, Datacenter, Heartbeat, Monitor, NetworkDevice, Server, Service
-from monitor.selfcheck import SELF_CHECK_NAME
+from monitor.models import (
+    CENTRAL,
+    Customer,
+    Datacenter,
+    Heartbeat,
+    Location,
+    Monitor,
+    NetworkDevice,
+    Server,
+    Service,
+)
+from monitor.selfcheck import LOCATION_PREFIX, SELF_CHECK_NAME, check_canary, ensure_location_alert
 from probes import PUSH_KINDS, SPECS
 
 __all__ = ["load_inventory", "parse_inventory", "require_entries", "apply_inventory", "export_inventory"]
@@ -105,6 +115,7 @@ def _validate_model(doc: _Doc) -> InventoryDoc | None:
 
 def _check_unique(doc: _Doc, inv: InventoryDoc) -> None:
     groups: dict[str, list[tuple[Loc, str]]] = {
+        "locations": [(("locations", i, "name"), loc.name) for i, loc in enumerate(inv.locations)],
         "datacenters": [(("datacenters", i, "name"), d.name) for i, d in enumerate(inv.datacenters)],
         "devices": [(("devices", i, "name"), d.name) for i, d in enumerate(inv.devices)],
         "customers": [(("customers", i, "name"), c.name) for i, c in enumerate(inv.customers)],
@@ -120,7 +131,7 @@ def _check_unique(doc: _Doc, inv: InventoryDoc) -> None:
                 doc.add(loc, f"duplicate name {name!r} in {group}")
             seen.add(name)
     for i, m in enumerate(inv.monitors):
-        if m.name == SELF_CHECK_NAME or m.name.startswith("canary:"):
+        if m.name == SELF_CHECK_NAME or m.name.startswith(("canary:", LOCATION_PREFIX)):
             doc.add(("monitors", i, "name"), f"{m.name!r} is reserved for the self-check (NEGAHBAN_CANARIES)")
 
 
@@ -145,6 +156,36 @@ def _check_refs(doc: _Doc, inv: InventoryDoc) -> None:
         need(m.server, servers, ("monitors", i, "server"), "server")
         need(m.device, devices, ("monitors", i, "device"), "device")
         need(m.service, services, ("monitors", i, "service"), "service")
+
+
+def _check_locations(doc: _Doc, inv: InventoryDoc) -> None:
+    """Each location's canaries parse as probes; each monitor names known locations and a quorum they can give."""
+    for i, loc in enumerate(inv.locations):
+        if loc.name == CENTRAL:
+            doc.add(("locations", i, "name"), f"{CENTRAL!r} is the central service's own location; it is not "
+                    "declared (its canaries are NEGAHBAN_CANARIES)")
+        for j, canary in enumerate(loc.canaries):
+            try:
+                check_canary(canary)
+            except ValueError as exc:
+                doc.add(("locations", i, "canaries", j), str(exc))
+    known = {loc.name for loc in inv.locations} | {CENTRAL}
+    for i, m in enumerate(inv.monitors):
+        if m.locations and m.kind in PUSH_KINDS:
+            doc.add(("monitors", i, "locations"), f"a {m.kind} monitor is pinged by the job, not checked from "
+                    "locations")
+        seen: set[str] = set()
+        for j, name in enumerate(m.locations):
+            if name not in known:
+                doc.add(("monitors", i, "locations", j), f"unknown location {name!r}; known: "
+                        f"{', '.join(sorted(known))}")
+            elif name in seen:
+                doc.add(("monitors", i, "locations", j), f"location {name!r} is listed twice")
+            seen.add(name)
+        count = len(m.locations) or 1
+        if m.quorum is not None and m.quorum > count:
+            doc.add(("monitors", i, "quorum"), f"{m.quorum} locations cannot confirm a failure seen from "
+                    f"{count}")
 
 
 def _check_cycles(doc: _Doc, inv: InventoryDoc) -> None:
@@ -215,7 +256,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> tuple[InventoryDoc,
     specs: list[dict[str, Any]] = []
     if inv is not None:  # the cross-checks need a well-typed document
         inv = with_device_monitors(inv, doc.add)
-        for check in (_check_unique, _check_refs, _check_cycles):
+        for check in (_check_unique, _check_refs, _check_locations, _check_cycles):
             check(doc, inv)
         specs = _check_specs(doc, inv)
     doc.raise_errors()
@@ -225,7 +266,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> tuple[InventoryDoc,
 
 def require_entries(inv: InventoryDoc, file: str) -> None:
     """Refuse a file that names nothing: applying it (above all with --prune) is almost always a mistake."""
-    if not any((inv.datacenters, inv.devices, inv.customers, inv.servers, inv.monitors)):
+    if not any((inv.locations, inv.datacenters, inv.devices, inv.customers, inv.servers, inv.monitors)):
         raise InventoryError(file, None, "", "the inventory is empty (no datacenters, devices, customers, "
                              "servers or monitors); pass --allow-empty to apply it anyway")
 
@@ -252,7 +293,11 @@ async def _upsert(session: AsyncSession, model, name: str, **values):
 
 async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str, Any]], now,
                  file: str = "<inventory>") -> dict:
-    ids: dict[str, dict[str, int]] = {k: {} for k in ("dc", "dev", "svc", "srv")}
+    ids: dict[str, dict[str, int]] = {k: {} for k in ("loc", "dc", "dev", "svc", "srv")}
+    for loc in inv.locations:
+        ids["loc"][loc.name] = (await _upsert(session, Location, loc.name, display_name=loc.display_name,
+                                              canaries=list(loc.canaries), updated_at=now)).id
+        await ensure_location_alert(session, loc.name, now)
     for d in inv.datacenters:
         ids["dc"][d.name] = (await _upsert(session, Datacenter, d.name, display_name=d.display_name,
                                            location=d.location)).id
@@ -282,6 +327,7 @@ async def _apply(session: AsyncSession, inv: InventoryDoc, specs: list[dict[str,
         row = await _upsert(session, Monitor, m.name, kind=m.kind, target=fields.pop("target"),
                             timeout_s=fields.pop("timeout_s"), interval_s=interval, spec=fields,
                             policy=m.policy.model_dump(exclude_defaults=True), enabled=m.enabled,
+                            locations=[] if m.locations == [CENTRAL] else list(m.locations), quorum=m.quorum,
                             server_id=ids["srv"].get(m.server), device_id=ids["dev"].get(m.device),
                             service_id=_monitor_service(m, inv, ids), updated_at=now)
         if m.kind in PUSH_KINDS:
@@ -325,6 +371,7 @@ async def _prune(session: AsyncSession, inv: InventoryDoc, file: str) -> None:
         NetworkDevice: {d.name for d in inv.devices},
         Service: {s.name for c in inv.customers for s in c.services},
         Customer: {c.name for c in inv.customers}, Datacenter: {d.name for d in inv.datacenters},
+        Location: {loc.name for loc in inv.locations},
     }
     for model, names in keep.items():
         # Internal monitors are not the file's to remove (see export_inventory).
@@ -354,6 +401,7 @@ async def apply_inventory(sessionmaker: async_sessionmaker, inv: InventoryDoc, s
 async def export_inventory(sessionmaker: async_sessionmaker) -> str:
     """Write the stored inventory back as YAML that ``apply`` accepts."""
     async with sessionmaker() as s:
+        locs = (await s.execute(select(Location).order_by(Location.name))).scalars().all()
         dcs = (await s.execute(select(Datacenter).order_by(Datacenter.name))).scalars().all()
         devs = (await s.execute(select(NetworkDevice).order_by(NetworkDevice.name))).scalars().all()
         custs = (await s.execute(select(Customer).order_by(Customer.name))).scalars().all()
@@ -368,6 +416,8 @@ async def export_inventory(sessionmaker: async_sessionmaker) -> str:
     svc = {x.id: x.name for x in svcs}
     srv = {x.id: x.name for x in srvs}
     doc = {
+        "locations": [_clean({"name": x.name, "display_name": x.display_name, "canaries": x.canaries})
+                      for x in locs],
         "datacenters": [_clean({"name": d.name, "display_name": d.display_name, "location": d.location})
                         for d in dcs],
         "devices": [_clean({"name": d.name, "kind": d.kind, "address": d.address,
@@ -395,6 +445,7 @@ def _export_monitor(m: Monitor, srv: dict, dev: dict, svc: dict, digests: dict[i
                                               "timeout_s": m.timeout_s}
     out = {"name": m.name, "kind": m.kind, **probed, "enabled": m.enabled, "server": srv.get(m.server_id),
            "device": dev.get(m.device_id), "service": svc.get(m.service_id), "policy": m.policy or None,
+           "locations": m.locations or None, "quorum": m.quorum,
            **(m.spec or {})}
     if m.kind in PUSH_KINDS:
         out["token_sha256"] = digests.get(m.id)
@@ -402,7 +453,8 @@ def _export_monitor(m: Monitor, srv: dict, dev: dict, svc: dict, digests: dict[i
 
 
 def _not_internal() -> tuple:
-    return Monitor.name != SELF_CHECK_NAME, Monitor.name.not_like("canary:%")
+    return (Monitor.name != SELF_CHECK_NAME, Monitor.name.not_like("canary:%"),
+            Monitor.name.not_like(LOCATION_PREFIX + "%"))
 
 
 def _clean(d: dict) -> dict:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from monitor.models import DeviceKind
 from monitor.policy import Policy
 
-__all__ = ["InventoryDoc", "MonitorEntry", "COMMON_MONITOR_KEYS"]
+__all__ = ["InventoryDoc", "MonitorEntry", "LocationEntry", "COMMON_MONITOR_KEYS"]
 
 Name = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
@@ -22,6 +22,15 @@ class DatacenterEntry(_Entry):
     name: str = Name
     display_name: str = ""
     location: str = ""
+
+
+class LocationEntry(_Entry):
+    """A place monitors are checked from by a ``negahban agent``; ``canaries`` (``kind:target`` or a URL, as
+    NEGAHBAN_CANARIES) are its own self-check: when all fail the location is blind and left out of votes."""
+
+    name: str = Name
+    display_name: str = Field("", max_length=200)
+    canaries: list[str] = Field([], max_length=20)
 
 
 class DeviceEntry(_Entry):
@@ -60,7 +69,8 @@ class ServerEntry(_Entry):
     service: str | None = None
 
 
-COMMON_MONITOR_KEYS = {"name", "kind", "interval", "enabled", "server", "device", "service", "policy"}
+COMMON_MONITOR_KEYS = {"name", "kind", "interval", "enabled", "server", "device", "service", "policy", "locations",
+                       "quorum"}
 
 
 class MonitorEntry(BaseModel):
@@ -78,6 +88,10 @@ class MonitorEntry(BaseModel):
     device: str | None = None
     service: str | None = None
     policy: Policy = Policy()
+    # The locations that check it (default: the central one alone), and how many must see a failure before
+    # DOWN (default: a majority of the healthy ones; see monitor.quorum).
+    locations: list[str] = Field([], max_length=20)
+    quorum: int | None = Field(None, ge=1, le=20)
 
     @model_validator(mode="after")
     def _one_subject(self) -> MonitorEntry:
@@ -90,6 +104,7 @@ class MonitorEntry(BaseModel):
 
 
 class InventoryDoc(_Entry):
+    locations: list[LocationEntry] = []
     datacenters: list[DatacenterEntry] = []
     devices: list[DeviceEntry] = []
     customers: list[CustomerEntry] = []

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,8 +27,11 @@ from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 __all__ = [
     "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
     "MonitorState", "ProbeResultRow", "Flip", "Heartbeat", "MaintenanceWindow", "RollupFine", "RollupArchive",
-    "WorkerItemFailure",
+    "WorkerItemFailure", "Location", "LocationResult", "AgentBatch", "CENTRAL",
 ]
+
+# The location of the central service itself (its checks, its canaries: NEGAHBAN_CANARIES); never a row.
+CENTRAL = "central"
 
 
 class State(enum.StrEnum):
@@ -112,6 +117,10 @@ class Monitor(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The locations that check it (empty: the central one alone) and how many must confirm a failure
+    # before DOWN (None: a majority of the healthy ones); see monitor.quorum.
+    locations: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    quorum: Mapped[int | None] = mapped_column(Integer)
     service_id: Mapped[int | None] = fk_id("services.id", nullable=True, ondelete="CASCADE")
     server_id: Mapped[int | None] = fk_id("servers.id", nullable=True, ondelete="CASCADE")
     device_id: Mapped[int | None] = fk_id("network_devices.id", nullable=True, ondelete="CASCADE")
@@ -262,3 +271,52 @@ class WorkerItemFailure(Base):
     last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     gave_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (UniqueConstraint("worker", "item"),)
+
+
+class Location(Base):
+    """A place monitors are checked from, by a ``negahban agent`` holding the location's token. Only the
+    token's SHA-256 is stored (192 random bits: a fast hash is enough, as for API tokens). ``canaries`` are
+    the location's own self-check targets (``kind:target`` or a URL): when every one fails the location is
+    blind and is left out of the vote."""
+
+    __tablename__ = "locations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    canaries: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    token_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LocationResult(Base):
+    """One check of a monitor from one location (a voted monitor's every check, live or late)."""
+
+    __tablename__ = "location_results"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    location: Mapped[str] = mapped_column(String(100))
+    monitor_id: Mapped[int] = fk_id("monitors.id", index=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(String(40), default="ok")
+    message: Mapped[str] = mapped_column(Text, default="")
+    latency_s: Mapped[float] = mapped_column(Float, default=0.0)
+    # Older than the confirmation window when it arrived: counted in uptime, never voted on.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    batch_id: Mapped[int | None] = fk_id("agent_batches.id", nullable=True, index=False)
+    __table_args__ = (Index("ix_location_results_monitor_at", "monitor_id", "at"),
+                      Index("ix_location_results_location_at", "location", "at"))
+
+
+class AgentBatch(Base):
+    """A batch of results an agent pushed. The unique (location, agent, seq) is what makes delivery
+    exactly-once: a repeat fails its insert and its results are not written again (no read-then-write)."""
+
+    __tablename__ = "agent_batches"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    location_id: Mapped[int] = fk_id("locations.id", index=False)
+    agent_id: Mapped[str] = mapped_column(String(100))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("location_id", "agent_id", "seq"),)

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -25,15 +25,16 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.catalog import MonitorConfig
 from monitor.clock import Clock
-from monitor.evaluate import Context, Evaluation, Memory, evaluate
+from monitor.evaluate import Context, Evaluation, Memory, classify, evaluate
+from monitor.locations import LocationBoard, voted_policy, window_s
 from monitor.maintenance import Calendar
-from monitor.models import MonitorState, State
+from monitor.models import CENTRAL, MonitorState, State
 from monitor.selfcheck import SelfCheck
 from monitor.store import ResultStore
 from monitor.topology import Topology, parent_status
 from probes import PROBERS, Outcome, ProbeContext, ProbeResult
 
-__all__ = ["Runner", "Latest"]
+__all__ = ["Runner", "Latest", "located_row"]
 
 log = logging.getLogger("negahban.runner")
 
@@ -47,6 +48,14 @@ class Latest:
     state: State
 
 
+def located_row(monitor_id: int, location: str, at: datetime, result: ProbeResult, late: bool,
+                batch_id: int | None = None) -> dict:
+    """A ``location_results`` row."""
+    return {"location": location, "monitor_id": monitor_id, "at": at, "outcome": str(result.outcome),
+            "reason": result.reason[:40], "message": result.message[:4000], "latency_s": result.latency_s,
+            "late": late, "batch_id": batch_id}
+
+
 class Runner:
     def __init__(self, sessionmaker: async_sessionmaker, ctx: ProbeContext, clock: Clock,
                  store: ResultStore | None = None, selfcheck: SelfCheck | None = None) -> None:
@@ -55,6 +64,7 @@ class Runner:
         self._clock = clock
         self.store = store or ResultStore(sessionmaker)
         self.selfcheck = selfcheck or SelfCheck()
+        self.board = LocationBoard(lambda: self.selfcheck.blind)
         self.memories: dict[int, Memory] = {}
         self.latest: dict[int, Latest] = {}
         self.topology = Topology()
@@ -77,6 +87,7 @@ class Runner:
         self.memories.pop(monitor_id, None)
         self.latest.pop(monitor_id, None)
         self.store.forget(monitor_id)
+        self.board.forget(monitor_id)
 
     async def flush(self) -> int:
         return await self.store.flush()
@@ -125,7 +136,10 @@ class Runner:
         self._idle.clear()
         try:
             result = await self.probe(cfg)
-            ev = await self.apply(cfg, result)
+            if cfg.voted:
+                ev = await self.apply_located(cfg, CENTRAL, result, self._clock.now())
+            else:
+                ev = await self.apply(cfg, result)
             if cfg.policy.role == "canary":
                 await self._selfcheck_after(cfg.id, result)
             return ev
@@ -139,10 +153,14 @@ class Runner:
         now = self._clock.now()
         prev = self.memories.get(cfg.id, Memory())
         ev = evaluate(prev, result, cfg.policy, now, self.context_for(cfg, now), cfg.thresholds)
+        return await self._keep(cfg, prev, result, ev, now)
+
+    async def _keep(self, cfg: MonitorConfig, prev: Memory, result: ProbeResult, ev: Evaluation, now: datetime,
+                    rollup: bool = True) -> Evaluation:
         self.memories[cfg.id] = ev.memory
         self.latest[cfg.id] = Latest(cfg, result, ev.state)
         try:
-            await self.store.record(cfg.id, now, result, ev)
+            await self.store.record(cfg.id, now, result, ev, rollup=rollup)
         except Exception:
             if ev.flip is not None:
                 self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
@@ -154,6 +172,37 @@ class Runner:
                      ev.flip.new_state, ev.flip.reason, ev.flip.root_monitor_id)
             self._wake()
         return ev
+
+    async def apply_located(self, cfg: MonitorConfig, location: str, result: ProbeResult, at: datetime,
+                            stored: bool = False) -> Evaluation | None:
+        """Take a voted monitor's check from ``location`` made at ``at``: count it in uptime, keep it
+        (``stored``: the caller already wrote its ``location_results`` row), then, unless it is late, vote
+        and evaluate the vote. Returns None when nothing was evaluated (late, older than what is known, or
+        no location can see)."""
+        now = self._clock.now()
+        prev = self.memories.get(cfg.id, Memory())
+        observed = classify(result, cfg.thresholds, prev.state)
+        late = (now - at).total_seconds() > window_s(cfg)
+        self.store.add_check(cfg.id, at, observed, result.latency_s)
+        self.board.count(location, at, now)
+        if not stored:
+            self.store.add_located(located_row(cfg.id, location, at, result, late))
+        if late or not self.board.observe(cfg.id, location, observed, result, at):
+            return None
+        v = self.board.vote_for(cfg, now)
+        if not v.observed:
+            return None  # every location blind or silent: the state is held
+        ctx = replace(self.context_for(cfg, now), blind=False)  # blindness was the vote's to weigh
+        ev = evaluate(prev, v.result(), voted_policy(cfg.policy), now, ctx)
+        return await self._keep(cfg, prev, v.result(), ev, now, rollup=False)
+
+    async def location_canary(self, location: str, index: int, result: ProbeResult) -> None:
+        """Take one canary check of an agent's location; a change of its blindness is evaluated on the
+        location's internal monitor (one flip, so one internal alert, per location)."""
+        if self.board.canary(location, index, result):
+            alert = self.board.alerts.get(location)
+            if alert is not None:
+                await self.apply(alert, self.board.canaries[location].result())
 
     async def _selfcheck_after(self, canary_id: int, result: ProbeResult) -> None:
         self.selfcheck.observe(canary_id, result)

@@ -34,10 +34,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from monitor.catalog import MonitorConfig, fingerprint, load_catalog, load_links
 from monitor.clock import Clock
 from monitor.maintenance import load_calendar
-from monitor.models import Monitor
+from monitor.models import CENTRAL, Location, Monitor
 from monitor.policy import load_policy
 from monitor.runner import Runner
-from monitor.selfcheck import SELF_CHECK_NAME
+from monitor.selfcheck import LOCATION_PREFIX, SELF_CHECK_NAME, location_alert_name
 from monitor.topology import build_topology
 from monitor.work import Loop, WorkerFailures
 from probes import PUSH_KINDS
@@ -113,6 +113,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task] = set()
         self._fingerprint: tuple | None = None
         self._metrics(registry)
+        runner.board.on_recheck(self.recheck)
 
     def _metrics(self, registry: CollectorRegistry) -> None:
         self.lateness = Histogram("negahban_schedule_lateness_seconds", "Actual minus planned start of a check",
@@ -172,16 +173,18 @@ class Scheduler:
         self._runner.topology = build_topology((c.node for c in fresh.values()), servers, devices)
         self._runner.calendar = await load_calendar(self._sm)
         await self._set_selfcheck(fresh)
+        await self._set_locations()
         now = self._clock.now().timestamp()
         for mid in set(self.catalog) - set(fresh):
             self.queue.discard(mid)
             self._runner.forget(mid)
         for mid, cfg in fresh.items():
             old = self.catalog.get(mid)
-            if cfg.kind in PUSH_KINDS:
+            if cfg.kind in PUSH_KINDS or CENTRAL not in cfg.assigned:
                 self.queue.discard(mid)
-                continue  # pushed by the target (a heartbeat): its results come from pings and the sweep
-            replan = old is None or not old.same_schedule(cfg) or old.kind in PUSH_KINDS
+                continue  # pushed by the target (a heartbeat), or checked by agents elsewhere only
+            replan = (old is None or not old.same_schedule(cfg) or old.kind in PUSH_KINDS
+                      or CENTRAL not in old.assigned)
             if replan and mid not in self._running:
                 self.queue.put(mid, next_start(mid, cfg.interval_s, now))
         self.catalog = fresh
@@ -199,6 +202,27 @@ class Scheduler:
             config = MonitorConfig(row.id, row.name, "selfcheck", SpecBase(target="canaries"), row.interval_s,
                                    load_policy(row.policy), {"monitor": row.name, "kind": "selfcheck"})
         self._runner.selfcheck.set_canaries(canaries, config)
+
+    async def _set_locations(self) -> None:
+        """Each agent location's canaries and its internal "blind" monitor, for the location board."""
+        async with self._sm() as session:
+            locations = (await session.execute(select(Location.name, Location.canaries))).all()
+            alerts = {r.name: r for r in (await session.execute(
+                select(Monitor).where(Monitor.name.like(LOCATION_PREFIX + "%")))).scalars()}
+        board = self._runner.board
+        for name, canaries in locations:
+            board.set_canaries(name, len(canaries or []))
+            row = alerts.get(location_alert_name(name))
+            if row is not None:
+                board.alerts[name] = MonitorConfig(row.id, row.name, "selfcheck", SpecBase(target=row.target),
+                                                   row.interval_s, load_policy(row.policy),
+                                                   {"monitor": row.name, "kind": "selfcheck"})
+
+    def recheck(self, monitor_id: int) -> None:
+        """Check ``monitor_id`` again now (accelerated confirmation asked by the location vote)."""
+        cfg = self.catalog.get(monitor_id)
+        if cfg is not None and monitor_id not in self._running and CENTRAL in cfg.assigned:
+            self.queue.put(monitor_id, self._clock.now().timestamp())
 
     # --- running ------------------------------------------------------------------------------------------
 

@@ -22,9 +22,13 @@ from monitor.errors import InvalidInput
 from monitor.models import Monitor
 from probes.base import Outcome, ProbeResult
 
-__all__ = ["SelfCheck", "SELF_CHECK_NAME", "parse_canary", "check_canary", "ensure_selfcheck"]
+__all__ = ["SelfCheck", "SELF_CHECK_NAME", "LOCATION_PREFIX", "parse_canary", "check_canary", "ensure_selfcheck",
+           "ensure_location_alert", "location_alert_name"]
 
 SELF_CHECK_NAME = "negahban-self-check"
+# A probe location's own blindness: one internal monitor per location (``location:teh``), never probed,
+# judged from the canary results its agent reports, so a blind location is one internal alert.
+LOCATION_PREFIX = "location:"
 CANARY_POLICY = {"role": "canary", "down_after": 1, "up_after": 1}
 INTERNAL_POLICY = {"role": "internal", "down_after": 1, "up_after": 1}
 
@@ -109,3 +113,16 @@ async def ensure_selfcheck(sessionmaker: async_sessionmaker, canaries: list[str]
         if SELF_CHECK_NAME not in rows:
             session.add(Monitor(name=SELF_CHECK_NAME, kind="selfcheck", target="canaries",
                                 interval_s=interval_s, policy=dict(INTERNAL_POLICY), updated_at=now))
+
+
+def location_alert_name(location: str) -> str:
+    return LOCATION_PREFIX + location
+
+
+async def ensure_location_alert(session, location: str, now: datetime) -> None:
+    """The internal monitor whose flips say a location went blind or sees again (one alert per location)."""
+    name = location_alert_name(location)
+    if (await session.execute(select(Monitor.id).where(Monitor.name == name))).scalar() is None:
+        session.add(Monitor(name=name, kind="selfcheck", target=f"location {location} canaries",
+                            interval_s=5.0, policy=dict(INTERNAL_POLICY), updated_at=now))
+        await session.flush()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, insert, select
@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.evaluate import Evaluation, FlipDraft, Memory
-from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, RollupFine
+from monitor.models import Flip, LocationResult, Monitor, MonitorState, ProbeResultRow, RollupFine
 from monitor.rollups import FINE_S, Bucket
 from monitor.work import WorkerFailures
 from probes.base import ProbeResult
@@ -43,21 +43,24 @@ class Pending:
     rollups: dict[tuple[int, int], Bucket]
     states: dict[int, Memory]
     raw: list[dict]
+    located: list[dict] = field(default_factory=list)  # the central location's checks of voted monitors
 
     @classmethod
     def empty(cls) -> Pending:
-        return cls({}, {}, [])
+        return cls({}, {}, [], [])
 
     def __len__(self) -> int:
-        return len(self.rollups) + len(self.states) + len(self.raw)
+        return len(self.rollups) + len(self.states) + len(self.raw) + len(self.located)
 
     def monitor_ids(self) -> set[int]:
-        return {m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
+        return ({m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
+                | {r["monitor_id"] for r in self.located})
 
     def only(self, monitor_id: int) -> Pending:
         return Pending({k: v for k, v in self.rollups.items() if k[0] == monitor_id},
                        {k: v for k, v in self.states.items() if k == monitor_id},
-                       [r for r in self.raw if r["monitor_id"] == monitor_id])
+                       [r for r in self.raw if r["monitor_id"] == monitor_id],
+                       [r for r in self.located if r["monitor_id"] == monitor_id])
 
     def checks(self) -> int:
         return sum(b.checks for b in self.rollups.values())
@@ -68,6 +71,7 @@ class Pending:
         self.rollups = {k: v for k, v in self.rollups.items() if k[0] not in ids}
         self.states = {k: v for k, v in self.states.items() if k not in ids}
         self.raw = [r for r in self.raw if r["monitor_id"] not in ids]
+        self.located = [r for r in self.located if r["monitor_id"] not in ids]
 
 
 def _raw_row(monitor_id: int, at: datetime, result: ProbeResult) -> dict:
@@ -102,11 +106,23 @@ class ResultStore:
     def buffered(self) -> int:
         return len(self._pending)
 
-    async def record(self, monitor_id: int, at: datetime, result: ProbeResult, ev: Evaluation) -> int | None:
-        """Take one evaluated check; returns the flip's id when it flipped (written before returning)."""
+    def add_check(self, monitor_id: int, at: datetime, observed: str, latency_s: float) -> None:
+        """Count one check in its 5-minute rollup (uptime) without evaluating it."""
         bucket = self._pending.rollups.setdefault((monitor_id, int(at.timestamp()) // FINE_S), Bucket())
-        bucket.add(ev.observed, result.latency_s)
+        bucket.add(observed, latency_s)
         self._checks += 1
+
+    def add_located(self, row: dict) -> None:
+        """Buffer one ``location_results`` row (written by the next flush)."""
+        self._pending.located.append(row)
+
+    async def record(self, monitor_id: int, at: datetime, result: ProbeResult, ev: Evaluation,
+                     rollup: bool = True) -> int | None:
+        """Take one evaluated check; returns the flip's id when it flipped (written before returning).
+
+        ``rollup=False`` for a location vote: its checks were counted one by one as they came."""
+        if rollup:
+            self.add_check(monitor_id, at, ev.observed, result.latency_s)
         if ev.flip is None:
             sig = ev.memory.signature()
             if self._written.get(monitor_id) != sig:
@@ -236,6 +252,8 @@ class ResultStore:
             await self._upsert_rollups(session, pending.rollups)
             if pending.raw:
                 await session.execute(insert(ProbeResultRow.__table__), pending.raw)
+            if pending.located:
+                await session.execute(insert(LocationResult.__table__), pending.located)
             await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
 
     async def _existing(self, ids: set[int]) -> set[int]:
@@ -249,6 +267,7 @@ class ResultStore:
         for m, mem in pending.states.items():
             self._pending.states.setdefault(m, mem)
         self._pending.raw[:0] = pending.raw
+        self._pending.located[:0] = pending.located
         self._checks += checks
 
     async def _upsert_rollups(self, session: AsyncSession, rollups: dict[tuple[int, int], Bucket]) -> None:
