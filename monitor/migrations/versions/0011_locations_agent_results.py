@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 
 revision = '0011'
-down_revision = '0009'  # TODO(lead): '0010' once it lands
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
