@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from dashboards.web.html import fa_digits, fa_number
 
-__all__ = ["STATE_FA", "percent", "duration_fa", "MONTHS_FA"]
+__all__ = ["STATE_FA", "PRIORITY_FA", "percent", "duration_fa", "MONTHS_FA"]
 
 STATE_FA = {"UP": "برقرار", "DOWN": "قطع", "DEGRADED": "کُند", "UNREACHABLE": "دسترس‌ناپذیر",
             "MAINTENANCE": "در حال نگهداری", "UNKNOWN": "نامشخص"}
+# Rule 14's three words, the same on every page a customer reads.
+PRIORITY_FA = {"urgent": "ضروری", "important": "مهم", "normal": "معمولی"}
 MONTHS_FA = ("فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن",
              "اسفند")
 

@@ -20,7 +20,7 @@ from dashboards.portal import (
 )
 from dashboards.svg import line_chart, uptime_bar
 from dashboards.web.deps import DEPS
-from dashboards.web.fa import MONTHS_FA, STATE_FA, percent
+from dashboards.web.fa import MONTHS_FA, PRIORITY_FA, STATE_FA, percent
 from dashboards.web.html import esc, fa_digits, jalali, jalali_date
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
@@ -35,7 +35,6 @@ __all__ = ["routes", "bar_html", "phone_line"]
 
 routes = RouteTable()
 BAR_DAYS = 90
-PRIORITY_FA = {"urgent": "فوری", "important": "مهم", "normal": "عادی"}
 TICKET_STATUS_FA = {"open": "باز", "answered": "پاسخ داده شده", "waiting_on_customer": "در انتظار مشتری",
                     "closed": "بسته", "closed_without_answer": "بسته بدون پاسخ"}
 
@@ -119,8 +118,8 @@ async def _tickets(request: web.Request, svc: ServiceView) -> str:
     if not tickets:
         return '<p class="muted">تیکتی برای این سرویس ثبت نشده است.</p>'
     rows = "".join(f"<tr><td>{fa_digits(t.id)}</td><td>{esc(t.subject)}</td>"
-                   f"<td>{PRIORITY_FA.get(t.priority, t.priority)}</td>"
-                   f"<td>{TICKET_STATUS_FA.get(t.status, t.status)}</td><td>{jalali(t.opened_at)}</td></tr>"
+                   f"<td>{PRIORITY_FA.get(t.priority, '—')}</td>"
+                   f"<td>{TICKET_STATUS_FA.get(t.status, '—')}</td><td>{jalali(t.opened_at)}</td></tr>"
                    for t in tickets)
     return (f'<table class="tickets"><thead><tr><th>شماره</th><th>موضوع</th><th>اولویت</th><th>وضعیت</th>'
             f'<th>زمان ثبت</th></tr></thead><tbody>{rows}</tbody></table>')

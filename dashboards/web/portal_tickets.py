@@ -16,6 +16,7 @@ from aiohttp import web
 
 from dashboards.portal import customer_services
 from dashboards.web.deps import DEPS
+from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import csrf_field, esc, fa_digits, jalali, see_other
 from dashboards.web.login import CSRF
 from dashboards.web.middleware import PRINCIPAL
@@ -38,7 +39,6 @@ CUSTOMER = {Role.CUSTOMER}
 TICKET = ids("ticket_id")
 STATUS_FA = {"open": "باز", "answered": "پاسخ داده شده", "waiting_on_customer": "در انتظار پاسخ شما",
              "closed": "بسته", "closed_without_answer": "بسته بدون پاسخ"}
-PRIORITY_FA = {"urgent": "ضروری", "important": "مهم", "normal": "معمولی"}
 # Rule 14, in the words of the support terms.
 PRIORITY_HELP = {
     "urgent": "سرور یا سرویس از دسترس خارج شده است.",
