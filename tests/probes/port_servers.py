@@ -86,7 +86,7 @@ def mariadb() -> str:
         return
     install, server = shutil.which("mariadb-install-db"), shutil.which("mariadbd") or shutil.which("mysqld")
     if not (install and server):
-        pytest.skip("no MariaDB on 127.0.0.1:3306 and no mariadbd binary to start one (apt-get install mariadb-server)")
+        pytest.fail("no MariaDB on 127.0.0.1:3306 and no mariadbd binary to start one (apt-get install mariadb-server)")
     with tempfile.TemporaryDirectory(prefix="negahban-mariadb-") as tmp:
         subprocess.run([install, "--no-defaults", f"--datadir={tmp}/data", "--user=root", "--skip-test-db",
                         "--auth-root-authentication-method=normal"], check=True, capture_output=True)
@@ -105,7 +105,7 @@ def mariadb() -> str:
 def _redis(*args: str, tls: bool = False) -> tuple[subprocess.Popen, int]:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("no redis-server binary (apt-get install redis-server)")
+        pytest.fail("no redis-server binary (apt-get install redis-server)")
     port = free_port()
     listen = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
     proc = subprocess.Popen([binary, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *args],
