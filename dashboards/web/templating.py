@@ -30,7 +30,7 @@ from aiohttp import web
 from babel.messages.pofile import read_po
 
 from dashboards.web.fa import duration_fa, percent
-from dashboards.web.html import fa_digits, jalali, jalali_date
+from dashboards.web.html import TEHRAN, fa_digits, jalali, jalali_date
 
 __all__ = ["setup", "render", "wants_html", "error_page", "gettext", "catalog", "LANGUAGES", "LANG_COOKIE",
            "TEMPLATES", "LOCALE", "language_of", "NAV", "N_", "render_string", "message_ids", "legacy_page"]
@@ -95,18 +95,13 @@ def _rial(amount: int | None) -> str:
 def _jalali(at: datetime | None) -> str:
     if at is None:
         return "—"
-    return jalali(at) if _LANG.get() == "fa" else at.astimezone(_tehran()).strftime("%Y-%m-%d %H:%M")
+    return jalali(at) if _LANG.get() == "fa" else at.astimezone(TEHRAN).strftime("%Y-%m-%d %H:%M")
 
 
 def _jalali_date(at: datetime | None) -> str:
     if at is None:
         return "—"
-    return jalali_date(at) if _LANG.get() == "fa" else at.astimezone(_tehran()).strftime("%Y-%m-%d")
-
-
-def _tehran():
-    from dashboards.web.html import TEHRAN
-    return TEHRAN
+    return jalali_date(at) if _LANG.get() == "fa" else at.astimezone(TEHRAN).strftime("%Y-%m-%d")
 
 
 def _environment_setup(env: jinja2.Environment) -> None:
