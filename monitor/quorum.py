@@ -57,7 +57,7 @@ class Vote:
         """The vote as one check, for ``monitor.evaluate`` (reason and message become the flip's)."""
         outcome = {"up": Outcome.UP, "degraded": Outcome.DEGRADED}.get(self.observed, Outcome.DOWN)
         details = {"voters": list(self.voters), "failing": list(self.failing), "blind": list(self.blind)}
-        return ProbeResult(outcome, self.reason, self.message, self.latency_s, details)
+        return ProbeResult(outcome, self.reason, self.message, self.latency_s, details=details)
 
 
 def needed_for(quorum: int | None, voters: int) -> int:

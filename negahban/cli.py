@@ -68,6 +68,26 @@ def _parser() -> argparse.ArgumentParser:
                         "stops working. Only its SHA-256 is stored, so this is the one time it is shown.")
     ht.add_argument("monitor")
     ht.add_argument("--base-url", default="", help="the service's public address, e.g. https://noc.example.com")
+    lo = sub.add_parser("location", help="probe locations", description="Probe locations (see negahban agent).")
+    los = lo.add_subparsers(dest="loc_command", required=True, metavar="ACTION")
+    lt = los.add_parser("token", help="issue a new token for a location's agents (printed once)",
+                        description="Issue a new token for LOCATION (declared under locations: in the inventory); "
+                        "the old one stops working. Only its SHA-256 is stored, so this is the one time it is shown.")
+    lt.add_argument("location")
+    ag = sub.add_parser("agent", help="run a probe agent for one location",
+                        description="Probe what the central service assigns to this agent's location and push the "
+                        "results. Needs no database: results wait in the --buffer file while the central service "
+                        "is out of reach (at least --retention-hours) and are sent oldest first.")
+    ag.add_argument("--central", required=True, help="the central service's address, e.g. https://noc.example.com")
+    ag.add_argument("--token-file", required=True, type=Path, help="a file holding the location's token")
+    ag.add_argument("--buffer", required=True, type=Path, help="the agent's SQLite buffer file (created if absent)")
+    ag.add_argument("--id", default=None, help="this agent's id (default: host name and start time, kept in "
+                    "the buffer)")
+    ag.add_argument("--icmp", default="auto", choices=["auto", "privileged", "unprivileged", "off"])
+    ag.add_argument("--retention-hours", type=float, default=24.0)
+    ag.add_argument("--send-every", type=float, default=1.0, help="seconds between sends")
+    ag.add_argument("--refresh-every", type=float, default=30.0, help="seconds between assignment fetches")
+    ag.add_argument("--canary-every", type=float, default=10.0, help="seconds between canary checks")
     im = sub.add_parser("import", help="read another monitor's configuration into an inventory YAML",
                         description="Write an inventory YAML for review (standard output or -o FILE); nothing "
                         "is applied. What cannot be mapped is listed, with the reason, on standard error and as "
@@ -159,6 +179,33 @@ async def _heartbeat_token(settings: Settings, args) -> int:
     return 0
 
 
+async def _location_token(settings: Settings, args) -> int:
+    from monitor.agents import issue_location_token
+    from monitor.clock import SystemClock
+
+    async def run(sm):
+        async with sm.begin() as s:
+            return await issue_location_token(s, args.location, SystemClock().now())
+
+    print(await _with_db(settings, run))
+    return 0
+
+
+def _agent(args) -> int:
+    from monitor.errors import InvalidInput
+    from monitor.logs import setup_logging
+    from negahban.agent import run_agent
+
+    setup_logging("INFO")
+    try:
+        token = args.token_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InvalidInput("--token-file", f"{args.token_file}: {exc.strerror or exc}") from None
+    if not token:
+        raise InvalidInput("--token-file", f"{args.token_file} is empty")
+    return run_agent(args, token)
+
+
 async def _inventory_export(settings: Settings, args) -> int:
     from monitor.inventory import export_inventory
 
@@ -237,6 +284,8 @@ def _run(args, settings: Settings) -> int:
         return asyncio.run(_user(settings, args))
     if args.command == "heartbeat":
         return asyncio.run(_heartbeat_token(settings, args))
+    if args.command == "location":
+        return asyncio.run(_location_token(settings, args))
     if args.command == "check-config":
         from negahban.service import configured_channels, configured_escalation
 
@@ -259,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "import":  # reads files only: no settings, no database
             return _import(args)
+        if args.command == "agent":  # probes only: no settings, no database of the service
+            return _agent(args)
         overrides = {}
         if getattr(args, "inventory", None):
             overrides["inventory_file"] = args.inventory

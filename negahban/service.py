@@ -24,6 +24,7 @@ from dashboards.collectors_incidents import incident_families, outbox_families
 from dashboards.collectors_ledger import ledger_families
 from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
+from dashboards.web.api_agents import INGEST
 from dashboards.web.app import build_app
 from dashboards.web.deps import DEPS, WebDeps, parse_channels
 from dashboards.web.heartbeat_routes import ping_limits
@@ -38,6 +39,7 @@ from incidents.pagerduty import PagerDutyNotifier
 from incidents.signed_webhook import SignedWebhookNotifier
 from incidents.sms import GhasedakNotifier, HttpSmsNotifier, KavenegarNotifier
 from incidents.workers import IncidentWorkers, PeriodicConfig
+from monitor.agents import Ingest
 from monitor.clock import Clock, SystemClock
 from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.errors import InvalidInput, SettingsError
@@ -290,6 +292,8 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
+                             INGEST: Ingest(sm, runner, clock, lambda: scheduler.catalog, registry)
+                             if settings.run_scheduler else None,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,
                                                              settings.heartbeat_pings_per_address_per_minute)},

@@ -8,6 +8,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dashboards.web import (
+    api_agents,
     api_incidents,
     api_inventory,
     api_ledger,
@@ -56,7 +57,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
-ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
+ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
