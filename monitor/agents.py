@@ -133,11 +133,16 @@ class Ingest:
                                   registry=registry)
         self._m_lag = Gauge("negahban_location_result_lag_seconds", "Age of the newest result of the last batch "
                             "when it arrived, by location", ["location"], registry=registry)
+        self._m_failed = Counter("negahban_location_results_failed", "Results taken but not evaluated (the "
+                                 "error is logged; the result is stored and counted in uptime)", ["location"],
+                                 registry=registry)
+        self._m_buffered = Gauge("negahban_agent_buffered_results", "Results an agent reported still waiting in its "
+                                 "buffer when it sent its last batch", ["location", "agent"], registry=registry)
         self._m_seq = Gauge("negahban_agent_last_seq", "Sequence number of the last batch taken from each agent",
                             ["location", "agent"], registry=registry)
 
     async def batch(self, location: str, agent: str, seq: int, results: list[AgentResult],
-                    canaries: list[CanaryResult] = ()) -> BatchOutcome:
+                    canaries: list[CanaryResult] = (), buffered: int | None = None) -> BatchOutcome:
         now = self._clock.now()
         horizon = now + timedelta(seconds=MAX_FUTURE_S)
         for i, r in enumerate(results):
@@ -164,13 +169,25 @@ class Ingest:
             return BatchOutcome(True, rechecks=self._runner.board.take_rechecks(location))
         self._m_batches.labels(location, "false").inc()
         self._m_seq.labels(location, agent).set(seq)
+        if buffered is not None:
+            self._m_buffered.labels(location, agent).set(buffered)
+        # The batch is stored: from here one result that cannot be evaluated (a flip that cannot be written)
+        # must not cost the others their vote. Its flip is made again by the next check (``Runner._keep``).
         for c in sorted(canaries, key=lambda c: c.at):
-            await self._runner.location_canary(location, c.index,
-                                               ProbeResult(c.outcome, c.reason, c.message, c.latency_s))
+            try:
+                await self._runner.location_canary(location, c.index,
+                                                   ProbeResult(c.outcome, c.reason, c.message, c.latency_s))
+            except Exception:
+                self._m_failed.labels(location).inc()
+                log.exception("location_canary_failed location=%s index=%s", location, c.index)
         for r, late in zip(mine, lates, strict=True):
             self._m_results.labels(location, "true" if late else "false").inc()
-            await self._runner.apply_located(catalog[r.monitor_id], location, r.probe_result(), utc(r.at),
-                                             stored=True)
+            try:
+                await self._runner.apply_located(catalog[r.monitor_id], location, r.probe_result(), utc(r.at),
+                                                 stored=True)
+            except Exception:
+                self._m_failed.labels(location).inc()
+                log.exception("location_result_failed location=%s monitor=%s", location, r.monitor_id)
         if mine:
             self._m_lag.labels(location).set(max(0.0, (now - utc(mine[-1].at)).total_seconds()))
         return BatchOutcome(False, len(mine), sum(lates), len(results) - len(mine),

@@ -58,7 +58,7 @@ class Buffer:
             CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
                                                 at REAL NOT NULL, body TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS batches (seq INTEGER PRIMARY KEY, formed_at REAL NOT NULL,
-                                                first_at REAL NOT NULL, body TEXT NOT NULL);
+                                                first_at REAL NOT NULL, n INTEGER NOT NULL, body TEXT NOT NULL);
         """)
         if self.meta("agent_id") is None:
             self.set_meta("agent_id", agent_id or f"{socket.gethostname()[:60]}-{int(time.time())}")
@@ -96,8 +96,8 @@ class Buffer:
             seq = int(self.meta("next_seq") or "1")
             body = {"results": [json.loads(b) for _, k, _, b in rows if k == "r"],
                     "canaries": [json.loads(b) for _, k, _, b in rows if k == "c"]}
-            self._db.execute("INSERT INTO batches (seq, formed_at, first_at, body) VALUES (?, ?, ?, ?)",
-                             (seq, now, rows[0][2], json.dumps(body, separators=(",", ":"))))
+            self._db.execute("INSERT INTO batches (seq, formed_at, first_at, n, body) VALUES (?, ?, ?, ?, ?)",
+                             (seq, now, rows[0][2], len(rows), json.dumps(body, separators=(",", ":"))))
             self._db.execute("DELETE FROM pending WHERE id <= ?", (rows[-1][0],))
             self.set_meta("next_seq", str(seq + 1))
             return seq
@@ -113,12 +113,16 @@ class Buffer:
         """Drop what is older than the retention (counted in ``dropped``: the one way results are lost)."""
         with self._tx():
             n = self._db.execute("DELETE FROM pending WHERE at < ?", (older_than,)).rowcount
-            for (body,) in self._db.execute("SELECT body FROM batches WHERE first_at < ?", (older_than,)).fetchall():
-                b = json.loads(body)
-                n += len(b["results"]) + len(b["canaries"])
+            n += self._db.execute("SELECT COALESCE(SUM(n), 0) FROM batches WHERE first_at < ?",
+                                  (older_than,)).fetchone()[0]
             self._db.execute("DELETE FROM batches WHERE first_at < ?", (older_than,))
         self.dropped += n
         return n
+
+    def waiting(self) -> int:
+        """Results (and canary checks) not yet acknowledged: pending and in formed batches."""
+        p = self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        return p + self._db.execute("SELECT COALESCE(SUM(n), 0) FROM batches").fetchone()[0]
 
     def counts(self) -> tuple[int, int]:
         """(pending results, formed batches)."""
@@ -350,7 +354,8 @@ class Agent:
             self.recheck(answer.get("rechecks") or [])
 
     async def _post(self, seq: int, body: dict) -> dict:
-        payload = {"agent": self.buffer.agent_id, "seq": seq, **body}
+        behind = self.buffer.waiting() - len(body["results"]) - len(body["canaries"])
+        payload = {"agent": self.buffer.agent_id, "seq": seq, "buffered": max(behind, 0), **body}
         async with self._session().post(self.config.central_url.rstrip("/") + "/api/v1/agent/results",
                                         json=payload,
                                         headers={"Authorization": f"Bearer {self.config.token}"}) as resp:

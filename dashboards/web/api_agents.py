@@ -64,6 +64,8 @@ class BatchIn(_Strict):
     seq: Annotated[int, Field(ge=0, le=2**62)] = Field(description="the batch's sequence number, per agent")
     results: list[ResultIn] = Field([], max_length=MAX_RESULTS)
     canaries: list[CanaryIn] = Field([], max_length=1000)
+    buffered: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
+        None, description="results still waiting in the agent's buffer after this batch")
 
 
 class BatchOut(BaseModel):
@@ -129,7 +131,8 @@ async def agent_results(request: web.Request) -> web.Response:
     out = await ingest.batch(
         location, b.agent, b.seq,
         [AgentResult(r.monitor_id, r.at, Outcome(r.outcome), r.reason, r.message, r.latency_s) for r in b.results],
-        [CanaryResult(c.index, c.at, Outcome(c.outcome), c.reason, c.message, c.latency_s) for c in b.canaries])
+        [CanaryResult(c.index, c.at, Outcome(c.outcome), c.reason, c.message, c.latency_s) for c in b.canaries],
+        b.buffered)
     return json_response({"duplicate": out.duplicate, "accepted": out.accepted, "late": out.late,
                           "ignored": out.ignored, "rechecks": out.rechecks})
 

@@ -62,7 +62,7 @@ def _dead_port() -> int:
     return port
 
 
-def _inventory(port: int, canary_port: int, locations=LOCATIONS) -> str:
+def _inventory(port: int, canary_port: int, locations=LOCATIONS, extra: str = "") -> str:
     locs = "\n".join(f"  - {{name: {n}, display_name: {n}, canaries: ['tcp:canary.test:{canary_port}']}}"
                      for n in LOCATIONS)
     return f"""
@@ -72,7 +72,7 @@ customers: [{{name: acme, verified: true, services: [{{name: acme-web}}]}}]
 monitors:
   - {{name: web, kind: tcp, target: 'target.test:{port}', service: acme-web, interval: {INTERVAL},
      locations: [{", ".join(locations)}]}}
-"""
+{extra}"""
 
 
 class Resolver:
@@ -95,10 +95,10 @@ class World:
         self.resolvers: dict[str, Resolver] = {}
         self.dead = _dead_port()
 
-    async def start(self, locations=LOCATIONS, agents=LOCATIONS):
+    async def start(self, locations=LOCATIONS, agents=LOCATIONS, extra: str = ""):
         await self.target.start()
         await self.canary.start()
-        inv, specs = parse_inventory(_inventory(self.target.port, self.canary.port, locations))
+        inv, specs = parse_inventory(_inventory(self.target.port, self.canary.port, locations, extra))
         await apply_inventory(self.db.sessionmaker, inv, specs, self.clock.now())
         self.tokens = {}
         async with self.db.sessionmaker.begin() as s:
@@ -319,6 +319,10 @@ async def test_an_agent_cut_off_for_ten_minutes_buffers_then_delivers_every_resu
     during = [r for r in rows if r.at > cut_at and r.outcome == "down"]
     assert len(during) == 17 and all(r.late for r in during)
     assert checks == (24, 17)  # uptime for the window is complete
+    assert world.registry.get_sample_value("negahban_agent_buffered_results",
+                                           {"location": "east", "agent": "agent-east"}) == 0
+    assert world.registry.get_sample_value("negahban_location_results_received_total",
+                                           {"location": "east", "late": "true"}) == 17
     assert await _incidents(world.db) == []  # late results never page
     await gate.close()
 
@@ -423,3 +427,28 @@ def test_the_buffer_keeps_each_result_in_exactly_one_place_and_prunes_only_past_
     assert reopened.form(10, t0) == 3
     assert reopened.prune(t0 + 15) == 10  # batch 2's ten results (the first at t0+10), nothing newer
     assert reopened.counts() == (0, 1)
+
+
+async def test_a_result_that_cannot_be_evaluated_costs_no_other_result_its_vote(world, monkeypatch):
+    extra = f"  - {{name: web2, kind: tcp, target: 'target.test:{world.target.port}', interval: {INTERVAL}, " \
+            "locations: [east]}\n"
+    await world.start(locations=("east",), agents=(), extra=extra)
+    web, web2 = await _monitor_id(world.db, "web"), await _monitor_id(world.db, "web2")
+    runner = world.service.runner
+    real = runner.apply_located
+
+    async def poisoned(cfg, *args, **kwargs):
+        if cfg.id == web:
+            raise RuntimeError("poisoned for the test")
+        return await real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "apply_located", poisoned)
+    at = world.clock.now().isoformat()
+    body = {"agent": "e1", "seq": 1, "results": [{"monitor_id": web, "at": at, "outcome": "up"},
+                                                  {"monitor_id": web2, "at": at, "outcome": "up"}]}
+    resp = await _post(world, world.tokens["east"], body)
+    assert resp.status == 200 and (await resp.json())["accepted"] == 2
+    assert runner.memories[web2].state.value == "UP" and web not in runner.memories
+    assert world.registry.get_sample_value("negahban_location_results_failed_total", {"location": "east"}) == 1
+    async with world.db.sessionmaker() as s:
+        assert (await s.execute(select(func.count()).select_from(LocationResult))).scalar_one() == 2
