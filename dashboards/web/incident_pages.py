@@ -32,9 +32,8 @@ __all__ = ["routes"]
 routes = RouteTable()
 INCIDENT = ids("incident_id")
 PER_PAGE = 50
-# The form fields take anything a browser sends (up to the body limit); the API's own models check it
-# after, so that a refused text comes back to the form instead of to an error page.
-FORM_TEXT = 1_000_000
+# The form fields take any text a browser sends (the body limit bounds it): the API's own models check it
+# after, so that a refused text comes back to the form, in Persian, instead of to an error page.
 
 STATUS_WORDS = {"triggered": N_("Open, not acknowledged"), "acknowledged": N_("Acknowledged"),
                 "resolved": N_("Resolved")}
@@ -64,19 +63,19 @@ class PageForm(Params):
 
 
 class ActionForm(Params):
-    csrf: str = Field("", max_length=200)
+    csrf: str = Field("", description="the session's CSRF token (checked before the route runs)")
 
 
 class TextForm(ActionForm):
-    text: str = Field("", max_length=FORM_TEXT)
+    text: str = ""
 
 
 class UpdateForm(TextForm):
-    status: str = Field("", max_length=200)
+    status: str = Field("", description="investigating, identified, monitoring or resolved (or none)")
 
 
 class ResolveForm(TextForm):
-    confirm: str = Field("", max_length=10)
+    confirm: str = Field("", description='"yes": resolve although the monitor is still failing')
 
 
 def _checked(model: type[BaseModel], **data) -> BaseModel:
