@@ -16,6 +16,7 @@ from dashboards.web import (
     api_tickets,
     api_workers,
     heartbeat_routes,
+    incident_pages,
     login,
     noc_routes,
     openapi,
@@ -61,6 +62,7 @@ ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_invento
                                   api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
+                                  incident_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"
 

@@ -8,14 +8,16 @@ from datetime import timedelta
 from aiohttp import web
 
 from dashboards.portal import daily_uptime, public_services
-from dashboards.status import announcements
+from dashboards.status import announcements, public_incidents
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA, percent
 from dashboards.web.html import esc, jalali
 from dashboards.web.portal_routes import bar_html
+from dashboards.web.portal_sections import SEVERITY_FA
 from dashboards.web.routing import HTML, RouteTable
 from dashboards.web.templating import legacy_page
+from incidents.statuspage.updates import STATUS_FA
 
 __all__ = ["routes", "STATUS_CACHE", "status_cache"]
 
@@ -36,6 +38,25 @@ def _announcements(items) -> str:
     rows = "".join(f'<li class="maintenance"><b>{esc(a.title or "نگهداری")}</b> — از {jalali(a.start)} تا '
                    f'{jalali(a.end)}{" (در حال انجام)" if a.active else ""}</li>' for a in items)
     return f'<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><ul>{rows}</ul></section>'
+
+
+_STATUS_WORDS = {k.value: v for k, v in STATUS_FA.items()}
+
+
+def _incidents(items) -> str:
+    """Incidents staff wrote public updates about: the severity word, since when, and the updates as written."""
+    if not items:
+        return ""
+    cards = []
+    for i in items:
+        word = SEVERITY_FA.get(i.severity, "رخداد")
+        when = f"از {jalali(i.opened_at)}" + (f" تا {jalali(i.resolved_at)} (برطرف شد)" if i.resolved_at else "")
+        ups = "".join(f'<li class="public-update"><span class="muted">{jalali(u.at)}</span> '
+                      f'{"<b>" + esc(_STATUS_WORDS.get(u.status, "")) + "</b> " if u.status else ""}'
+                      f'<p>{esc(u.text)}</p></li>' for u in i.updates)
+        cards.append(f'<article class="card incident-public" data-id="{i.id}"><h3>{esc(word)} <span class="muted">'
+                     f'{when}</span></h3><ul>{ups}</ul></article>')
+    return f'<section class="incidents-public"><h2>رخدادها</h2>{"".join(cards)}</section>'
 
 
 # The page costs hundreds of milliseconds at a few dozen services and is public: under load every caller
@@ -70,5 +91,6 @@ async def _status_body(deps) -> str:
                      f'{bar_html(days)}<p class="muted">دسترس‌پذیری ۹۰ روز: {percent(avg, 3)}</p></article>')
     items = await announcements(deps.sessionmaker, [m for s in services for m in s.monitor_ids], now,
                                 timedelta(days=14))
-    return (f"<h1>وضعیت سرویس‌ها</h1>{_announcements(items)}{_channels(deps.support_channels)}"
+    published = await public_incidents(deps.sessionmaker, now, timedelta(days=1))
+    return (f"<h1>وضعیت سرویس‌ها</h1>{_incidents(published)}{_announcements(items)}{_channels(deps.support_channels)}"
             f"{''.join(cards) or '<p class=muted>سرویسی برای نمایش عمومی انتخاب نشده است.</p>'}")

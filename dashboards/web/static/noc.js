@@ -104,7 +104,8 @@
     for (const i of list) {
       const row = el("div", { class: "card incident", "data-id": String(i.id) });
       row.append(el("b", { class: "st st-" + (i.severity === "urgent" ? "DOWN" : "DEGRADED") }, i.severity),
-                 document.createTextNode(" " + i.title + " "),
+                 document.createTextNode(" "), el("a", { class: "open-incident", href: "/incidents/" + i.id }, i.title),
+                 document.createTextNode(" "),
                  el("span", { class: "muted status" }, i.status + (i.assigned_to ? " → user " + i.assigned_to : "")));
       // The incidents package's own API does the work; this screen only calls it.
       const ack = el("button", { class: "ack" }, "ack");
