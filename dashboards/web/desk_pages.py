@@ -50,7 +50,8 @@ PRIORITY_EN = {"urgent": N_("Urgent"), "important": N_("Important"), "normal": N
 NOTICES: Mapping[str, str] = {
     "answered": N_("The answer was sent to the customer."), "assigned": N_("The ticket is now assigned to you."),
     "priority": N_("The priority was changed."), "closed": N_("The ticket was closed.")}
-FILTER_FIELDS = {"status": N_("Status filter"), "priority": N_("Priority filter"), "page": N_("Page")}
+FILTER_FIELDS = {"status": N_("Status filter"), "priority": N_("Priority filter"), "page": N_("Page"),
+                 "limit": N_("Rows per page")}
 
 
 def _ctx(request: web.Request):
@@ -70,26 +71,27 @@ def _render(request: web.Request, template: str, context: dict[str, Any], *, tit
 # --- the queue --------------------------------------------------------------------------------------------
 
 @routes.get("/desk", roles=DESK_ROLES, produces=HTML, errors={400: ("a bad filter, named", HTML)})
-async def queue_page(request: web.Request) -> web.Response:
+async def desk_queue_page(request: web.Request) -> web.Response:
     """The queue of open tickets by first-response due time, filtered by ``status`` and ``priority`` (the JSON
-    queue's filters), a page of 50 at a time."""
+    queue's filters), ``limit`` (default 50) a page."""
     sm, p, now = _ctx(request)
     try:
-        q = parse_query(QueueQuery, {k: v for k, v in request.query.items() if k != "limit"})
+        q = parse_query(QueueQuery, {"limit": str(PAGE_SIZE)} | dict(request.query))
     except InvalidInput as bad:
         return _render(request, "desk_error.html", {
             "field": bad.field, "field_word": FILTER_FIELDS.get(bad.field, bad.field),
             "value": request.query.get(bad.field, "")}, title=N_("Bad filter"), status=400)
     rows = await desk.queue(sm, p, status=q.status, priority=q.priority)
-    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
-    shown = rows[(q.page - 1) * PAGE_SIZE:q.page * PAGE_SIZE]
+    pages = max(1, math.ceil(len(rows) / q.limit))
+    shown = rows[q.offset:q.offset + q.limit]
     named = await desk.names(sm, p, shown)
     filters = {k: v for k, v in (("status", q.status), ("priority", q.priority)) if v}
+    kept = filters | ({"limit": q.limit} if q.limit != PAGE_SIZE else {})
     return _render(request, "desk_queue.html", {
         "tickets": [{"t": t, "overdue": t.first_response_at is None and is_breached(t.first_response_due, None, now)}
                     for t in shown],
         "names": named, "total": len(rows), "page": q.page, "pages": pages,
-        "base_query": urlencode(filters) + "&" if filters else "", "filters": filters,
+        "base_query": urlencode(kept) + "&" if kept else "", "filters": filters,
         "statuses": [s.value for s in OPEN_STATUSES], "priorities": [x.value for x in Priority],
     }, title=N_("Ticket desk"))
 
@@ -113,7 +115,7 @@ async def _ticket_page(request: web.Request, ticket_id: int, *, typed: str = "",
 
 
 @routes.get("/desk/tickets/{ticket_id}", roles=DESK_ROLES, path=TICKET, produces=HTML)
-async def ticket_page(request: web.Request) -> web.Response:
+async def desk_ticket_page(request: web.Request) -> web.Response:
     """One ticket: its thread, its facts and the forms (answer, assign to me, priority, close)."""
     return await _ticket_page(request, request[PATH].ticket_id)
 
@@ -139,7 +141,7 @@ def _back(ticket_id: int, done: str) -> web.Response:
 
 @routes.post("/desk/tickets/{ticket_id}/answer", roles=DESK_ROLES, path=TICKET, body=AnswerForm, body_media=FORM,
              produces=HTML, status=303, errors=ERRORS)
-async def answer_submit(request: web.Request) -> web.Response:
+async def desk_answer_submit(request: web.Request) -> web.Response:
     """Answer the customer (the first answer stops the first-response clock); a refusal (not Persian, the
     ticket closed) is the page again with the text kept."""
     sm, p, now = _ctx(request)
@@ -154,7 +156,7 @@ async def answer_submit(request: web.Request) -> web.Response:
 
 @routes.post("/desk/tickets/{ticket_id}/assign", roles=DESK_ROLES, path=TICKET, body=CsrfForm, body_media=FORM,
              produces=HTML, status=303, errors=ERRORS)
-async def assign_submit(request: web.Request) -> web.Response:
+async def desk_assign_submit(request: web.Request) -> web.Response:
     """Assign the ticket to the one who asks."""
     sm, p, _now = _ctx(request)
     ticket_id = request[PATH].ticket_id
@@ -167,7 +169,7 @@ async def assign_submit(request: web.Request) -> web.Response:
 
 @routes.post("/desk/tickets/{ticket_id}/priority", roles=DESK_ROLES, path=TICKET, body=PriorityForm,
              body_media=FORM, produces=HTML, status=303, errors=ERRORS)
-async def priority_submit(request: web.Request) -> web.Response:
+async def desk_priority_submit(request: web.Request) -> web.Response:
     """Lower the ticket's priority (rule 14: never raised here)."""
     sm, p, _now = _ctx(request)
     ticket_id = request[PATH].ticket_id
@@ -180,7 +182,7 @@ async def priority_submit(request: web.Request) -> web.Response:
 
 @routes.post("/desk/tickets/{ticket_id}/close", roles=DESK_ROLES, path=TICKET, body=CsrfForm, body_media=FORM,
              produces=HTML, status=303)
-async def close_submit(request: web.Request) -> web.Response:
+async def desk_close_submit(request: web.Request) -> web.Response:
     """Close the ticket (closing twice is harmless)."""
     sm, p, now = _ctx(request)
     ticket_id = request[PATH].ticket_id
