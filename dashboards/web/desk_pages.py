@@ -23,7 +23,7 @@ from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params, ids
-from dashboards.web.routing import BODY, FORM, HTML, PATH, RouteTable, parse_query
+from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, RouteTable, parse_query
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
 from monitor.errors import InvalidInput
@@ -39,7 +39,9 @@ routes = RouteTable()
 DESK_ROLES = frozenset({Role.TECHNICIAN, Role.NOC, Role.ADMIN})
 TICKET = ids("ticket_id")
 PAGE_SIZE = 50
-ERRORS = {400: ("the page again with the refusal in Persian and the typed text kept", HTML)}
+# A field the form model refuses is answered in the shape of every error; a refusal of the desk is the page
+# again with the refusal in Persian and the typed text kept.
+ERRORS = {400: ("a field refused (JSON), or the page again with the desk's refusal in Persian", (JSON, HTML))}
 
 # Statuses in staff words (the customer's portal says "waiting on your reply"; staff read "on the customer").
 STATUS_WORDS: Mapping[str, str] = {
