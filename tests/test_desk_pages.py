@@ -29,6 +29,7 @@ from tickets.persian import MESSAGES, fa_digits
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # Saturday 10:30 in Tehran
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 XSS = "<script>alert(1)</script>"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 async def _world(sm):
@@ -326,6 +327,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
     from playwright.async_api import async_playwright, expect
 
     clock.set(NOW)
+    ARTIFACTS.mkdir(exist_ok=True)
     world = await _world(db.sessionmaker)
     deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
     server = TestServer(build_app(deps), host="127.0.0.1")
@@ -369,6 +371,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
             row = tech.locator(f'tr.ticket[data-id="{ticket_id}"]')
             await expect(row.locator(".customer")).to_have_text("شرکت آکمه")
             await expect(row.locator(".priority")).to_have_text(PRIORITY_FA["important"])
+            await tech.screenshot(path=str(ARTIFACTS / f"desk-queue-{db.kind}.png"), full_page=True)
             await row.locator(".subject a").click()
             await tech.wait_for_url(f"{base}/desk/tickets/{ticket_id}")
             await expect(tech.locator("h1 .subject")).to_have_text("کندی وب‌سایت")
@@ -382,6 +385,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
             await tech.wait_for_url(f"{base}/desk/tickets/{ticket_id}?done=answered")
             await expect(tech.locator(".notice")).to_have_text("پاسخ برای مشتری فرستاده شد.")
             await expect(tech.locator(".thread .msg.staff p")).to_have_text(answer)
+            await tech.screenshot(path=str(ARTIFACTS / f"desk-ticket-{db.kind}.png"), full_page=True)
 
             await customer.reload()
             await expect(customer.locator(".thread .msg.staff p")).to_have_text(answer)
