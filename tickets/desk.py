@@ -9,6 +9,8 @@ reopened (rule 15): it takes no new message, and the refusal says to open a new 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
 from monitor.errors import NotFound
-from monitor.models import Customer
+from monitor.models import Customer, Service
 from tickets import audit
 from tickets.calendar import jalali_text
 from tickets.errors import Refusal, TicketClosed
@@ -26,7 +28,7 @@ from tickets.priority import RANK
 from tickets.sla import is_breached
 
 __all__ = ["get_ticket", "list_tickets", "add_message", "answer", "assign", "close", "close_without_answer",
-           "lower_priority", "queue", "ticket_json", "message_json", "CLOSE_REASONS"]
+           "lower_priority", "queue", "names", "Names", "ticket_json", "message_json", "CLOSE_REASONS"]
 
 CLOSE_REASONS = ("incomplete_information", "duplicate", "out_of_scope", "violation", "no_reply")
 
@@ -122,13 +124,19 @@ async def add_message(sm: async_sessionmaker, principal: Principal, ticket_id: i
 
 async def answer(sm: async_sessionmaker, principal: Principal, ticket_id: int, body: str, *, now: datetime,
                  waiting_on_customer: bool = False) -> TicketMessage:
-    """A staff answer; the first one stops the first-response clock."""
+    """A staff answer, in Persian like every message on the thread (rule 1); the first one stops the
+    first-response clock."""
     require_role(principal, STAFF)
+    draft = {"ticket_id": ticket_id, "body": body}
+    try:
+        text = require_persian(body, "body")
+    except Refusal as r:
+        raise r.with_draft(draft) from None
     async with sm.begin() as session:
         ticket = await _scoped_ticket(session, principal, ticket_id)
-        _refuse_if_closed(ticket, {"ticket_id": ticket_id, "body": body})
+        _refuse_if_closed(ticket, draft)
         message = TicketMessage(ticket_id=ticket.id, author_id=principal.user_id, author_kind="staff",
-                                body=body, at=now)
+                                body=text, at=now)
         session.add(message)
         ticket.first_response_at = ticket.first_response_at or now
         ticket.status = Status.WAITING_ON_CUSTOMER if waiting_on_customer else Status.ANSWERED
@@ -188,10 +196,45 @@ async def lower_priority(sm: async_sessionmaker, principal: Principal, ticket_id
     return ticket
 
 
-async def queue(sm: async_sessionmaker, principal: Principal) -> list[Ticket]:
-    """Open tickets for staff: those awaiting a first response first, by due time; then the rest by due."""
+async def queue(sm: async_sessionmaker, principal: Principal, *, status: str | None = None,
+                priority: str | None = None) -> list[Ticket]:
+    """Open tickets for staff: those awaiting a first response first, by due time; then the rest by due.
+    ``status`` (one of the open statuses) and ``priority`` narrow it; the caller has validated them."""
     require_role(principal, STAFF)
     stmt = (select(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
             .order_by(Ticket.first_response_at.is_not(None), Ticket.first_response_due, Ticket.id))
+    if status is not None:
+        stmt = stmt.where(Ticket.status == status)
+    if priority is not None:
+        stmt = stmt.where(Ticket.priority == priority)
     async with sm() as session:
         return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class Names:
+    """What staff pages call the customers, services and users of some tickets (id -> name)."""
+
+    customers: dict[int, str] = field(default_factory=dict)
+    services: dict[int, str] = field(default_factory=dict)
+    users: dict[int, str] = field(default_factory=dict)
+
+
+async def names(sm: async_sessionmaker, principal: Principal, tickets: Iterable[Ticket],
+                messages: Iterable[TicketMessage] = ()) -> Names:
+    """The display names (else the internal names) of the tickets' customers, services and assignees and of
+    the messages' authors, for staff."""
+    require_role(principal, STAFF)
+    tickets, messages = list(tickets), list(messages)
+    customer_ids = {t.customer_id for t in tickets}
+    service_ids = {t.service_id for t in tickets if t.service_id is not None}
+    user_ids = {t.assignee_id for t in tickets if t.assignee_id is not None} | \
+        {m.author_id for m in messages if m.author_id is not None}
+    async with sm() as session:
+        customers = {c.id: c.display_name or c.name for c in (await session.execute(
+            select(Customer).where(Customer.id.in_(customer_ids)))).scalars()} if customer_ids else {}
+        services = {s.id: s.display_name or s.name for s in (await session.execute(
+            select(Service).where(Service.id.in_(service_ids)))).scalars()} if service_ids else {}
+        users = {u.id: u.display_name or u.username for u in (await session.execute(
+            select(User).where(User.id.in_(user_ids)))).scalars()} if user_ids else {}
+    return Names(customers, services, users)

@@ -42,11 +42,11 @@ from monitor.errors import InvalidInput
 from tickets import audit, calendar_admin, desk, fines, intake, kb, packages, reports
 from tickets.calendar import TEHRAN, is_office_hours, load_calendar
 from tickets.errors import Refusal
-from tickets.models import Fine
+from tickets.models import OPEN_STATUSES, Fine, Priority
 from tickets.priority import no_incident_known
 from tickets.sla import SlaTargets
 
-__all__ = ["routes"]
+__all__ = ["routes", "QueueQuery", "OpenStatus", "PriorityName"]
 
 routes = RouteTable()
 CUSTOMER = {Role.CUSTOMER}
@@ -84,6 +84,17 @@ ARTICLE = ids("article_id")
 class TicketsQuery(PageQuery):
     customer_id: PathId | None = Field(None, description="staff: one customer's tickets")
     status: str | None = Field(None, max_length=40)
+
+
+OpenStatus = Literal[tuple(s.value for s in OPEN_STATUSES)]  # type: ignore[valid-type]
+PriorityName = Literal[tuple(p.value for p in Priority)]  # type: ignore[valid-type]
+
+
+class QueueQuery(PageQuery):
+    """The staff queue's filters (the JSON queue and the desk's page take the same)."""
+
+    status: OpenStatus | None = Field(None, description="only tickets in this open status")
+    priority: PriorityName | None = Field(None, description="only tickets of this priority")
 
 
 class ArticlesQuery(PageQuery):
@@ -218,12 +229,13 @@ async def list_articles(request: web.Request) -> web.Response:
 
 # --- staff ----------------------------------------------------------------------------------------------
 
-@routes.get("/api/v1/desk/queue", roles=STAFF, query=PageQuery, paginated=True)
+@routes.get("/api/v1/desk/queue", roles=STAFF, query=QueueQuery, paginated=True)
 async def queue(request: web.Request) -> web.Response:
-    """The desk's queue by due time."""
+    """The desk's queue by due time (optionally one status or priority)."""
     sm, principal, now = _ctx(request)
     q = request[QUERY]
-    return page_of(request, sliced(list(await desk.queue(sm, principal)), q), q, lambda t: desk.ticket_json(t, now))
+    rows = await desk.queue(sm, principal, status=q.status, priority=q.priority)
+    return page_of(request, sliced(rows, q), q, lambda t: desk.ticket_json(t, now))
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/answer", roles=STAFF, path=TICKET, body=Text, status=201)

@@ -15,6 +15,7 @@ from dashboards.web import (
     api_status,
     api_tickets,
     api_workers,
+    desk_pages,
     heartbeat_routes,
     incident_pages,
     login,
@@ -61,7 +62,7 @@ async def metrics(request: web.Request) -> web.Response:
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
-                                  portal_routes.routes, portal_tickets.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
+                                  portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
                                   incident_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"

@@ -112,9 +112,12 @@ def _success(e: RouteEntry, refs) -> dict:
     return out
 
 
-def _error(description: str, media: str = JSON) -> dict:
-    schema = {"$ref": REF.format(model="Error")} if media == JSON else {"type": "string"}
-    return {"description": description, "content": {media: {"schema": schema}}}
+def _error(description: str, media: str | tuple[str, ...] = JSON) -> dict:
+    """An error answer in one media type, or several (a form route answers a bad field as JSON and a refusal
+    as its page again)."""
+    kinds = (media,) if isinstance(media, str) else media
+    return {"description": description, "content": {
+        m: {"schema": {"$ref": REF.format(model="Error")} if m == JSON else {"type": "string"}} for m in kinds}}
 
 
 def _errors(e: RouteEntry) -> dict:

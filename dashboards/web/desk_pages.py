@@ -1,0 +1,192 @@
+"""The technicians' ticket desk in the browser: the queue and one ticket's page with its forms.
+
+The pages only read and ask: the queue is :func:`tickets.desk.queue` with the same filters as the JSON queue
+(:class:`dashboards.web.api_tickets.QueueQuery`), and every form calls the service the API calls
+(:func:`tickets.desk.answer`, ``assign``, ``lower_priority``, ``close``). A form that succeeds redirects back
+(303) with ``?done=<what>``, which the page shows as a notice from a fixed list; a refusal is the page again
+(400) with the Persian message and what was typed kept. A bad filter is a 400 page naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from pydantic import Field
+
+from dashboards.web.api_tickets import QueueQuery
+from dashboards.web.deps import DEPS
+from dashboards.web.fa import PRIORITY_FA
+from dashboards.web.html import see_other
+from dashboards.web.middleware import PRINCIPAL
+from dashboards.web.params import Params, ids
+from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, RouteTable, parse_query
+from dashboards.web.templating import N_, render
+from monitor.accounts import Role
+from monitor.errors import InvalidInput
+from tickets import desk
+from tickets.errors import Refusal
+from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority
+from tickets.priority import RANK
+from tickets.sla import is_breached
+
+__all__ = ["routes", "DESK_ROLES", "STATUS_WORDS", "NOTICES"]
+
+routes = RouteTable()
+DESK_ROLES = frozenset({Role.TECHNICIAN, Role.NOC, Role.ADMIN})
+TICKET = ids("ticket_id")
+PAGE_SIZE = 50
+# A field the form model refuses is answered in the shape of every error; a refusal of the desk is the page
+# again with the refusal in Persian and the typed text kept.
+ERRORS = {400: ("a field refused (JSON), or the page again with the desk's refusal in Persian", (JSON, HTML))}
+
+# Statuses in staff words (the customer's portal says "waiting on your reply"; staff read "on the customer").
+STATUS_WORDS: Mapping[str, str] = {
+    "open": N_("Open"), "answered": N_("Answered"), "waiting_on_customer": N_("Waiting on the customer"),
+    "closed": N_("Closed"), "closed_without_answer": N_("Closed without answer")}
+# Staff pages may be read in English; Persian readers get rule 14's words of the customer pages.
+PRIORITY_EN = {"urgent": N_("Urgent"), "important": N_("Important"), "normal": N_("Normal")}
+NOTICES: Mapping[str, str] = {
+    "answered": N_("The answer was sent to the customer."), "assigned": N_("The ticket is now assigned to you."),
+    "priority": N_("The priority was changed."), "closed": N_("The ticket was closed.")}
+FILTER_FIELDS = {"status": N_("Status filter"), "priority": N_("Priority filter"), "page": N_("Page"),
+                 "limit": N_("Rows per page")}
+
+
+def _ctx(request: web.Request):
+    deps = request.app[DEPS]
+    return deps.sessionmaker, request[PRINCIPAL], deps.clock.now()
+
+
+def _render(request: web.Request, template: str, context: dict[str, Any], *, title: str,
+           status: int = 200) -> web.Response:
+    """Render a desk page; message ids (``title``, the words of statuses and priorities, a notice) are
+    translated by the template, in the page's language."""
+    return render(request, template, context | {
+        "status_words": STATUS_WORDS, "priority_fa": PRIORITY_FA, "priority_en": PRIORITY_EN,
+        "page_title": title}, status=status, title=title)
+
+
+# --- the queue --------------------------------------------------------------------------------------------
+
+@routes.get("/desk", roles=DESK_ROLES, produces=HTML, errors={400: ("a bad filter, named", HTML)})
+async def desk_queue_page(request: web.Request) -> web.Response:
+    """The queue of open tickets by first-response due time, filtered by ``status`` and ``priority`` (the JSON
+    queue's filters), ``limit`` (default 50) a page."""
+    sm, p, now = _ctx(request)
+    try:
+        q = parse_query(QueueQuery, {"limit": str(PAGE_SIZE)} | dict(request.query))
+    except InvalidInput as bad:
+        return _render(request, "desk_error.html", {
+            "field": bad.field, "field_word": FILTER_FIELDS.get(bad.field, bad.field),
+            "value": request.query.get(bad.field, "")}, title=N_("Bad filter"), status=400)
+    rows = await desk.queue(sm, p, status=q.status, priority=q.priority)
+    pages = max(1, math.ceil(len(rows) / q.limit))
+    shown = rows[q.offset:q.offset + q.limit]
+    named = await desk.names(sm, p, shown)
+    filters = {k: v for k, v in (("status", q.status), ("priority", q.priority)) if v}
+    kept = filters | ({"limit": q.limit} if q.limit != PAGE_SIZE else {})
+    return _render(request, "desk_queue.html", {
+        "tickets": [{"t": t, "overdue": t.first_response_at is None and is_breached(t.first_response_due, None, now)}
+                    for t in shown],
+        "names": named, "total": len(rows), "page": q.page, "pages": pages,
+        "base_query": urlencode(kept) + "&" if kept else "", "filters": filters,
+        "statuses": [s.value for s in OPEN_STATUSES], "priorities": [x.value for x in Priority],
+    }, title=N_("Ticket desk"))
+
+
+# --- one ticket -------------------------------------------------------------------------------------------
+
+async def _ticket_page(request: web.Request, ticket_id: int, *, typed: str = "", waiting: bool = False,
+                       error: Refusal | None = None, error_form: str = "", status: int = 200) -> web.Response:
+    sm, p, now = _ctx(request)
+    ticket, messages = await desk.get_ticket(sm, p, ticket_id, now=now)
+    named = await desk.names(sm, p, [ticket], messages)
+    done = request.query.get("done", "")
+    lower = [x.value for x in Priority if RANK[x] <= RANK[Priority(ticket.priority)] and x != ticket.priority]
+    return _render(request, "desk_ticket.html", {
+        "t": ticket, "messages": messages, "names": named, "closed": ticket.status in CLOSED_STATUSES,
+        "overdue": is_breached(ticket.first_response_due, ticket.first_response_at, now),
+        "notice": NOTICES.get(done, ""),
+        "typed": typed, "waiting": waiting, "error": error.message if error else "", "error_form": error_form,
+        "lower_priorities": lower, "mine": ticket.assignee_id == p.user_id,
+    }, title=N_("Ticket"), status=status)
+
+
+@routes.get("/desk/tickets/{ticket_id}", roles=DESK_ROLES, path=TICKET, produces=HTML)
+async def desk_ticket_page(request: web.Request) -> web.Response:
+    """One ticket: its thread, its facts and the forms (answer, assign to me, priority, close)."""
+    return await _ticket_page(request, request[PATH].ticket_id)
+
+
+class AnswerForm(Params):
+    body: str = Field("", description="the answer, in Persian (rule 1)")
+    waiting_on_customer: bool = False
+    csrf: str = Field("", max_length=200)
+
+
+class PriorityForm(Params):
+    priority: str = Field("", max_length=40, description="urgent, important or normal (only lower)")
+    csrf: str = Field("", max_length=200)
+
+
+class CsrfForm(Params):
+    csrf: str = Field("", max_length=200)
+
+
+def _back(ticket_id: int, done: str) -> web.Response:
+    return see_other(f"/desk/tickets/{ticket_id}?done={done}")
+
+
+@routes.post("/desk/tickets/{ticket_id}/answer", roles=DESK_ROLES, path=TICKET, body=AnswerForm, body_media=FORM,
+             produces=HTML, status=303, errors=ERRORS)
+async def desk_answer_submit(request: web.Request) -> web.Response:
+    """Answer the customer (the first answer stops the first-response clock); a refusal (not Persian, the
+    ticket closed) is the page again with the text kept."""
+    sm, p, now = _ctx(request)
+    ticket_id, form = request[PATH].ticket_id, request[BODY]
+    try:
+        await desk.answer(sm, p, ticket_id, form.body, now=now, waiting_on_customer=form.waiting_on_customer)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, typed=form.body, waiting=form.waiting_on_customer,
+                                  error=refusal, error_form="answer", status=400)
+    return _back(ticket_id, "answered")
+
+
+@routes.post("/desk/tickets/{ticket_id}/assign", roles=DESK_ROLES, path=TICKET, body=CsrfForm, body_media=FORM,
+             produces=HTML, status=303, errors=ERRORS)
+async def desk_assign_submit(request: web.Request) -> web.Response:
+    """Assign the ticket to the one who asks."""
+    sm, p, _now = _ctx(request)
+    ticket_id = request[PATH].ticket_id
+    try:
+        await desk.assign(sm, p, ticket_id, p.user_id)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="assign", status=400)
+    return _back(ticket_id, "assigned")
+
+
+@routes.post("/desk/tickets/{ticket_id}/priority", roles=DESK_ROLES, path=TICKET, body=PriorityForm,
+             body_media=FORM, produces=HTML, status=303, errors=ERRORS)
+async def desk_priority_submit(request: web.Request) -> web.Response:
+    """Lower the ticket's priority (rule 14: never raised here)."""
+    sm, p, _now = _ctx(request)
+    ticket_id = request[PATH].ticket_id
+    try:
+        await desk.lower_priority(sm, p, ticket_id, request[BODY].priority)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="priority", status=400)
+    return _back(ticket_id, "priority")
+
+
+@routes.post("/desk/tickets/{ticket_id}/close", roles=DESK_ROLES, path=TICKET, body=CsrfForm, body_media=FORM,
+             produces=HTML, status=303)
+async def desk_close_submit(request: web.Request) -> web.Response:
+    """Close the ticket (closing twice is harmless)."""
+    sm, p, now = _ctx(request)
+    ticket_id = request[PATH].ticket_id
+    await desk.close(sm, p, ticket_id, now=now)
+    return _back(ticket_id, "closed")
