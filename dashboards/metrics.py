@@ -90,15 +90,23 @@ class ProbeExposition:
     def render(self) -> bytes:
         body = self._fresh()
         if body is None:
-            body = self._store(self._render_items(list(self._latest().items())))
+            body = self._store(self._render_items(self.snapshot()))
         return body
+
+    def snapshot(self) -> list[tuple[int, Any]]:
+        """The runner's latest results as a list (on the event loop: the runner's dict changes under it)."""
+        return list(self._latest().items())
+
+    def render_items(self, items: list[tuple[int, Any]]) -> bytes:
+        """Format a ``snapshot()`` without the cache (``dashboards.metrics_page`` caches the whole body); safe
+        in a worker thread if renders run one at a time."""
+        return self._render_items(items)
 
     async def render_async(self) -> bytes:
         async with self._lock:  # concurrent scrapes wait for one render instead of each doing it
             body = self._fresh()
             if body is None:
-                items = list(self._latest().items())
-                body = self._store(await asyncio.to_thread(self._render_items, items))
+                body = self._store(await asyncio.to_thread(self._render_items, self.snapshot()))
             return body
 
     def _store(self, body: bytes) -> bytes:
