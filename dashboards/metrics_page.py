@@ -40,17 +40,18 @@ class MetricsPage:
                  ttl_s: float = 2.0) -> None:
         self._registry, self._clock, self._exposition, self._hub = registry, clock, exposition, hub
         self.ttl_s = ttl_s
-        self._cached: tuple[float, bytes] | None = None
+        self._cached: tuple[float, tuple[bytes, ...]] | None = None
         self._lock = asyncio.Lock()
         self.renders = 0
 
-    def _fresh(self) -> bytes | None:
+    def _fresh(self) -> tuple[bytes, ...] | None:
         if self._cached is not None and self._clock.monotonic() - self._cached[0] < self.ttl_s:
             return self._cached[1]
         return None
 
-    async def body(self) -> bytes:
-        """The exposition text: the cached one if younger than ``ttl_s``, else one fresh render."""
+    async def chunks(self) -> tuple[bytes, ...]:
+        """The exposition text in pieces (the route writes them one by one, so no 20 MB copy is made on the
+        loop): the cached ones if younger than ``ttl_s``, else one fresh render."""
         body = self._fresh()
         if body is not None:
             return body
@@ -65,9 +66,13 @@ class MetricsPage:
                 self._cached = (self._clock.monotonic(), body)
             return body
 
-    def _render(self, items) -> bytes:
+    async def body(self) -> bytes:
+        """The exposition text in one piece (tests, the bench)."""
+        return b"".join(await self.chunks())
+
+    def _render(self, items) -> tuple[bytes, ...]:
         # In the worker thread (see the module docstring for what it may read).
         registry_text = generate_latest(self._registry)
         if items is None:
-            return registry_text
-        return self._exposition.render_items(items) + registry_text
+            return (registry_text,)
+        return (*self._exposition.render_chunks(items), registry_text)

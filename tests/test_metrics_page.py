@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry, Counter
 
 from dashboards.collectors import MetricsHub
-from dashboards.metrics import ProbeExposition
+from dashboards.metrics import CHUNK_LINES, ProbeExposition
 from dashboards.metrics_page import MetricsPage
 from dashboards.web.app import METRICS_PAGE, build_app
 from dashboards.web.deps import WebDeps
@@ -109,3 +109,18 @@ async def test_a_page_without_exposition_or_hub_renders_the_registry_alone(clock
     second = await page.body()
     assert b"negahban_alone_total 3.0" in first and first == second
     assert page.renders == 2  # a zero interval caches nothing
+
+
+async def test_a_body_of_many_pieces_arrives_whole_and_as_the_exposition_renders_it(db, clock):
+    latest, checks, gathers, app, tokens = await _world(db, clock)
+    latest.update({i: _latest(i, Outcome.DOWN if i % 9 == 0 else Outcome.UP) for i in range(20, 2 * CHUNK_LINES + 7)})
+    page = app[METRICS_PAGE]
+    chunks = await page.chunks()
+    assert len(chunks) > 6  # three families of 2,007 lines each, in pieces of CHUNK_LINES
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        resp = await client.get("/metrics", headers={"Authorization": f"Bearer {tokens['noc']}"})
+        body = await resp.read()
+    expected = ProbeExposition(lambda: latest, clock.monotonic).render()
+    assert body.startswith(expected) and body == b"".join(chunks)
+    assert int(resp.headers["Content-Length"]) == len(body)
+    assert body.count(b"\nprobe_success{") == len(latest)

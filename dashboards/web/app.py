@@ -46,11 +46,17 @@ METRICS_ROLES = frozenset({Role.ADMIN, Role.NOC})
 
 
 @metrics_routes.get("/metrics", roles=METRICS_ROLES, produces="text/plain")
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus metrics (text exposition format)."""
     # The role check above runs before this: the cached body is only ever handed to a NOC or admin token.
-    body = await request.app[METRICS_PAGE].body()
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    chunks = await request.app[METRICS_PAGE].chunks()
+    resp = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    resp.content_length = sum(len(c) for c in chunks)
+    await resp.prepare(request)
+    for chunk in chunks:  # each write waits for the socket when its buffer is full, so a slow scraper yields
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
