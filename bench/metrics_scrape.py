@@ -254,8 +254,8 @@ async def scrape_paths(n: int, scrapes: int = 6) -> None:
         body = generate_latest(registry)
         return await expo.render_async() + body
 
-    async def new_route() -> bytes:
-        return await page.body()
+    async def new_route() -> tuple[bytes, ...]:  # the route writes the pieces as they are, never joined
+        return await page.chunks()
 
     def expire():
         expo._cached = None
@@ -290,7 +290,8 @@ async def scrape_paths(n: int, scrapes: int = 6) -> None:
             ten_stall = ticker.worst_ms()
             extra = f" renders={page.renders - renders}" if name == "new" else ""
             extra += f" distinct_bodies={len(set(bodies))}"
-            print(f"monitors={n} route={name} bytes={len(body)} scrape_ms median={statistics.median(took):.0f} "
+            size = len(body) if isinstance(body, bytes) else sum(len(c) for c in body)
+            print(f"monitors={n} route={name} bytes={size} scrape_ms median={statistics.median(took):.0f} "
                   f"max={max(took):.0f}; loop_stall_ms (1 ms ticker) median={statistics.median(stalls):.0f} "
                   f"max={max(stalls):.0f}; looplag_max_ms max={max(lags):.0f}; full_gc_in_scrapes={len(gcs)} "
                   f"longest_ms={max(gcs, default=0):.0f}; ten_concurrent_ms={ten_ms:.0f} "

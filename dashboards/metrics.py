@@ -93,11 +93,13 @@ class ProbeExposition:
             body = self._store(self._render_items(self.snapshot()))
         return body
 
-    def snapshot(self) -> list[tuple[int, Any]]:
+    def snapshot(self) -> dict[int, Any]:
         """The runner's latest results as a list (on the event loop: the runner's dict changes under it)."""
-        return list(self._latest().items())
+        # A dict copy is one C-level copy of the table: no tuple per monitor for the garbage collector to count
+        # (``list(d.items())`` at 50,000 monitors took 13-90 ms on the loop and triggered collections).
+        return dict(self._latest())
 
-    def render_chunks(self, items: list[tuple[int, Any]]) -> list[bytes]:
+    def render_chunks(self, items: Mapping[int, Any]) -> list[bytes]:
         """Format a ``snapshot()`` without the cache (``dashboards.metrics_page`` caches the whole body), as
         pieces of at most ``CHUNK_LINES`` lines; safe in a worker thread if renders run one at a time."""
         return self._render(items)
@@ -137,19 +139,19 @@ class ProbeExposition:
         self._rendered[monitor_id] = hit
         return hit
 
-    def _forget_gone(self, items: list[tuple[int, Any]]) -> None:
+    def _forget_gone(self, items: Mapping[int, Any]) -> None:
         if len(self._rendered) > 2 * len(items) + 100:
-            live = {mid for mid, _ in items}
+            live = items.keys()
             self._prefixes = {k: v for k, v in self._prefixes.items() if k in live}
             self._rendered = {k: v for k, v in self._rendered.items() if k in live}
 
-    def _render_items(self, items: list[tuple[int, Any]]) -> bytes:
+    def _render_items(self, items: Mapping[int, Any]) -> bytes:
         return b"".join(self._render(items))
 
-    def _render(self, items: list[tuple[int, Any]]) -> list[bytes]:
+    def _render(self, items: Mapping[int, Any]) -> list[bytes]:
         self.renders += 1
         self._forget_gone(items)
-        rows = [self._lines_of(mid, item) for mid, item in items]
+        rows = [self._lines_of(mid, item) for mid, item in items.items()]
         counts = Counter(r[4] for r in rows)
         count_lines = [f'negahban_monitors{{state="{s}"}} {float(counts.get(s, 0))}' for s in STATES]
         families: list[list[str]] = [[] for _ in _BLACKBOX_HEADERS]

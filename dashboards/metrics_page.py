@@ -8,7 +8,7 @@ until ``ttl_s`` has passed on the clock's monotonic reading.
 
 What the worker thread reads, and why that is safe while the loop goes on:
 
-- the snapshot is a list copied on the loop, so the runner adding or replacing monitors in its dict during the
+- the snapshot is a dict copied on the loop, so the runner adding or replacing monitors in its dict during the
   render cannot break the iteration. Its ``Latest`` objects are never changed after the runner stores them
   (``monitor.runner`` replaces a monitor's entry with a new one on every check), so each is read whole.
 - the exposition's own caches (labels and lines per monitor) are touched only by renders, and renders run one at
