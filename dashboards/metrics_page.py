@@ -18,9 +18,12 @@ What the worker thread reads, and why that is safe while the loop goes on:
   changes in place), and refreshes run on the loop before the thread starts, under the same lock; the loop-lag
   maximum is read and reset under a lock of its own (``monitor.looplag``).
 
-Copying everything on the loop instead would cost the loop what the thread is there to save; the thread still
+Copying every result on the loop instead would cost the loop what the thread is there to save. The thread still
 holds the GIL while it formats, but gives it up every few milliseconds (the interpreter's switch interval), so
-the loop waits at most that long at a time instead of the whole render.
+the loop waits about that long at a time instead of the whole render, as long as no single C call is long: hence
+the body in pieces (``dashboards.metrics.CHUNK_LINES``), which the route writes one by one. What no thread
+avoids is a full garbage collection falling inside the render (see bench/README.md and
+``negahban_gc_pause_seconds``).
 """
 
 from __future__ import annotations
