@@ -1,5 +1,11 @@
 """Scrape time of /metrics' per-monitor series at 10,000 monitors, against prometheus_client's own path.
 
+``--sizes 10000,50000`` (only that part; default after the figures below: 10,000): the whole /metrics scrape
+as the route ran it before ``dashboards.metrics_page`` (``generate_latest`` of the registry on the loop, the
+per-monitor part in a thread with its own cache) and as it runs now (``MetricsPage``: one render off the loop per
+cache interval); per scrape its time, the longest gap of a 1 ms ticker, the service's own loop-lag maximum
+(``monitor.looplag``) and the full garbage collections that ran inside it; and ten concurrent scrapes.
+
 Prints: render time and size of our exposition with blackbox_exporter's full family set (cold, i.e. no cache; and
 cached), prometheus_client's generate_latest over an equivalent Collector of the three basic families (the peer
 the skeleton had), their ratio, the longest event-loop stall seen by a 1 ms ticker while scrapes run (what
@@ -10,6 +16,7 @@ answer, measured in the same run against a loopback HTTP target) beside ours per
 from __future__ import annotations
 
 import asyncio
+import gc
 import statistics
 import sys
 import time
@@ -21,7 +28,10 @@ from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
 from prometheus_client.core import GaugeMetricFamily  # noqa: E402
 
 from dashboards.metrics import LABELS, ProbeExposition  # noqa: E402
+from dashboards.metrics_page import MetricsPage  # noqa: E402
 from monitor.catalog import MonitorConfig  # noqa: E402
+from monitor.clock import SystemClock  # noqa: E402
+from monitor.looplag import LoopLag  # noqa: E402
 from monitor.models import State  # noqa: E402
 from monitor.policy import Policy  # noqa: E402
 from monitor.runner import Latest  # noqa: E402
@@ -173,7 +183,135 @@ async def loop_stall(expo: ProbeExposition | None, scrapes: int) -> float:
     return worst * 1000
 
 
+class _Ticker:
+    """The longest gap of a 1 ms sleep loop between ``mark()`` and ``worst()``."""
+
+    def __init__(self) -> None:
+        self._worst, self._stop, self._task = 0.0, False, None
+
+    async def __aenter__(self):
+        async def run():
+            last = time.perf_counter()
+            while not self._stop:
+                await asyncio.sleep(0.001)
+                now = time.perf_counter()
+                self._worst = max(self._worst, now - last)
+                last = now
+        self._task = asyncio.create_task(run())
+        await asyncio.sleep(0.005)
+        return self
+
+    def mark(self) -> None:
+        self._worst = 0.0
+
+    def worst_ms(self) -> float:
+        return self._worst * 1000
+
+    async def __aexit__(self, *exc):
+        self._stop = True
+        await self._task
+
+
+class _FullCollections:
+    """Durations (ms) of generation-2 garbage collections since ``mark()``."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._cb)
+
+    def _cb(self, phase, info):
+        if info["generation"] == 2:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                self.pauses.append((time.perf_counter() - self._started) * 1000)
+
+    def mark(self) -> None:
+        self.pauses = []
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._cb)
+
+
+async def scrape_paths(n: int, scrapes: int = 6) -> None:
+    """Old route against ``MetricsPage`` at ``n`` monitors (1/4 re-checked between scrapes), same process."""
+    latest, fresh = fake_latest(n), fake_latest(n)
+    registry = CollectorRegistry()
+    lag = LoopLag(registry)
+    lag.start()
+    expo = ProbeExposition(lambda: latest, time.monotonic, ttl_s=1.0)
+    expo.render()  # label texts escaped once, as after the service's first scrape
+    page = MetricsPage(registry, SystemClock(), expo, None, ttl_s=2.0)
+    step = [0]
+
+    def recheck():
+        for i in range(step[0] % 4, n, 4):
+            latest[i], fresh[i] = fresh[i], latest[i]
+        step[0] += 1
+
+    async def old_route() -> bytes:  # dashboards/web/app.py's metrics() before metrics_page
+        body = generate_latest(registry)
+        return await expo.render_async() + body
+
+    async def new_route() -> tuple[bytes, ...]:  # the route writes the pieces as they are, never joined
+        return await page.chunks()
+
+    def expire():
+        expo._cached = None
+        page._cached = None
+
+    collections = _FullCollections()
+    gc_full_ms = timed(gc.collect, 3)
+    async with _Ticker() as ticker:
+        for name, route in (("old", old_route), ("new", new_route)):
+            took, stalls, lags, gcs = [], [], [], []
+            for _ in range(scrapes):
+                recheck()
+                expire()
+                await asyncio.sleep(0.12)  # a loop-lag wake between scrapes; the window starts clean
+                list(lag.window.collect())
+                ticker.mark()
+                collections.mark()
+                t = time.perf_counter()
+                body = await route()
+                took.append((time.perf_counter() - t) * 1000)
+                await asyncio.sleep(0.11)  # the lag monitor's next wake falls after the scrape
+                stalls.append(ticker.worst_ms())
+                lags.append(lag.window.peek() * 1000)
+                gcs.extend(collections.pauses)
+            recheck()
+            expire()
+            renders = page.renders
+            ticker.mark()
+            t = time.perf_counter()
+            bodies = await asyncio.gather(*(route() for _ in range(10)))
+            ten_ms = (time.perf_counter() - t) * 1000
+            ten_stall = ticker.worst_ms()
+            extra = f" renders={page.renders - renders}" if name == "new" else ""
+            extra += f" distinct_bodies={len(set(bodies))}"
+            size = len(body) if isinstance(body, bytes) else sum(len(c) for c in body)
+            print(f"monitors={n} route={name} bytes={size} scrape_ms median={statistics.median(took):.0f} "
+                  f"max={max(took):.0f}; loop_stall_ms (1 ms ticker) median={statistics.median(stalls):.0f} "
+                  f"max={max(stalls):.0f}; looplag_max_ms max={max(lags):.0f}; full_gc_in_scrapes={len(gcs)} "
+                  f"longest_ms={max(gcs, default=0):.0f}; ten_concurrent_ms={ten_ms:.0f} "
+                  f"stall_ms={ten_stall:.0f}{extra}")
+    collections.close()
+    await lag.stop()
+    print(f"monitors={n} gc.collect() of everything (ms) median={statistics.median(gc_full_ms):.0f} "
+          f"(objects tracked: {len(gc.get_objects())})")
+
+
 def main() -> None:
+    if "--sizes" in sys.argv:
+        for n in (int(x) for x in sys.argv[sys.argv.index("--sizes") + 1].split(",")):
+            asyncio.run(scrape_paths(n))
+        return
+    figures()
+    asyncio.run(scrape_paths(N))
+
+
+def figures() -> None:
     latest = fake_latest(N)
     expo = ProbeExposition(lambda: latest, time.monotonic, ttl_s=1.0)
     expo.render()  # label texts are built once per monitor config

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     raw_result_days: float = Field(7.0, gt=0, le=3650)
     # The event loop of ``negahban serve``: uvloop (default) or the standard asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # /metrics is rendered at most once per this many seconds; scrapes in between get the same text (keep it
+    # below Prometheus' scrape interval).
+    metrics_cache_seconds: float = Field(2.0, ge=0, le=60)
     # How often the scheduler looks for added, changed, paused or removed monitors.
     reload_seconds: float = Field(10.0, gt=0, le=3600)
 

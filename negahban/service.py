@@ -45,6 +45,7 @@ from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
+from monitor.looplag import LoopLag
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, housekeeping_loops
 from monitor.runner import Runner
@@ -102,6 +103,8 @@ class Service:
 
     async def start(self) -> None:
         loops = self.loops()
+        if "loop_lag" in self.extras:  # first, so a slow start shows in the lag too
+            self.extras["loop_lag"].start()
         if self.settings.run_scheduler:
             await catch_up(self.sessionmaker, self.clock.now(), self.failures)
             await self.scheduler.start([loop for loop in loops if loop.task is None])
@@ -133,6 +136,8 @@ class Service:
         if self.site_runner:
             await self.site_runner.cleanup()
         await self.probe_ctx.close()
+        if "loop_lag" in self.extras:
+            await self.extras["loop_lag"].stop()
         if "http" in self.extras:
             await self.extras["http"].close()
         if self.extras.get("incident_db") not in (None, self.engine):
@@ -298,11 +303,12 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,
                                                              settings.heartbeat_pings_per_address_per_minute)},
                    probe_exposition=ProbeExposition(lambda: runner.latest, clock.monotonic), metrics_hub=hub,
+                   metrics_cache_seconds=settings.metrics_cache_seconds,
                    support_channels=parse_channels(settings.support_channels))
     app = build_app(deps)
     service = Service(settings, engine, sm, clock, registry, ctx, runner, scheduler, app,
                       extras={"incidents": incidents, "http": http, "incident_db": incident_db,
-                              "heartbeats": heartbeats}, failures=failures)
+                              "heartbeats": heartbeats, "loop_lag": LoopLag(registry)}, failures=failures)
     failures.declare(service.worker_names())  # every series at 0 before the first failure
     return service
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from dashboards.metrics_page import MetricsPage
 from dashboards.web import (
     api_agents,
     api_incidents,
@@ -36,9 +37,10 @@ from dashboards.web.routing import RouteTable
 from dashboards.web.security import add_security_headers
 from monitor.accounts import Role
 
-__all__ = ["build_app", "ROUTE_TABLES"]
+__all__ = ["build_app", "ROUTE_TABLES", "METRICS_PAGE"]
 
 metrics_routes = RouteTable()
+METRICS_PAGE = web.AppKey("negahban_metrics_page", MetricsPage)
 
 
 # Rule 4 (confidentiality): the series name customers, services and monitors, so only a NOC or admin token
@@ -47,15 +49,17 @@ METRICS_ROLES = frozenset({Role.ADMIN, Role.NOC})
 
 
 @metrics_routes.get("/metrics", roles=METRICS_ROLES, produces="text/plain")
-async def metrics(request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.StreamResponse:
     """Prometheus metrics (text exposition format)."""
-    deps = request.app[DEPS]
-    if deps.metrics_hub is not None:
-        await deps.metrics_hub.refresh()
-    body = generate_latest(deps.registry)
-    if deps.probe_exposition is not None:
-        body = await deps.probe_exposition.render_async() + body
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # The role check above runs before this: the cached body is only ever handed to a NOC or admin token.
+    chunks = await request.app[METRICS_PAGE].chunks()
+    resp = web.StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+    resp.content_length = sum(len(c) for c in chunks)
+    await resp.prepare(request)
+    for chunk in chunks:  # each write waits for the socket when its buffer is full, so a slow scraper yields
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
 
 
 # Every area's routes; tests walk these to check roles and tenant isolation on every route.
@@ -71,6 +75,8 @@ STATIC = Path(__file__).parent / "static"
 def build_app(deps: WebDeps) -> web.Application:
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[DEPS] = deps
+    app[METRICS_PAGE] = MetricsPage(deps.registry, deps.clock, deps.probe_exposition, deps.metrics_hub,
+                                    ttl_s=deps.metrics_cache_seconds)
     app.on_response_prepare.append(add_security_headers)
     app[SESSION_LOOKUP] = login.session_principal
     app[noc_routes.STREAMS] = set()

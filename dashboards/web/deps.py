@@ -36,6 +36,8 @@ class WebDeps:
     # collectors (``dashboards.collectors.MetricsHub``), both optional.
     probe_exposition: Any = None
     metrics_hub: Any = None
+    # The whole /metrics body is rendered at most once per this many seconds (``dashboards.metrics_page``).
+    metrics_cache_seconds: float = 2.0
     # Rule 18: other ways to reach support, shown on the status page: (label, value) pairs in Persian.
     support_channels: list[tuple[str, str]] = field(default_factory=list)
     # Password checks run in a thread and are counted (the login throttle bounds them).
