@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -30,7 +30,7 @@ from monitor.locations import LocationBoard, voted_policy, window_s
 from monitor.maintenance import Calendar
 from monitor.models import CENTRAL, MonitorState, State
 from monitor.selfcheck import SelfCheck
-from monitor.store import ResultStore
+from monitor.store import ResultStore, StaleFlip
 from monitor.topology import Topology, parent_status
 from probes import PROBERS, Outcome, ProbeContext, ProbeResult
 
@@ -78,10 +78,26 @@ class Runner:
     def on_flip(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
-    async def load_states(self) -> None:
+    async def load_states(self, only: Iterable[int] | None = None) -> None:
+        """Read the monitors' states (of ``only``: those this node just took over from another)."""
+        stmt = select(MonitorState)
+        if only is not None:
+            ids = list(only)
+            if not ids:
+                return
+            stmt = stmt.where(MonitorState.monitor_id.in_(ids))
         async with self._sm() as session:
-            rows = (await session.execute(select(MonitorState))).scalars().all()
-        self.memories = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
+            rows = (await session.execute(stmt)).scalars().all()
+        fresh = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
+        seqs = {r.monitor_id: r.flip_seq or 0 for r in rows}
+        if only is None:
+            self.memories, self.store.flip_seq = fresh, seqs
+            return
+        for mid in ids:  # a monitor without a state row here has never flipped anywhere
+            self.memories.pop(mid, None)
+            self.store.flip_seq.pop(mid, None)
+        self.memories.update(fresh)
+        self.store.flip_seq.update(seqs)
 
     def forget(self, monitor_id: int) -> None:
         self.memories.pop(monitor_id, None)
@@ -161,6 +177,12 @@ class Runner:
         self.latest[cfg.id] = Latest(cfg, result, ev.state)
         try:
             await self.store.record(cfg.id, now, result, ev, rollup=rollup)
+        except StaleFlip:
+            # Another node flipped it meanwhile (it held the monitor, or still thought so): what it wrote is
+            # the truth now; the next check is judged from it.
+            log.info("stale_flip monitor=%s new=%s: reloading its state", cfg.name, ev.flip and ev.flip.new_state)
+            await self.load_states(only=[cfg.id])
+            raise
         except Exception:
             if ev.flip is not None:
                 self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again
