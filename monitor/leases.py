@@ -64,6 +64,7 @@ class Cluster:
         self.lease_s = lease_s
         self._mono = monotonic
         self.held: frozenset[int] = frozenset()
+        self.live_shards: frozenset[int] = frozenset()  # held by some node, lease not yet expired
         self._valid_until = 0.0
         self.m_held = Gauge("negahban_shard_leases_held", "Shards of monitors this node checks", registry=registry)
         self.m_takeovers = Counter("negahban_shard_takeovers", "Shards this node took from a node that stopped "
@@ -119,9 +120,11 @@ class Cluster:
                         node=self.node, generation=ShardLease.generation + 1, expires_at=until, acquired_at=now))
                     takeovers = sum(1 for f in free if f.node is not None and f.node != self.node)
                     mine |= {f.shard for f in free}
+            live_shards = frozenset((await s.execute(select(ShardLease.shard).where(
+                ShardLease.node.is_not(None), ShardLease.expires_at >= now))).scalars()) | mine
         # Valid from when the renewal was asked for, not answered: a slow answer shortens it, never extends it.
         self._valid_until = started + self.lease_s
-        before, self.held = self.held, frozenset(mine)
+        before, self.held, self.live_shards = self.held, frozenset(mine), live_shards
         lost = before - self.held
         if expired := lost - released:  # renewed too late: another node holds them now
             self.m_lost.labels("expired").inc(len(expired))

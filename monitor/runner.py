@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.catalog import MonitorConfig
 from monitor.clock import Clock
-from monitor.evaluate import Context, Evaluation, Memory, classify, evaluate
+from monitor.evaluate import Context, Evaluation, Memory, ParentStatus, classify, evaluate
 from monitor.locations import LocationBoard, voted_policy, window_s
 from monitor.maintenance import Calendar
 from monitor.models import CENTRAL, MonitorState, State
@@ -74,6 +74,10 @@ class Runner:
         self._idle.set()
         self._listeners: list[Callable[[], None]] = []
         self.overlaps_skipped = 0
+        # Monitors whose state here is second-hand (several nodes: taken over from a node that stopped, or
+        # another node's and that node is gone) until this node checks them: as a parent, one is a suspect,
+        # not a witness, so its children wait rather than confirm an outage of their own.
+        self.unverified: set[int] = set()
 
     def on_flip(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -140,7 +144,12 @@ class Runner:
     def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
         keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
         maintenance = bool(self.calendar) and self.calendar.active(keys, now)
-        parent, root = parent_status(self.topology.parents.get(cfg.id, ()), self.memories)
+        levels = self.topology.parents.get(cfg.id, ())
+        parent, root = parent_status(levels, self.memories)
+        if parent is ParentStatus.OK and self.unverified and levels:
+            doubt = next((m for m in levels[0] if m in self.unverified), None)
+            if doubt is not None:
+                parent, root = ParentStatus.SUSPECT, doubt
         return Context(maintenance=maintenance, blind=self.selfcheck.blind, parent=parent, root_monitor_id=root)
 
     async def check(self, cfg: MonitorConfig) -> Evaluation | None:
@@ -152,6 +161,7 @@ class Runner:
         self._idle.clear()
         try:
             result = await self.probe(cfg)
+            self.unverified.discard(cfg.id)
             if cfg.voted:
                 ev = await self.apply_located(cfg, CENTRAL, result, self._clock.now())
             else:

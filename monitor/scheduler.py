@@ -157,21 +157,39 @@ class Scheduler:
             for mid in [m for m in self.catalog if cluster.shard_of(m) in changes.lost]:
                 self.queue.discard(mid)
                 self._runner.memories.pop(mid, None)
+        parents = self._parents()
         if changes.gained:
             gained = [m for m in self.catalog if cluster.shard_of(m) in changes.gained]
             await self._runner.load_states(only=gained)
+            self._runner.unverified.update(gained)
             now = self._clock.now().timestamp()
             for mid in gained:
                 cfg = self.catalog[mid]
                 if cfg.kind not in PUSH_KINDS and CENTRAL in cfg.assigned and mid not in self._running:
-                    self.queue.put(mid, next_start(mid, cfg.interval_s, now))
-        await self._foreign_parents()
+                    mem = self._runner.memories.get(mid)
+                    # A parent, or a confirmation the last holder had under way, is checked now (as its retry
+                    # would have been); the rest at their planned starts.
+                    soon = mid in parents or (mem is not None and mem.failing)
+                    self.queue.put(mid, now if soon else next_start(mid, cfg.interval_s, now))
+        await self._foreign_parents(parents)
 
-    async def _foreign_parents(self) -> None:
-        parents = {p for mid, ps in self._runner.topology.parents.items() if self.mine(mid) for p in ps}
+    def _parents(self) -> set[int]:
+        return {p for mid, levels in self._runner.topology.parents.items() if self.mine(mid)
+                for level in levels for p in level}
+
+    async def _foreign_parents(self, parents: set[int]) -> None:
+        """Parents of this node's monitors held by other nodes: their states as last written; one whose
+        holder's lease has lapsed (the node is gone) is unverified until a node checks it again."""
         foreign = [p for p in parents if not self.mine(p)]
-        if foreign:
-            await self._runner.load_states(only=foreign)
+        if not foreign:
+            return
+        await self._runner.load_states(only=foreign)
+        live = self.cluster.live_shards
+        for p in foreign:
+            if self.cluster.shard_of(p) in live:
+                self._runner.unverified.discard(p)
+            else:
+                self._runner.unverified.add(p)
 
     async def start(self, loops: Sequence[Loop] | None = None) -> None:
         """Load the states and the catalog, then run ``loops`` as jobs (by default the scheduler's own; the
