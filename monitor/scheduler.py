@@ -278,7 +278,7 @@ class Scheduler:
     def recheck(self, monitor_id: int) -> None:
         """Check ``monitor_id`` again now (accelerated confirmation asked by the location vote)."""
         cfg = self.catalog.get(monitor_id)
-        if cfg is not None and monitor_id not in self._running and CENTRAL in cfg.assigned:
+        if cfg is not None and monitor_id not in self._running and CENTRAL in cfg.assigned and self.mine(monitor_id):
             self.queue.put(monitor_id, self._clock.now().timestamp())
 
     # --- running ------------------------------------------------------------------------------------------
