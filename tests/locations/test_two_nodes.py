@@ -18,12 +18,14 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp import web
 from sqlalchemy import func, select, text
 
-from incidents.models import Incident
+from incidents.models import Incident, Notification
 from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, ShardLease
 from tests.loopback import wait_until_answering
 from tests.test_cli import NEGAHBAN, _cli, _free_port
+from tickets.models import Ticket
 
 pytestmark = pytest.mark.xdist_group("two_nodes")
 
@@ -65,11 +67,13 @@ class Port:
 
 
 def _inventory(switch: int, target: int) -> str:
-    servers = "\n".join(f"  - {{name: s{i}, address: 127.0.0.1, datacenter: dc, parent: sw}}" for i in range(SERVERS))
+    servers = "\n".join(f"  - {{name: s{i}, address: 127.0.0.1, datacenter: dc, parent: sw, service: acme-web}}"
+                        for i in range(SERVERS))
     monitors = "\n".join(f"  - {{name: m{i}, kind: tcp, target: '127.0.0.1:{target}', interval: {INTERVAL}, "
                          f"timeout_s: 2, server: s{i}}}" for i in range(SERVERS))
     return f"""
 datacenters: [{{name: dc, display_name: مرکز داده}}]
+customers: [{{name: acme, display_name: آکمه, verified: true, services: [{{name: acme-web, display_name: وب}}]}}]
 devices: [{{name: sw, kind: switch, datacenter: dc, address: 127.0.0.1}}]
 servers:
 {servers}
@@ -79,11 +83,12 @@ monitors:
 """
 
 
-def _node(db_url: str, name: str, port: int, logs) -> subprocess.Popen:
+def _node(db_url: str, name: str, port: int, logs, hook: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEGAHBAN_")}
     env.update(NEGAHBAN_DATABASE_URL=db_url, NEGAHBAN_ICMP="off", NEGAHBAN_COOKIE_SECURE="false",
                NEGAHBAN_LISTEN_PORT=str(port), NEGAHBAN_NODE_NAME=name, NEGAHBAN_LEASE_SECONDS=str(LEASE),
-               NEGAHBAN_SHARDS=str(SHARDS), NEGAHBAN_INCIDENT_RECOVERY_HOLD_SECONDS="5")
+               NEGAHBAN_SHARDS=str(SHARDS), NEGAHBAN_INCIDENT_RECOVERY_HOLD_SECONDS="5",
+               NEGAHBAN_NOTIFICATION_CHANNELS=f"noc-hook: webhook noc {hook}")
     proc = subprocess.Popen([NEGAHBAN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=(logs / f"node-{name}.log").open("wb"))
     wait_until_answering(f"http://127.0.0.1:{port}/healthz", proc, timeout_s=120)
     return proc
@@ -105,7 +110,20 @@ async def test_two_nodes_share_the_monitors_and_a_killed_node_loses_no_flip_and_
     inv.write_text(_inventory(switch.port, target.port), encoding="utf-8")
     applied = _cli(["inventory", "apply", str(inv)], db.url)
     assert applied.returncode == 0, applied.stderr
-    nodes = {"a": _node(db.url, "a", _free_port(), tmp_path), "b": _node(db.url, "b", _free_port(), tmp_path)}
+    deliveries: list[str] = []
+
+    async def hook(request):
+        deliveries.append(request.headers.get("Idempotency-Key", ""))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    receiver = web.AppRunner(app)
+    await receiver.setup()
+    hook_port = _free_port()
+    await web.TCPSite(receiver, "127.0.0.1", hook_port).start()
+    url = f"http://127.0.0.1:{hook_port}/hook"
+    nodes = {"a": _node(db.url, "a", _free_port(), tmp_path, url), "b": _node(db.url, "b", _free_port(), tmp_path, url)}
     try:
         async with db.sessionmaker() as s:
             sw = (await s.execute(select(Monitor.id).where(Monitor.name == "sw-tcp"))).scalar_one()
@@ -170,6 +188,14 @@ async def test_two_nodes_share_the_monitors_and_a_killed_node_loses_no_flip_and_
             return up == total and resolved >= 1
 
         await _until(recovered, 8 * INTERVAL, "every monitor UP again and the incident resolved")
+
+        async def notified():
+            async with db.sessionmaker() as s:
+                left = (await s.execute(select(func.count()).select_from(Notification)
+                                        .where(Notification.status != "sent"))).scalar_one()
+            return left == 0 and deliveries
+
+        await _until(notified, 60, "every notification sent")
     finally:
         for proc in nodes.values():
             if proc.poll() is None:
@@ -177,12 +203,20 @@ async def test_two_nodes_share_the_monitors_and_a_killed_node_loses_no_flip_and_
                 proc.wait(timeout=60)
         switch.close()
         target.close()
+        await receiver.cleanup()
     async with db.sessionmaker() as s:
         incidents = (await s.execute(select(Incident))).scalars().all()
         assert len(incidents) == 1 and incidents[0].monitor_id == sw and incidents[0].resolved_at is not None
         flips = (await s.execute(select(Flip.monitor_id, Flip.old_state, Flip.new_state).order_by(Flip.id))).all()
         seqs = dict((await s.execute(select(MonitorState.monitor_id, MonitorState.flip_seq))).all())
         pending = (await s.execute(text("SELECT count(*) FROM flips WHERE processed_at IS NULL"))).scalar_one()
+        tickets = (await s.execute(select(Ticket.incident_id))).scalars().all()
+        notices = (await s.execute(select(Notification.dedup_key, Notification.status))).all()
+    # The switch is the company's, not a customer's: its outage opens no customer ticket (one per incident
+    # when it does: tickets.incident_id is unique), whichever node handled it.
+    assert tickets == []
+    assert notices and all(st == "sent" for _, st in notices)
+    assert len(deliveries) == len(set(deliveries)) == len(notices)  # each notice delivered once
     chains: dict[int, list[tuple[str, str]]] = {}
     for mid, old, new in flips:
         chains.setdefault(mid, []).append((old, new))
