@@ -3,8 +3,6 @@ support while the portal is down (rule 18). Public, so it shows names and states
 
 from __future__ import annotations
 
-import re
-import secrets
 from datetime import timedelta
 
 from aiohttp import web
@@ -21,7 +19,7 @@ from dashboards.web.routing import HTML, RouteTable
 from dashboards.web.templating import render
 from incidents.statuspage.updates import STATUS_FA
 
-__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "SUBSCRIBE_CSRF_COOKIE"]
+__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response"]
 
 routes = RouteTable()
 
@@ -71,25 +69,16 @@ def status_cache(clock) -> RenderCache:
     return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=1)
 
 
-# The subscription form is a public form like the login form: a double-submit token in a cookie of its own.
-SUBSCRIBE_CSRF_COOKIE = "ngb_status_csrf"
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32}$")
-
-
 async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
                           done: bool = False, status: int = 200) -> web.Response:
-    """The status page (its shared body) with this visitor's subscription form, as given."""
+    """The status page (its shared body) with the subscription form, as given. The page carries no token
+    and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
+    the form needs none)."""
     deps = request.app[DEPS]
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
-    token = request.cookies.get(SUBSCRIBE_CSRF_COOKIE, "")
-    if not _TOKEN.match(token):
-        token = secrets.token_urlsafe(24)
-    resp = render(request, "status.html", {"body": body, "subscribe_csrf": token, "form_email": email,
-                                           "form_error": error, "form_field": field, "form_done": done},
+    return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
+                                           "form_field": field, "form_done": done},
                   status=status, title="وضعیت سرویس‌ها")
-    resp.set_cookie(SUBSCRIBE_CSRF_COOKIE, token, max_age=86400, httponly=True, samesite="Strict",
-                    secure=deps.cookie_secure, path="/status")
-    return resp
 
 
 @routes.get("/status", public=True, produces=HTML)

@@ -1,6 +1,11 @@
 """Subscribing to the status page by e-mail, for visitors (no login): the form's POST, the confirm link and the
 one-click unsubscribe link. Thin: parse, limit, call ``incidents.statuspage.subscriptions``, answer in Persian.
 
+The form carries no CSRF token, unlike the login form: its only effect is a confirmation mail, which anyone
+may cause by filling the form themselves, so a forged cross-site post gains nothing; the double opt-in and
+the rate limits are what protect an address. A token would also make ``/status`` a page per visitor instead of
+one shared render. A post whose ``Origin`` names another site is refused all the same (403).
+
 What a visitor can learn: nothing about who is subscribed. Every valid address gets the same page whatever
 its history; the rate limits count every request, so a 429 says no more than a 200.
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import Field
@@ -20,9 +26,8 @@ from pydantic import Field
 from dashboards.web.deps import DEPS
 from dashboards.web.params import Params
 from dashboards.web.ratelimit import Buckets, Rate
-from dashboards.web.routing import BODY, FORM, HTML, PATH, RouteTable
-from dashboards.web.sessions import csrf_matches
-from dashboards.web.status_routes import SUBSCRIBE_CSRF_COOKIE, status_response
+from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, RouteTable
+from dashboards.web.status_routes import status_response
 from dashboards.web.templating import gettext as _
 from dashboards.web.templating import render
 from incidents.statuspage.subscriptions import (
@@ -54,7 +59,6 @@ class SubscribeLimits:
 
 class SubscribeForm(Params):
     email: str = Field("", max_length=1000, description="the visitor's e-mail address")
-    csrf: str = Field("", max_length=200, description="the token of the status page's form cookie")
 
 
 class TokenPath(Params):
@@ -66,13 +70,24 @@ class ManagePath(Params):
     token: str = Field(min_length=1, max_length=200, description="the subscription's unsubscribe token")
 
 
-SUBSCRIBE_ERRORS = {400: ("the address is not valid; the page names the field (the form again)", HTML),
-                    403: ("the form expired (the form again)", HTML),
+SUBSCRIBE_ERRORS = {400: ("the address is not valid: the page again, naming the field (JSON for a malformed "
+                          "body)", (JSON, HTML)),
+                    403: ("posted from another site's page (the form again)", HTML),
                     429: ("too many requests; see Retry-After (the form again)", HTML)}
 
 
 def _site_url(request: web.Request) -> str:
     return request.app[DEPS].public_url or f"{request.scheme}://{request.host}"
+
+
+def _cross_site(request: web.Request) -> bool:
+    """A browser's post from a page of another host (the scheme may differ behind a TLS proxy)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    mine = {request.host.lower()} | ({urlsplit(request.app[DEPS].public_url).netloc.lower()}
+                                     if request.app[DEPS].public_url else set())
+    return urlsplit(origin).netloc.lower() not in mine
 
 
 async def _too_many(request: web.Request, email: str, wait: int) -> web.Response:
@@ -88,9 +103,9 @@ async def subscribe(request: web.Request) -> web.Response:
     """Subscribe an e-mail address to status notices: a confirmation mail is queued (double opt-in)."""
     deps, form = request.app[DEPS], request[BODY]
     shown = form.email if "\r" not in form.email and "\n" not in form.email else ""
-    if not csrf_matches(request.cookies.get(SUBSCRIBE_CSRF_COOKIE), form.csrf):
-        return await status_response(request, email=shown, status=403,
-                                     error=_("The form expired. Please try again."))
+    if _cross_site(request):
+        return await status_response(request, status=403,
+                                     error=_("This form can only be sent from our status page."))
     limits: SubscribeLimits = deps.services.setdefault(LIMITS, SubscribeLimits())
     now_s = deps.clock.monotonic()
     wait = limits.per_client.take(request.remote or "", now_s)
@@ -113,13 +128,12 @@ def _link_page(request: web.Request, action: str, found: LinkState, done: bool =
     resp = render(request, "status_link.html", {"action": action, "state": found.state, "address": found.address,
                                                 "done": done}, title=title,
                   status=404 if found.state == "invalid" else 200)
-    # A link carries a credential: never cached, never sent on as a referrer.
+    # A link carries a credential: never cached (the referrer policy keeps it on this site).
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp
 
 
-LINK_ERRORS = {404: ("the link is not valid (a Persian page)", HTML)}
+LINK_ERRORS = {404: ("the link is not valid (a Persian page; JSON for a malformed id)", (JSON, HTML))}
 
 
 @routes.get("/status/confirm/{token}", public=True, path=TokenPath, produces=HTML, errors=LINK_ERRORS)
