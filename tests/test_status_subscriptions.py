@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import expect
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
@@ -25,6 +26,7 @@ from incidents.store import open_incident
 from monitor.accounts import Role, create_user, issue_token
 from monitor.models import Customer, Service
 from tests.channel_servers import smtp_mailbox
+from tests.test_browser import ARTIFACTS, browser, chromium_path  # noqa: F401  (fixtures used by name)
 
 HTML = {"Accept": "text/html"}
 LATIN = re.compile(r"[A-Za-z]{2,}")
@@ -33,8 +35,8 @@ INTERNAL = ("kavir", "svc-", "portal-flaky", "down", "status_mismatch")
 
 
 class World:
-    def __init__(self, client, mailbox, dispatcher, sessionmaker, clock, noc, service_id, deps) -> None:
-        self.client, self.mailbox, self.dispatcher = client, mailbox, dispatcher
+    def __init__(self, client, mailbox, dispatcher, sessionmaker, clock, noc, service_id, deps, kind) -> None:
+        self.client, self.mailbox, self.dispatcher, self.kind = client, mailbox, dispatcher, kind
         self.sessionmaker, self.clock, self.noc, self.service_id, self.deps = (sessionmaker, clock, noc,
                                                                                 service_id, deps)
 
@@ -71,7 +73,7 @@ class World:
 
 
 @pytest.fixture
-async def world(sessionmaker, clock):
+async def world(db, sessionmaker, clock):
     async with sessionmaker() as s, s.begin():
         customer = Customer(name="cust-kavir", display_name="شرکت کویر")
         s.add(customer)
@@ -86,7 +88,7 @@ async def world(sessionmaker, clock):
         dispatcher = Dispatcher(sessionmaker, clock, {"email": EmailNotifier("127.0.0.1", port,
                                                                              "status@negahban.test")})
         async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
-            yield World(client, mailbox, dispatcher, sessionmaker, clock, noc, service.id, deps)
+            yield World(client, mailbox, dispatcher, sessionmaker, clock, noc, service.id, deps, db.kind)
 
 
 def _text(mail) -> str:
@@ -297,3 +299,29 @@ async def test_the_status_page_offers_the_form_in_persian(world):
     assert await (await world.client.get("/status", headers=HTML)).text() == page
     main = page.split('<main id="main">')[1]
     assert not LATIN.search(re.sub(r"<[^>]+>", "", main).replace("name@example.com", ""))
+
+
+@pytest.mark.integration
+async def test_in_the_browser_a_visitor_subscribes_confirms_by_the_mail_link_and_gets_the_next_notice(
+        world, browser):  # noqa: F811
+    base = str(world.client.make_url("")).rstrip("/")
+    page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    await page.goto(f"{base}/status")
+    await page.fill("input[name=email]", "visitor@example.com")
+    await page.click("form.subscribe-form button[type=submit]")
+    await expect(page.locator("section.subscribe p.notice")).to_contain_text("تا تأیید نکنید")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"status-subscribe-phone-{world.kind}.png"), full_page=True)
+
+    (mail,) = [m for _to, m in await world.deliver()]
+    link = re.search(r"http://\S+/status/confirm/\S+", _text(mail)).group(0)
+    await page.goto(link)
+    assert (await world.subscriptions())[0].state == SubscriptionState.PENDING  # opening it changed nothing
+    await page.click("section.status-link button[type=submit]")
+    await expect(page.locator("section.status-link h1")).to_have_text("اشتراک شما تأیید شد")
+    await page.screenshot(path=str(ARTIFACTS / f"status-confirmed-phone-{world.kind}.png"), full_page=True)
+
+    incident_id = await world.open_incident()
+    await world.post_update(incident_id, "علت پیدا شد و در حال رفع آن هستیم.")
+    subjects = [str(m["Subject"]) for _to, m in await world.deliver()]
+    assert subjects == ["اختلال در پرتال کویر", "شناسایی شد: پرتال کویر"]
