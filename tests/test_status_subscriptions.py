@@ -19,6 +19,7 @@ from dashboards.web.deps import WebDeps
 from dashboards.web.ratelimit import Buckets, Rate
 from dashboards.web.subscribe_routes import SubscribeLimits
 from incidents.dispatcher import Dispatcher
+from incidents.metrics import IncidentMetrics
 from incidents.models import NoticeStatus, Notification, Severity, Source
 from incidents.notifiers import EmailNotifier
 from incidents.statuspage.models import StatusSubscription, SubscriptionState
@@ -86,7 +87,8 @@ async def world(db, sessionmaker, clock):
     deps = WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
     with smtp_mailbox() as (mailbox, port):
         dispatcher = Dispatcher(sessionmaker, clock, {"email": EmailNotifier("127.0.0.1", port,
-                                                                             "status@negahban.test")})
+                                                                             "status@negahban.test")},
+                                metrics=IncidentMetrics(CollectorRegistry()))
         async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
             yield World(client, mailbox, dispatcher, sessionmaker, clock, noc, service.id, deps, db.kind)
 
@@ -163,6 +165,10 @@ async def test_subscribe_confirm_receive_an_update_unsubscribe_and_hear_nothing_
     world.clock.advance(seconds=120)
     await world.post_update(incident_id, "سرور جایگزین شد و سرویس در حال پایش است.", "monitoring")
     assert await world.deliver() == []
+    # An unsubscribe disables the visitor's channel but is no disabled-channel alert of the NOC's.
+    await world.dispatcher.refresh_channel_metrics()
+    registry = world.dispatcher.metrics.channel_disabled
+    assert [s for m in registry.collect() for s in m.samples] == []
 
 
 async def test_an_unconfirmed_address_receives_only_its_confirmation(world):
