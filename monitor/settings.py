@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
     # Rule 18: other ways to reach support, shown on the public status page: "label: value; label: value".
     support_channels: str = ""
+    # The site's address as visitors reach it (https://status.example.com), for the links in status-page
+    # mails; unset, the address the visitor used is taken (fine behind no proxy, in development).
+    public_url: str | None = None
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
     # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
@@ -135,7 +138,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("alertmanager_url", "sms_gateway_url", "kavenegar_url", "ghasedak_url", "telegram_api_url",
-                     "bale_api_url", "pagerduty_events_url")
+                     "bale_api_url", "pagerduty_events_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         from urllib.parse import urlsplit

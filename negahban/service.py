@@ -306,6 +306,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     noc_feed = StateFeed(lambda: runner.latest)
     runner.on_flip(noc_feed.nudge)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
+                   public_url=settings.public_url.rstrip("/") if settings.public_url else None,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
