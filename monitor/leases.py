@@ -21,6 +21,7 @@ SQLite is the single-node embedded default: no leases, every monitor is this nod
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -37,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from monitor.clock import Clock
 from monitor.models import EngineNode, ShardLease
 
-__all__ = ["Cluster", "Changes", "exclusive", "DEFAULT_SHARDS", "SINGLETONS"]
+__all__ = ["Cluster", "Changes", "exclusive", "one_at_a_time", "DEFAULT_SHARDS", "SINGLETONS"]
 
 log = logging.getLogger("negahban.leases")
 DEFAULT_SHARDS = 64
@@ -173,3 +174,22 @@ def exclusive(engine: AsyncEngine, name: str, run_pass: Callable[[], Awaitable[o
 
     return once
 
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(engine: AsyncEngine, name: str):
+    """Hold PostgreSQL advisory lock ``name`` (waiting for it) for the block: start-up writes that every node
+    makes (the inventory file, the configured channels, the self-check monitors) are made by one node at a
+    time, so two nodes starting together do not both insert the same row. A no-op on SQLite."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    key = _lock_key(name)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            await conn.commit()

@@ -45,7 +45,7 @@ from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
-from monitor.leases import SINGLETONS, Cluster, exclusive
+from monitor.leases import SINGLETONS, Cluster, exclusive, one_at_a_time
 from monitor.looplag import LoopLag
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, housekeeping_loops
@@ -258,18 +258,19 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     clock = clock or SystemClock()
     registry = registry if registry is not None else CollectorRegistry()
     engine = make_engine(settings.database_url)
-    await upgrade(engine)
     sm = make_sessionmaker(engine)
-    if settings.inventory_file:
-        inv, specs = load_inventory(settings.inventory_file)
-        counts = await apply_inventory(sm, inv, specs, clock.now(), file=str(settings.inventory_file))
-        log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
-        for name in counts.get("new_ping_tokens", {}):
-            # The token is not logged: staff issue one they can see with `negahban heartbeat token NAME`.
-            log.warning("heartbeat_token_unseen monitor=%s hint=negahban_heartbeat_token", name)
-    await _configured_channels(settings, sm)
-    escalation = await _checked_escalation(settings, sm)
-    await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
+    async with one_at_a_time(engine, "startup"):  # several nodes starting together write these once
+        await upgrade(engine)
+        if settings.inventory_file:
+            inv, specs = load_inventory(settings.inventory_file)
+            counts = await apply_inventory(sm, inv, specs, clock.now(), file=str(settings.inventory_file))
+            log.info("inventory_applied file=%s monitors=%s", settings.inventory_file, counts["monitors"])
+            for name in counts.get("new_ping_tokens", {}):
+                # The token is not logged: staff issue one they can see with `negahban heartbeat token NAME`.
+                log.warning("heartbeat_token_unseen monitor=%s hint=negahban_heartbeat_token", name)
+        await _configured_channels(settings, sm)
+        escalation = await _checked_escalation(settings, sm)
+        await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
     ctx = await make_context(now=clock.now, icmp=settings.icmp)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,3 +45,40 @@ async def status_target(status: dict) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     return runner
+
+
+class AcceptingPort:
+    """A TCP port on 127.0.0.1 that accepts and closes every connection (a live TCP service) until ``close``;
+    a closed one refuses, and ``open`` serves it again on the same port. Served from a thread, so a test's
+    event loop and real processes alike can connect to it."""
+
+    def __init__(self) -> None:
+        self.sock = self._bind(0)
+        self.port = self.sock.getsockname()[1]
+        self.open()
+
+    @staticmethod
+    def _bind(port: int) -> socket.socket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        return sock
+
+    def open(self) -> None:
+        if self.sock.fileno() == -1:
+            self.sock = self._bind(self.port)
+        self.sock.listen(4096)
+        sock = self.sock
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self.sock.close()

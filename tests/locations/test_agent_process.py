@@ -6,37 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import threading
 import time
 
 import pytest
 from sqlalchemy import func, select
 
 from monitor.models import LocationResult
-from tests.loopback import wait_until_answering
+from tests.loopback import AcceptingPort, wait_until_answering
 from tests.test_cli import NEGAHBAN, _cli, _free_port, _one_line
 
 pytestmark = pytest.mark.xdist_group("agent_process")
-
-
-def _target() -> tuple[socket.socket, int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-
-    def serve():
-        while True:
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                return
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return sock, sock.getsockname()[1]
 
 
 def _env(db_url: str, **extra) -> dict:
@@ -85,7 +66,8 @@ def _buffered(path) -> int:
 
 
 async def test_an_agent_process_keeps_probing_while_the_central_process_is_down_and_delivers_after(db, tmp_path):
-    target, tport = _target()
+    target = AcceptingPort()
+    tport = target.port
     inv = tmp_path / "inv.yaml"
     inv.write_text(f"""
 locations:

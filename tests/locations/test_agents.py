@@ -19,14 +19,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from incidents.models import Incident
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import AgentBatch, Flip, LocationResult, Monitor, RollupFine
+from monitor.models import AgentBatch, LocationResult, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
 from probes import make_context
+from tests.locations.support import all_incidents, flips_of, monitor_id
 
 LOCATIONS = ("east", "west", "north")
 INTERVAL = 30
@@ -163,24 +163,12 @@ async def world(db, clock, tmp_path):
     await w.close()
 
 
-async def _monitor_id(db, name: str) -> int:
-    async with db.sessionmaker() as s:
-        return (await s.execute(select(Monitor.id).where(Monitor.name == name))).scalar_one()
 
-
-async def _incidents(db) -> list[Incident]:
-    async with db.sessionmaker() as s:
-        return list((await s.execute(select(Incident).order_by(Incident.id))).scalars())
-
-
-async def _flips(db, monitor_id: int) -> list[Flip]:
-    async with db.sessionmaker() as s:
-        return list((await s.execute(select(Flip).where(Flip.monitor_id == monitor_id).order_by(Flip.id))).scalars())
 
 
 async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_naming_the_locations(world):
     await world.start()
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     for _ in range(2):
         await world.round()
     assert world.service.runner.memories[web].state.value == "UP"
@@ -189,9 +177,9 @@ async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_namin
     for _ in range(4):
         await world.round()
     assert world.service.runner.memories[web].state.value == "DOWN"
-    (inc,) = await _incidents(world.db)
+    (inc,) = await all_incidents(world.db)
     assert inc.severity == "urgent" and inc.monitor_id == web
-    down = [f for f in await _flips(world.db, web) if f.new_state == "DOWN"]
+    down = [f for f in await flips_of(world.db, web) if f.new_state == "DOWN"]
     assert len(down) == 1
     # The flip names the locations that confirmed it (a quorum: two of three); the vote names all three.
     assert sum(loc in down[0].message for loc in LOCATIONS) >= 2
@@ -201,29 +189,29 @@ async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_namin
     for _ in range(6):
         await world.round()
     assert world.service.runner.memories[web].state.value == "UP"
-    assert len(await _incidents(world.db)) == 1  # resolved, never a second one
+    assert len(await all_incidents(world.db)) == 1  # resolved, never a second one
 
 
 async def test_one_location_cut_from_the_target_is_degraded_regional_with_one_important_incident(world):
     await world.start()
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     await world.round()
     world.cut("west")
     for _ in range(5):
         await world.round()
     mem = world.service.runner.memories[web]
     assert mem.state.value == "DEGRADED"
-    flips = await _flips(world.db, web)
+    flips = await flips_of(world.db, web)
     assert [f.new_state for f in flips] == ["UP", "DEGRADED"]
     assert flips[-1].reason == "regional" and "west" in flips[-1].message
-    (inc,) = await _incidents(world.db)
+    (inc,) = await all_incidents(world.db)
     assert inc.severity == "important"
-    assert not [i for i in await _incidents(world.db) if i.severity == "urgent"]
+    assert not [i for i in await all_incidents(world.db) if i.severity == "urgent"]
 
 
 async def test_a_location_whose_own_uplink_is_cut_is_blind_with_one_internal_alert_and_no_customer_incident(world):
     await world.start()
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     await world.round()
     world.cut("north", "target.test")
     world.cut("north", "canary.test")  # north sees nothing: its uplink is gone
@@ -231,10 +219,10 @@ async def test_a_location_whose_own_uplink_is_cut_is_blind_with_one_internal_ale
         await world.round()
     assert world.service.runner.memories[web].state.value == "UP"
     assert world.service.runner.board.blind() == {"north"}
-    alert = await _monitor_id(world.db, "location:north")
-    incs = await _incidents(world.db)
+    alert = await monitor_id(world.db, "location:north")
+    incs = await all_incidents(world.db)
     assert [i.monitor_id for i in incs] == [alert]  # one internal alert; nothing about the customer's server
-    assert [f.new_state for f in await _flips(world.db, alert)][-1] == "DOWN"
+    assert [f.new_state for f in await flips_of(world.db, alert)][-1] == "DOWN"
     async with world.db.sessionmaker() as s:
         kept = (await s.execute(select(func.count()).select_from(LocationResult).where(
             LocationResult.location == "north", LocationResult.outcome == "down"))).scalar_one()
@@ -288,7 +276,7 @@ async def test_an_agent_cut_off_for_ten_minutes_buffers_then_delivers_every_resu
     gate = Gate(world.client.port)
     await gate.open()
     agent = await world.add_agent("east", url=f"http://127.0.0.1:{gate.port}")
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     await world.round()
     await world.round()
     assert world.service.runner.memories[web].state.value == "UP"
@@ -323,14 +311,14 @@ async def test_an_agent_cut_off_for_ten_minutes_buffers_then_delivers_every_resu
                                            {"location": "east", "agent": "agent-east"}) == 0
     assert world.registry.get_sample_value("negahban_location_results_received_total",
                                            {"location": "east", "late": "true"}) == 17
-    assert await _incidents(world.db) == []  # late results never page
+    assert await all_incidents(world.db) == []  # late results never page
     await gate.close()
 
 
 async def test_a_repeated_batch_is_taken_once_and_an_agent_restarted_before_the_answer_resends_the_same_seq(world):
     await world.start(locations=("east",), agents=("east",))
     agent = world.agents["east"]
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     world.clock.advance(INTERVAL)
     await agent.run_due()
     agent.keep()
@@ -361,7 +349,7 @@ async def _post(world, token: str | None, body, **headers):
 
 async def test_the_agent_api_refuses_a_wrong_token_and_names_the_bad_field(world):
     await world.start(agents=())
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     ok = {"monitor_id": web, "at": world.clock.now().isoformat(), "outcome": "up"}
     for token in (None, "not-a-token", world.tokens["east"][:-1]):
         resp = await _post(world, token, {"agent": "a", "seq": 1, "results": [ok]})
@@ -385,7 +373,7 @@ async def test_the_agent_api_refuses_a_wrong_token_and_names_the_bad_field(world
 
 async def test_a_result_for_a_monitor_of_another_location_is_ignored_not_written(world):
     await world.start(locations=("east",), agents=())
-    web = await _monitor_id(world.db, "web")
+    web = await monitor_id(world.db, "web")
     body = {"agent": "w1", "seq": 1, "results": [{"monitor_id": web, "at": world.clock.now().isoformat(),
                                                   "outcome": "down", "reason": "refused"}]}
     resp = await _post(world, world.tokens["west"], body)
@@ -433,7 +421,7 @@ async def test_a_result_that_cannot_be_evaluated_costs_no_other_result_its_vote(
     extra = f"  - {{name: web2, kind: tcp, target: 'target.test:{world.target.port}', interval: {INTERVAL}, " \
             "locations: [east]}\n"
     await world.start(locations=("east",), agents=(), extra=extra)
-    web, web2 = await _monitor_id(world.db, "web"), await _monitor_id(world.db, "web2")
+    web, web2 = await monitor_id(world.db, "web"), await monitor_id(world.db, "web2")
     runner = world.service.runner
     real = runner.apply_located
 

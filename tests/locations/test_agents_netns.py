@@ -23,14 +23,14 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from incidents.models import Incident
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import Flip, LocationResult, Monitor, RollupFine
+from monitor.models import LocationResult, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
 from probes import make_context
+from tests.locations.support import all_incidents, flips_of, monitor_id
 from tests.netns import Netns, _ip, in_namespace, netns_available, socket_in
 
 pytestmark = [pytest.mark.skipif(not netns_available(), reason="needs root and iproute2"),
@@ -191,71 +191,59 @@ async def net(db, clock, tmp_path):
         _ip("-o", "link", "show", check=False)
 
 
-async def _mid(db, name: str) -> int:
-    async with db.sessionmaker() as s:
-        return (await s.execute(select(Monitor.id).where(Monitor.name == name))).scalar_one()
 
-
-async def _incidents(db) -> list[Incident]:
-    async with db.sessionmaker() as s:
-        return list((await s.execute(select(Incident).order_by(Incident.id))).scalars())
-
-
-async def _flips(db, mid: int) -> list[Flip]:
-    async with db.sessionmaker() as s:
-        return list((await s.execute(select(Flip).where(Flip.monitor_id == mid).order_by(Flip.id))).scalars())
 
 
 async def test_a_target_cut_off_from_every_location_is_one_urgent_incident(net):
     await net.start()
-    web_id = await _mid(net.db, "web")
+    web_id = await monitor_id(net.db, "web")
     await net.round()
     assert net.service.runner.memories[web_id].state.value == "UP"
     net.drop_in(net.world, "input", f"ip daddr {TARGET}")
     for _ in range(3):
         await net.round()
     assert net.service.runner.memories[web_id].state.value == "DOWN"
-    (inc,) = await _incidents(net.db)
+    (inc,) = await all_incidents(net.db)
     assert inc.severity == "urgent" and inc.monitor_id == web_id
     assert set(net.service.runner.latest[web_id].result.details["failing"]) == set(LOCATIONS)
-    assert [f.new_state for f in await _flips(net.db, web_id)] == ["UP", "DOWN"]
+    assert [f.new_state for f in await flips_of(net.db, web_id)] == ["UP", "DOWN"]
 
 
 async def test_the_path_from_one_location_cut_is_degraded_regional_with_one_important_incident(net):
     await net.start()
-    web_id = await _mid(net.db, "web")
+    web_id = await monitor_id(net.db, "web")
     await net.round()
     net.drop_in(net.locs["west"].ns, "output", f"ip daddr {TARGET}")
     for _ in range(4):
         await net.round()
-    flips = await _flips(net.db, web_id)
+    flips = await flips_of(net.db, web_id)
     assert [f.new_state for f in flips] == ["UP", "DEGRADED"]
     assert flips[-1].reason == "regional" and "west" in flips[-1].message and "east" in flips[-1].message
-    incs = await _incidents(net.db)
+    incs = await all_incidents(net.db)
     assert [i.severity for i in incs] == ["important"]
 
 
 async def test_a_location_whose_uplink_is_cut_is_blind_with_one_internal_alert_and_no_customer_incident(net):
     await net.start()
-    web_id = await _mid(net.db, "web")
+    web_id = await monitor_id(net.db, "web")
     await net.round()
     net.locs["north"].uplink("down")
     for _ in range(5):
         await net.round()
     assert net.service.runner.memories[web_id].state.value == "UP"
     assert net.service.runner.board.blind() == {"north"}
-    alert = await _mid(net.db, "location:north")
-    assert [i.monitor_id for i in await _incidents(net.db)] == [alert]
+    alert = await monitor_id(net.db, "location:north")
+    assert [i.monitor_id for i in await all_incidents(net.db)] == [alert]
     net.locs["north"].uplink("up")
     for _ in range(4):
         await net.round()
     assert net.service.runner.board.blind() == set()
-    assert [f.new_state for f in await _flips(net.db, web_id)] == ["UP"]
+    assert [f.new_state for f in await flips_of(net.db, web_id)] == ["UP"]
 
 
 async def test_an_agent_cut_off_from_the_central_service_for_ten_minutes_delivers_every_result_once(net):
     await net.start()
-    web_id = await _mid(net.db, "web")
+    web_id = await monitor_id(net.db, "web")
     for _ in range(2):
         await net.round()
     east = net.locs["east"]
@@ -280,5 +268,5 @@ async def test_an_agent_cut_off_from_the_central_service_for_ten_minutes_deliver
     assert len(ats) == len(set(ats)) == 24 and ats == sorted(ats)
     assert sum(r.late for r in rows) >= 17  # older than three intervals when they arrived
     assert checks == 3 * 24  # every location's every check counted in uptime
-    assert await _incidents(net.db) == []
-    assert [f.new_state for f in await _flips(net.db, web_id)] == ["UP"]
+    assert await all_incidents(net.db) == []
+    assert [f.new_state for f in await flips_of(net.db, web_id)] == ["UP"]

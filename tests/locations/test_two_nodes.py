@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
 from datetime import UTC, datetime
 
@@ -23,7 +21,7 @@ from sqlalchemy import func, select, text
 
 from incidents.models import Incident, Notification
 from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, ShardLease
-from tests.loopback import wait_until_answering
+from tests.loopback import AcceptingPort, wait_until_answering
 from tests.test_cli import NEGAHBAN, _cli, _free_port
 from tickets.models import Ticket
 
@@ -32,38 +30,6 @@ pytestmark = pytest.mark.xdist_group("two_nodes")
 # The switch is checked every 5 s, its servers every 15 s: a parent checked at least as often as its children
 # is confirmed DOWN before they are (on one node as on two; see monitor.evaluate's parent grace).
 SERVERS, INTERVAL, LEASE, SHARDS = 2000, 15, 4, 64
-
-
-class Port:
-    """A TCP port on loopback that accepts and closes until ``close``; a closed one refuses."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.open()
-
-    def open(self) -> None:
-        if self.sock.fileno() == -1:
-            self.sock = socket.socket()
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind(("127.0.0.1", self.port))
-        self.sock.listen(4096)
-        sock = self.sock
-
-        def serve():
-            while True:
-                try:
-                    conn, _ = sock.accept()
-                except OSError:
-                    return
-                conn.close()
-
-        threading.Thread(target=serve, daemon=True).start()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def _inventory(switch: int, target: int) -> str:
@@ -89,9 +55,8 @@ def _node(db_url: str, name: str, port: int, logs, hook: str) -> subprocess.Pope
                NEGAHBAN_LISTEN_PORT=str(port), NEGAHBAN_NODE_NAME=name, NEGAHBAN_LEASE_SECONDS=str(LEASE),
                NEGAHBAN_SHARDS=str(SHARDS), NEGAHBAN_INCIDENT_RECOVERY_HOLD_SECONDS="5",
                NEGAHBAN_NOTIFICATION_CHANNELS=f"noc-hook: webhook noc {hook}")
-    proc = subprocess.Popen([NEGAHBAN, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=(logs / f"node-{name}.log").open("wb"))
-    wait_until_answering(f"http://127.0.0.1:{port}/healthz", proc, timeout_s=120)
-    return proc
+    return subprocess.Popen([NEGAHBAN, "serve"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=(logs / f"node-{name}.log").open("wb"))
 
 
 async def _until(pred, timeout_s: float, what: str) -> float:
@@ -105,7 +70,7 @@ async def _until(pred, timeout_s: float, what: str) -> float:
 
 async def test_two_nodes_share_the_monitors_and_a_killed_node_loses_no_flip_and_no_incident(pg_db, tmp_path):
     db = pg_db
-    switch, target = Port(), Port()
+    switch, target = AcceptingPort(), AcceptingPort()
     inv = tmp_path / "inv.yaml"
     inv.write_text(_inventory(switch.port, target.port), encoding="utf-8")
     applied = _cli(["inventory", "apply", str(inv)], db.url)
@@ -123,7 +88,11 @@ async def test_two_nodes_share_the_monitors_and_a_killed_node_loses_no_flip_and_
     hook_port = _free_port()
     await web.TCPSite(receiver, "127.0.0.1", hook_port).start()
     url = f"http://127.0.0.1:{hook_port}/hook"
-    nodes = {"a": _node(db.url, "a", _free_port(), tmp_path, url), "b": _node(db.url, "b", _free_port(), tmp_path, url)}
+    ports = {"a": _free_port(), "b": _free_port()}
+    # Started together: the migrations, the channels and the self-check rows are written by one at a time.
+    nodes = {n: _node(db.url, n, p, tmp_path, url) for n, p in ports.items()}
+    for n, p in ports.items():
+        wait_until_answering(f"http://127.0.0.1:{p}/healthz", nodes[n], timeout_s=120)
     try:
         async with db.sessionmaker() as s:
             sw = (await s.execute(select(Monitor.id).where(Monitor.name == "sw-tcp"))).scalar_one()
