@@ -476,7 +476,8 @@ async def test_finance_filters_a_customer_marks_a_fine_paid_and_sees_the_total_c
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_FLAGS))
             page = await (await browser.new_context()).new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
             await page.goto(f"{base}/login")
             await page.fill("input[name=username]", "fin")
             await page.fill("input[name=password]", "fin-pass-1")
