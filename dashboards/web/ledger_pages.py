@@ -28,7 +28,7 @@ from dashboards.web.deps import DEPS
 from dashboards.web.html import see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params, ids
-from dashboards.web.routing import BODY, FORM, HTML, PATH, QUERY, RouteTable
+from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, QUERY, RouteTable
 from dashboards.web.templating import N_, render
 from monitor.errors import InvalidInput, NotFound
 from tickets import fines
@@ -159,7 +159,8 @@ async def _page(request: web.Request, raw: Filters, *, form: str = "", error: st
 
 
 @routes.get("/ledger", roles=LEDGER_ROLES, query=Filters, produces=HTML,
-            errors={400: ("a bad filter, named in Persian on the page", HTML)})
+            errors={400: ("a filter over its length (JSON), or the page with the bad filter named in Persian",
+                          (JSON, HTML))})
 async def ledger_page(request: web.Request) -> web.Response:
     """The ledger's entries, newest first, filtered by ``customer`` (an id) and ``month`` (Jalali, e.g.
     1405/09), 50 a page; the totals per customer over every matching entry; the fines still owed."""
@@ -186,7 +187,10 @@ def _back(form: BackForm, done: str) -> web.Response:
     return see_other("/ledger?" + urlencode(q | {"done": done}))
 
 
-FORM_ERRORS = {400: ("the page again, with the reason in Persian and the form as typed", HTML),
+# A field over its length is refused by the form model in the shape of every error; a refused value is the
+# page again with the reason in Persian and the form as typed.
+FORM_ERRORS = {400: ("a field over its length (JSON), or the page again with the reason in Persian",
+                     (JSON, HTML)),
                404: "no such fine"}
 
 

@@ -20,7 +20,7 @@ from pydantic import Field
 from dashboards.web.deps import DEPS
 from dashboards.web.html import TEHRAN, see_other
 from dashboards.web.params import Params
-from dashboards.web.routing import BODY, FORM, HTML, RouteTable
+from dashboards.web.routing import BODY, FORM, HTML, JSON, RouteTable
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
 from monitor.errors import InvalidInput
@@ -123,7 +123,8 @@ def _args(form: WindowForm) -> dict:
 
 
 @routes.post("/noc/maintenance", roles=MAINTENANCE_ROLES, body=WindowForm, body_media=FORM, produces=HTML,
-             status=303, errors={400: ("the page again, with the reason in Persian and the form as typed", HTML)})
+             status=303, errors={400: ("a field over its length (JSON), or the page again with the reason in "
+                                       "Persian and the form as typed", (JSON, HTML))})
 async def maintenance_submit(request: web.Request) -> web.Response:
     """Plan a window; a refused field is the page again with the reason in Persian and the form as typed."""
     deps, form = request.app[DEPS], request[BODY]
