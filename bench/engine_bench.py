@@ -237,20 +237,43 @@ async def drive_blackbox(port: int, kinds: list[str], ports: dict[str, int], rat
             await asyncio.wait(tasks, timeout=10)
 
 
+def merged(scrapes: list[dict]) -> dict:
+    """The samples of several nodes' /metrics added together (counters and histogram buckets)."""
+    out: dict[str, dict] = {}
+    for one in scrapes:
+        for name, series in one.items():
+            dst = out.setdefault(name, {})
+            for k, v in series.items():
+                dst[k] = dst.get(k, 0.0) + v
+    return out
+
+
 async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
     url = await fresh_db(args.db, tmp, "live")
     await populate(url, args.monitors, kinds, ports, args.interval)
     token = await scrape_token(url)
-    web_port, bb_port = free_port(), free_port()
-    env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port), "NEGAHBAN_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false"}
-    service = start([sys.executable, "-m", "negahban.cli", "serve"], env)
+    web_ports, bb_port = [free_port() for _ in range(args.nodes)], free_port()
+    services = []
+    for n, web_port in enumerate(web_ports):
+        env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port),
+               "NEGAHBAN_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false"}
+        if args.nodes > 1:
+            env["NEGAHBAN_NODE_NAME"] = f"bench-{n}"
+        services.append(start([sys.executable, "-m", "negahban.cli", "serve"], env))
     (tmp / "bb.yml").write_text(BLACKBOX_MODULES)
     blackbox = start(["prometheus-blackbox-exporter", f"--config.file={tmp / 'bb.yml'}",
                       f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=error"],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    async def scrape_all() -> dict:
+        return merged([await scrape(p, token) for p in web_ports])
+
+    def services_cpu() -> float:
+        return sum(cpu_s(s.pid) for s in services)
+
     try:
-        await wait_http(web_port, "/metrics", 120)
+        for web_port in web_ports:
+            await wait_http(web_port, "/metrics", 120)
         await wait_http(bb_port, "/metrics", 30)
         await asyncio.sleep(args.interval + 5)  # warm-up: every monitor has been checked once
         await settled(url, 180)  # ... and the incident engine has read their first flips (UNKNOWN -> UP)
@@ -258,18 +281,22 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
         # The window runs from the moment each scrape is sent (the counters are read as it is served), so the
         # time a scrape takes to come back is not left out of the window while its checks are counted in it.
         t0 = time.monotonic()
-        m0, s0, p0, b0 = await scrape(web_port, token), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
+        m0, s0, p0, b0 = await scrape_all(), services_cpu(), pids_cpu(pg_pids), cpu_s(blackbox.pid)
         scrape0 = time.monotonic() - t0
+        rss0 = sum(rss_mb(s.pid) for s in services)
         counts: dict[str, int] = {}
         await drive_blackbox(bb_port, kinds, ports, args.blackbox_rate, args.seconds, counts)
         t1 = time.monotonic()
         wall = t1 - t0
-        m1, s1, p1, b1 = await scrape(web_port, token), cpu_s(service.pid), pids_cpu(pg_pids), cpu_s(blackbox.pid)
+        m1, s1, p1, b1 = await scrape_all(), services_cpu(), pids_cpu(pg_pids), cpu_s(blackbox.pid)
+        rss1 = sum(rss_mb(s.pid) for s in services)
         print(f"scrape durations              {scrape0 * 1000:.0f} ms / {(time.monotonic() - t1) * 1000:.0f} ms")
     finally:
-        service.send_signal(signal.SIGTERM)
+        for service in services:
+            service.send_signal(signal.SIGTERM)
         blackbox.terminate()
-        service.wait(60)
+        for service in services:
+            service.wait(60)
         blackbox.wait(10)
     await drop_db(url)
     checks = diff(m0, m1, "negahban_checks_total")
@@ -280,7 +307,14 @@ async def run_service(args, kinds: list[str], ports: dict[str, int], tmp: Path) 
             "bb_probes": probes, "bb_failed": counts.get("failed", 0),
             "p50": quantile(m0, m1, 0.5), "p99": quantile(m0, m1, 0.99),
             "missed": diff(m0, m1, "negahban_schedule_missed_total"),
-            "overlaps": diff(m0, m1, "negahban_schedule_overlaps_skipped_total")}
+            "overlaps": diff(m0, m1, "negahban_schedule_overlaps_skipped_total"), "rss_mb": max(rss0, rss1)}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def report(args, kinds: list[str], r: dict, year: dict) -> None:
@@ -288,8 +322,8 @@ def report(args, kinds: list[str], r: dict, year: dict) -> None:
     per_check_db = (r["service_cpu"] + r["pg_cpu"]) / max(r["checks"], 1)
     per_probe = r["bb_cpu"] / max(r["bb_probes"], 1)
     expected = args.monitors * r["wall"] / args.interval
-    print(f"== {args.db}: {args.monitors} monitors ({'/'.join(kinds)}) every {args.interval:g} s, "
-          f"{r['wall']:.0f} s measured")
+    print(f"== {args.db}: {args.monitors} monitors ({'/'.join(kinds)}) every {args.interval:g} s on "
+          f"{args.nodes} node(s), {r['wall']:.0f} s measured")
     print(f"checks                        {r['checks']:.0f} (planned {expected:.0f}, {r['checks'] / r['wall']:.0f}/s, "
           f"{r['failed']:.0f} not up)")
     print(f"service CPU per check         {1000 * per_check:.3f} ms"
@@ -304,6 +338,9 @@ def report(args, kinds: list[str], r: dict, year: dict) -> None:
           + "   target <= 0.5")
     print(f"lateness p50 / p99            {1000 * r['p50']:.1f} ms / {1000 * r['p99']:.1f} ms   target p99 <= 1 s")
     print(f"missed / overlapping runs     {r['missed']:.0f} / {r['overlaps']:.0f}   target 0 / 0")
+    print(f"service RSS (all nodes)       {r['rss_mb']:.0f} MB")
+    if year is None:
+        return
     print(f"storage per monitor, 1 year   {year['bytes_per_monitor'] / 1024:.1f} KB   target <= 300 KB "
           f"({year['detail']})")
     print(f"year-long uptime query        {year['uptime_ms']:.1f} ms (median of {year['reps']})   target <= 50 ms")
@@ -317,7 +354,11 @@ async def main() -> None:
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--blackbox-rate", type=float, default=50.0)
     ap.add_argument("--skip-live", action="store_true", help="only the simulated year")
+    ap.add_argument("--nodes", type=int, default=1, help="engine nodes sharing the database (PostgreSQL)")
+    ap.add_argument("--skip-year", action="store_true", help="only the live run")
     args = ap.parse_args()
+    if args.nodes > 1 and args.db != "postgresql":
+        ap.error("--nodes above 1 needs --db postgresql")
     kinds = [k for k in ("http", "tcp", "icmp") if k in PROBERS]
     random.seed(1)
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -330,11 +371,13 @@ async def main() -> None:
         finally:
             targets.terminate()
             targets.wait(10)
-        url = await fresh_db(args.db, tmp, "year")
-        try:
-            year = await simulate_year(url, monitors=200)
-        finally:
-            await drop_db(url)
+        year = None
+        if not args.skip_year:
+            url = await fresh_db(args.db, tmp, "year")
+            try:
+                year = await simulate_year(url, monitors=200)
+            finally:
+                await drop_db(url)
     if live:
         report(args, kinds, live, year)
     else:

@@ -21,6 +21,7 @@ from incidents.errors import DeliveryFailed
 from incidents.metrics import IncidentMetrics
 from incidents.models import NoticeStatus, Notification, NotificationChannel
 from incidents.notifiers import Message, Notifier
+from incidents.statuspage.fanout import SUBSCRIBER
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from monitor.work import WorkerFailures, error_text
@@ -130,12 +131,15 @@ class Dispatcher:
             self.metrics.notices.labels(kind, outcome).inc()
 
     async def refresh_channel_metrics(self) -> None:
-        """Export which channels are disabled (a permanent failure must be visible, not silent)."""
+        """Export which channels are disabled (a permanent failure must be visible, not silent). Status-page
+        subscribers' channels are left out: one per visitor, disabled by every unsubscribe, they would be an
+        alert per visitor and a series each."""
         if not self.metrics:
             return
         async with self.sessionmaker() as session:
             rows = (await session.execute(select(NotificationChannel.name, NotificationChannel.kind,
-                                                 NotificationChannel.enabled))).all()
+                                                 NotificationChannel.enabled)
+                                          .where(NotificationChannel.audience != SUBSCRIBER))).all()
         for name, kind, enabled in rows:
             self.metrics.channel_disabled.labels(name, kind).set(0 if enabled else 1)
 

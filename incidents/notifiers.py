@@ -65,8 +65,14 @@ class WebhookNotifier:
                          {"Idempotency-Key": message.idempotency_key} if message.idempotency_key else None)
 
 
+# Headers a notice may add to its mail (``data["mail_headers"]``): RFC 2369/8058 unsubscribe, nothing else.
+MAIL_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post"})
+
+
 class EmailNotifier:
-    """Sends through SMTP with the standard library, in a worker thread."""
+    """Sends through SMTP with the standard library, in a worker thread. A notice's ``mail_headers`` of
+    ``MAIL_HEADERS`` are added; a value with a line break is refused for good (the email policy would raise
+    anyway: no header can be injected through a notice)."""
 
     def __init__(self, host: str, port: int, sender: str, *, username: str | None = None,
                  password: str | None = None, starttls: bool = False, timeout_s: float = 10.0) -> None:
@@ -76,6 +82,11 @@ class EmailNotifier:
     async def send(self, address: str, message: Message) -> None:
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = self.sender, address, message.subject
+        for name, value in (message.data.get("mail_headers") or {}).items():
+            if name in MAIL_HEADERS:
+                if "\r" in value or "\n" in value:
+                    raise DeliveryFailed(f"header {name} has a line break", permanent=True)
+                mail[name] = value
         mail.set_content(message.body)
         await asyncio.to_thread(self._send_sync, mail)
 

@@ -137,6 +137,9 @@ class MonitorState(Base):
     since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Flips of this monitor written so far: a flip is written only by the node whose count matches
+    # (``monitor.store``), so a node that lost the monitor to another cannot write a stale flip after it.
+    flip_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Heartbeat(Base):
@@ -320,3 +323,24 @@ class AgentBatch(Base):
     results: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (UniqueConstraint("location_id", "agent_id", "seq"),)
+
+
+class EngineNode(Base):
+    """A running ``negahban serve`` engine sharing the database with others (PostgreSQL): its heartbeat."""
+
+    __tablename__ = "engine_nodes"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ShardLease(Base):
+    """Who checks the monitors of one shard (``monitor_id % shards``) until ``expires_at``. ``generation``
+    grows at every change of holder; a takeover is a claim of a lease whose holder stopped renewing it."""
+
+    __tablename__ = "shard_leases"
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node: Mapped[str | None] = mapped_column(String(100))
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acquired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -25,12 +25,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.catalog import MonitorConfig
 from monitor.clock import Clock
-from monitor.evaluate import Context, Evaluation, Memory, classify, evaluate
+from monitor.evaluate import Context, Evaluation, Memory, ParentStatus, classify, evaluate
 from monitor.locations import LocationBoard, voted_policy, window_s
 from monitor.maintenance import Calendar
 from monitor.models import CENTRAL, MonitorState, State
 from monitor.selfcheck import SelfCheck
-from monitor.store import ResultStore
+from monitor.store import ResultStore, StaleFlip
 from monitor.topology import Topology, parent_status
 from probes import PROBERS, Outcome, ProbeContext, ProbeResult
 
@@ -74,14 +74,34 @@ class Runner:
         self._idle.set()
         self._listeners: list[Callable[[], None]] = []
         self.overlaps_skipped = 0
+        # Monitors whose state here is second-hand (several nodes: taken over from a node that stopped, or
+        # another node's and that node is gone) until this node checks them: as a parent, one is a suspect,
+        # not a witness, so its children wait rather than confirm an outage of their own.
+        self.unverified: set[int] = set()
 
     def on_flip(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
 
-    async def load_states(self) -> None:
+    async def load_states(self, only: Iterable[int] | None = None) -> None:
+        """Read the monitors' states (of ``only``: those this node just took over from another)."""
+        stmt = select(MonitorState)
+        if only is not None:
+            ids = list(only)
+            if not ids:
+                return
+            stmt = stmt.where(MonitorState.monitor_id.in_(ids))
         async with self._sm() as session:
-            rows = (await session.execute(select(MonitorState))).scalars().all()
-        self.memories = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
+            rows = (await session.execute(stmt)).scalars().all()
+        fresh = {r.monitor_id: Memory.from_row(r.state, r.since, r.last_check_at, r.data) for r in rows}
+        seqs = {r.monitor_id: r.flip_seq or 0 for r in rows}
+        if only is None:
+            self.memories, self.store.flip_seq = fresh, seqs
+            return
+        for mid in ids:  # a monitor without a state row here has never flipped anywhere
+            self.memories.pop(mid, None)
+            self.store.flip_seq.pop(mid, None)
+        self.memories.update(fresh)
+        self.store.flip_seq.update(seqs)
 
     def forget(self, monitor_id: int) -> None:
         self.memories.pop(monitor_id, None)
@@ -124,7 +144,12 @@ class Runner:
     def context_for(self, cfg: MonitorConfig, now: datetime) -> Context:
         keys = self.topology.scope_keys.get(cfg.id) or [("monitor", cfg.id)]
         maintenance = bool(self.calendar) and self.calendar.active(keys, now)
-        parent, root = parent_status(self.topology.parents.get(cfg.id, ()), self.memories)
+        levels = self.topology.parents.get(cfg.id, ())
+        parent, root = parent_status(levels, self.memories)
+        if parent is ParentStatus.OK and self.unverified and levels:
+            doubt = next((m for m in levels[0] if m in self.unverified), None)
+            if doubt is not None:
+                parent, root = ParentStatus.SUSPECT, doubt
         return Context(maintenance=maintenance, blind=self.selfcheck.blind, parent=parent, root_monitor_id=root)
 
     async def check(self, cfg: MonitorConfig) -> Evaluation | None:
@@ -136,6 +161,7 @@ class Runner:
         self._idle.clear()
         try:
             result = await self.probe(cfg)
+            self.unverified.discard(cfg.id)
             if cfg.voted:
                 ev = await self.apply_located(cfg, CENTRAL, result, self._clock.now())
             else:
@@ -161,6 +187,12 @@ class Runner:
         self.latest[cfg.id] = Latest(cfg, result, ev.state)
         try:
             await self.store.record(cfg.id, now, result, ev, rollup=rollup)
+        except StaleFlip:
+            # Another node flipped it meanwhile (it held the monitor, or still thought so): what it wrote is
+            # the truth now; the next check is judged from it.
+            log.info("stale_flip monitor=%s new=%s: reloading its state", cfg.name, ev.flip and ev.flip.new_state)
+            await self.load_states(only=[cfg.id])
+            raise
         except Exception:
             if ev.flip is not None:
                 self.memories[cfg.id] = prev  # the flip was not stored: the next check must make it again

@@ -33,11 +33,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from monitor.catalog import MonitorConfig, fingerprint, load_catalog, load_links
 from monitor.clock import Clock
+from monitor.leases import Cluster
 from monitor.maintenance import load_calendar
 from monitor.models import CENTRAL, Location, Monitor
 from monitor.policy import load_policy
 from monitor.runner import Runner
 from monitor.selfcheck import LOCATION_PREFIX, SELF_CHECK_NAME, location_alert_name
+from monitor.store import StaleFlip
 from monitor.topology import build_topology
 from monitor.work import Loop, WorkerFailures
 from probes import PUSH_KINDS
@@ -114,6 +116,7 @@ class Scheduler:
         self._fingerprint: tuple | None = None
         self._metrics(registry)
         runner.board.on_recheck(self.recheck)
+        self.cluster: Cluster | None = None  # several nodes: only the monitors of the shards held here
 
     def _metrics(self, registry: CollectorRegistry) -> None:
         self.lateness = Histogram("negahban_schedule_lateness_seconds", "Actual minus planned start of a check",
@@ -132,16 +135,70 @@ class Scheduler:
     # --- life cycle -------------------------------------------------------------------------------------
 
     def loops(self) -> list[Loop]:
-        """The scheduler's own jobs: arming the checks, reloading the catalog, flushing the results."""
-        return [Loop("checks", self.tick, every_s=self._tick_s),
-                Loop("catalog_reload", self.reload, every_s=self._reload_every_s),
-                Loop("result_flush", self._flush, every_s=self._flush_every_s)]
+        """The scheduler's own jobs: arming the checks, reloading the catalog, flushing the results (and,
+        with several nodes, renewing this node's leases)."""
+        out = [Loop("checks", self.tick, every_s=self._tick_s),
+               Loop("catalog_reload", self.reload, every_s=self._reload_every_s),
+               Loop("result_flush", self._flush, every_s=self._flush_every_s)]
+        if self.cluster is not None:
+            out.append(Loop("shard_leases", self.leases, every_s=self.cluster.lease_s / 3))
+        return out
+
+    def mine(self, monitor_id: int) -> bool:
+        return self.cluster is None or self.cluster.owns(monitor_id)
+
+    async def leases(self) -> None:
+        """Renew this node's leases; take up the monitors of shards gained (their states as the last holder
+        left them), drop those of shards lost; refresh the states of other nodes' monitors that are parents
+        of this node's (dependencies are judged from memory)."""
+        cluster = self.cluster
+        changes = await cluster.heartbeat()
+        if changes.lost:
+            for mid in [m for m in self.catalog if cluster.shard_of(m) in changes.lost]:
+                self.queue.discard(mid)
+                self._runner.memories.pop(mid, None)
+        parents = self._parents()
+        if changes.gained:
+            gained = [m for m in self.catalog if cluster.shard_of(m) in changes.gained]
+            await self._runner.load_states(only=gained)
+            self._runner.unverified.update(gained)
+            now = self._clock.now().timestamp()
+            for mid in gained:
+                cfg = self.catalog[mid]
+                if cfg.kind not in PUSH_KINDS and CENTRAL in cfg.assigned and mid not in self._running:
+                    mem = self._runner.memories.get(mid)
+                    # A parent, or a confirmation the last holder had under way, is checked now (as its retry
+                    # would have been); the rest at their planned starts.
+                    soon = mid in parents or (mem is not None and mem.failing)
+                    self.queue.put(mid, now if soon else next_start(mid, cfg.interval_s, now))
+        await self._foreign_parents(parents)
+
+    def _parents(self) -> set[int]:
+        return {p for mid, levels in self._runner.topology.parents.items() if self.mine(mid)
+                for level in levels for p in level}
+
+    async def _foreign_parents(self, parents: set[int]) -> None:
+        """Parents of this node's monitors held by other nodes: their states as last written; one whose
+        holder's lease has lapsed (the node is gone) is unverified until a node checks it again."""
+        foreign = [p for p in parents if not self.mine(p)]
+        if not foreign:
+            return
+        await self._runner.load_states(only=foreign)
+        live = self.cluster.live_shards
+        for p in foreign:
+            if self.cluster.shard_of(p) in live:
+                self._runner.unverified.discard(p)
+            else:
+                self._runner.unverified.add(p)
 
     async def start(self, loops: Sequence[Loop] | None = None) -> None:
         """Load the states and the catalog, then run ``loops`` as jobs (by default the scheduler's own; the
         service passes every APScheduler loop of its registry, these and the housekeeping jobs)."""
         await self._runner.load_states()
         await self.reload(force=True)
+        if self.cluster is not None:
+            await self.cluster.start()
+            await self.leases()
         for loop in self.loops() if loops is None else loops:
             loop.schedule(self.aps)
         self.aps.start()
@@ -180,9 +237,9 @@ class Scheduler:
             self._runner.forget(mid)
         for mid, cfg in fresh.items():
             old = self.catalog.get(mid)
-            if cfg.kind in PUSH_KINDS or CENTRAL not in cfg.assigned:
+            if cfg.kind in PUSH_KINDS or CENTRAL not in cfg.assigned or not self.mine(mid):
                 self.queue.discard(mid)
-                continue  # pushed by the target (a heartbeat), or checked by agents elsewhere only
+                continue  # pushed by the target (a heartbeat), checked by agents only, or another node's
             replan = (old is None or not old.same_schedule(cfg) or old.kind in PUSH_KINDS
                       or CENTRAL not in old.assigned)
             if replan and mid not in self._running:
@@ -221,7 +278,7 @@ class Scheduler:
     def recheck(self, monitor_id: int) -> None:
         """Check ``monitor_id`` again now (accelerated confirmation asked by the location vote)."""
         cfg = self.catalog.get(monitor_id)
-        if cfg is not None and monitor_id not in self._running and CENTRAL in cfg.assigned:
+        if cfg is not None and monitor_id not in self._running and CENTRAL in cfg.assigned and self.mine(monitor_id):
             self.queue.put(monitor_id, self._clock.now().timestamp())
 
     # --- running ------------------------------------------------------------------------------------------
@@ -253,6 +310,8 @@ class Scheduler:
         cfg = self.catalog.get(mid)
         if cfg is None or not self.queue.current(mid, gen):
             return  # removed, or re-planned by a reload since this timer was armed
+        if not self.mine(mid):
+            return  # its shard's lease is gone (or could not be renewed in time): another node checks it
         if mid in self._running:  # cannot happen through the queue; kept as a guard and a measure
             self.overlaps.inc()
             return
@@ -273,6 +332,8 @@ class Scheduler:
                 ev = await asyncio.shield(self._runner.check(cfg))
                 retry = bool(ev and ev.retry_soon)
                 self._checks_by[ev.observed if ev else "skipped"].inc()
+        except StaleFlip:
+            pass  # another node flipped it meanwhile; the runner reloaded its state
         except Exception as exc:  # e.g. its flip cannot be written; the next check of it tries again
             self.failures.record("checks", f"monitor:{cfg.id}", exc, gave_up=False)
         finally:
@@ -281,8 +342,8 @@ class Scheduler:
 
     def _requeue(self, cfg: MonitorConfig, planned: float, retry: bool, started: float | None = None) -> None:
         current = self.catalog.get(cfg.id)
-        if current is None:
-            return  # removed or paused while it ran
+        if current is None or not self.mine(cfg.id):
+            return  # removed or paused while it ran, or no longer this node's
         now = self._clock.now().timestamp()
         if retry:
             # The retry interval runs from the failing check's start, as Nagios counts it: a check that

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
     # Rule 18: other ways to reach support, shown on the public status page: "label: value; label: value".
     support_channels: str = ""
+    # The site's address as visitors reach it (https://status.example.com), for the links in status-page
+    # mails; unset, the address the visitor used is taken (fine behind no proxy, in development).
+    public_url: str | None = None
     # Writes of results are batched; this bounds what a crash can lose.
     result_flush_seconds: float = Field(2.0, gt=0, le=60)
     # Self-check canaries, comma-separated: http(s)://..., tcp:HOST:PORT, icmp:HOST (see monitor.selfcheck).
@@ -56,6 +59,12 @@ class Settings(BaseSettings):
     metrics_cache_seconds: float = Field(2.0, ge=0, le=60)
     # How often the scheduler looks for added, changed, paused or removed monitors.
     reload_seconds: float = Field(10.0, gt=0, le=3600)
+    # Several engine nodes on one PostgreSQL (monitor.leases): this node's name, unique among them (empty: the
+    # single-node default, every monitor checked here). A node's monitors move to the others within
+    # ``lease_seconds`` (plus a heartbeat) of its last renewal; ``shards`` is the unit they move by.
+    node_name: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9_.:-]*$")
+    lease_seconds: float = Field(15.0, ge=3, le=600)
+    shards: int = Field(64, ge=1, le=4096)
 
     # Heartbeat monitors: how often silence is looked for, and the pings allowed per minute at /hb/.
     heartbeat_sweep_seconds: float = Field(15.0, gt=0, le=300)
@@ -129,7 +138,7 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("alertmanager_url", "sms_gateway_url", "kavenegar_url", "ghasedak_url", "telegram_api_url",
-                     "bale_api_url", "pagerduty_events_url")
+                     "bale_api_url", "pagerduty_events_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         from urllib.parse import urlsplit
@@ -193,9 +202,13 @@ def load_settings(env: dict[str, str] | None = None, **overrides: object) -> Set
         raise SettingsError(f"{unknown[0]}={env[unknown[0]]!r}: unknown setting")
     try:
         # init kwargs only: the environment was read above, so a value is validated exactly once.
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
         value = "<secret>" if name in SECRET_SETTINGS else values.get(name, err.get("input"))
         raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r}: {err['msg'].removeprefix('Value error, ')}") from None
+    if settings.node_name and not settings.database_url.startswith("postgresql"):
+        raise SettingsError(f"{ENV_PREFIX}NODE_NAME={settings.node_name!r}: several engine nodes share one PostgreSQL "
+                            f"database; {ENV_PREFIX}DATABASE_URL is SQLite (a single node: leave NODE_NAME empty)")
+    return settings

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +33,15 @@ from monitor.rollups import FINE_S, Bucket
 from monitor.work import WorkerFailures
 from probes.base import ProbeResult
 
-__all__ = ["ResultStore", "Pending"]
+__all__ = ["ResultStore", "Pending", "StaleFlip"]
+
+
+class StaleFlip(Exception):
+    """Another node wrote a flip of this monitor since this node read its state: this flip is not written."""
+
+    def __init__(self, monitor_id: int) -> None:
+        super().__init__(f"monitor {monitor_id}: another node flipped it since its state was read here")
+        self.monitor_id = monitor_id
 
 log = logging.getLogger("negahban.store")
 
@@ -102,6 +110,10 @@ class ResultStore:
         self._writer: asyncio.Task | None = None
         # One writer at a time: SQLite allows one anyway, and waiting here is cheaper than its busy loop.
         self._write_lock = asyncio.Lock()
+        # Several nodes (``monitor.leases``): each flip is written only if the monitor's flip count in the
+        # database is the one this node last read or wrote (``flip_seq``), in the flip's transaction.
+        self.fenced = False
+        self.flip_seq: dict[int, int] = {}
 
     def buffered(self) -> int:
         return len(self._pending)
@@ -182,13 +194,33 @@ class ResultStore:
 
     async def _insert_flips(self, batch: list) -> list[int]:
         async with self._write_lock, self._sessionmaker() as session, session.begin():
+            seqs: dict[int, int] = {}
+            if self.fenced:
+                for b in batch:
+                    m = b[0]["monitor_id"]
+                    seqs[m] = await self._fence(session, m, seqs.get(m, self.flip_seq.get(m, 0)))
             ids = (await session.execute(insert(Flip).returning(Flip.id, sort_by_parameter_order=True),
                                          [b[0] for b in batch])).scalars().all()
             raws = [b[1] for b in batch if b[1] is not None]
             if raws:
                 await session.execute(insert(ProbeResultRow.__table__), raws)
             await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
+        self.flip_seq.update(seqs)
         return list(ids)
+
+    async def _fence(self, session: AsyncSession, monitor_id: int, expected: int) -> int:
+        """Count one more flip of ``monitor_id`` if the count is still ``expected``; else ``StaleFlip``."""
+        moved = await session.execute(update(MonitorState).where(
+            MonitorState.monitor_id == monitor_id, MonitorState.flip_seq == expected).values(flip_seq=expected + 1)
+            .execution_options(synchronize_session=False))
+        if moved.rowcount == 1:
+            return expected + 1
+        if expected == 0:  # its first flip anywhere: the state row does not exist yet
+            first = _insert_for(session)(MonitorState.__table__).values(
+                monitor_id=monitor_id, state="UNKNOWN", data={}, flip_seq=1).on_conflict_do_nothing()
+            if (await session.execute(first)).rowcount == 1:
+                return 1
+        raise StaleFlip(monitor_id)
 
     def forget(self, monitor_id: int) -> None:
         """Drop what is buffered for a removed monitor."""

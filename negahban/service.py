@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import aiohttp
 from aiohttp import web
@@ -45,6 +45,7 @@ from monitor.db import make_engine, make_sessionmaker, upgrade
 from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
+from monitor.leases import SINGLETONS, Cluster, exclusive
 from monitor.looplag import LoopLag
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, housekeeping_loops
@@ -95,6 +96,9 @@ class Service:
         names = [loop.name for loop in out]
         if len(set(names)) != len(names):
             raise ValueError(f"two loops share a name: {sorted(names)}")
+        if self.settings.node_name:  # jobs that must run on one node at a time
+            out = [replace(loop, run_pass=exclusive(self.engine, loop.name, loop.run_pass))
+                   if loop.name in SINGLETONS and loop.task is None else loop for loop in out]
         return out
 
     def worker_names(self) -> set[str]:
@@ -131,6 +135,11 @@ class Service:
         await self.scheduler.shutdown()
         await self.runner.drain()
         await self.runner.flush()
+        if self.scheduler.cluster is not None:
+            try:  # the others take this node's monitors at once instead of after a lease
+                await self.scheduler.cluster.leave()
+            except Exception:
+                log.exception("leases_not_released node=%s", self.settings.node_name)
         if "incidents" in self.extras:
             await self.extras["incidents"].stop()
         if self.site_runner:
@@ -271,6 +280,10 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     scheduler = Scheduler(sm, runner, clock, registry, reload_every_s=settings.reload_seconds,
                           flush_every_s=settings.result_flush_seconds,
                           max_concurrent=settings.max_concurrent_probes, failures=failures)
+    if settings.node_name:  # several nodes on one PostgreSQL (monitor.leases)
+        scheduler.cluster = Cluster(sm, settings.node_name, clock, shards=settings.shards,
+                                    lease_s=settings.lease_seconds, registry=registry)
+        runner.store.fenced = True
     http = _outbound_http()
     # The incident path gets a small pool of its own, so a burst of result writes never makes a flip
     # wait for a connection on its way to an incident and a ticket.
@@ -293,6 +306,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     noc_feed = StateFeed(lambda: runner.latest)
     runner.on_flip(noc_feed.nudge)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
+                   public_url=settings.public_url.rstrip("/") if settings.public_url else None,
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,

@@ -1,4 +1,5 @@
-"""Loopback servers that speak each provider's documented HTTP API and refuse any other request shape.
+"""Loopback servers that speak each provider's documented HTTP API and refuse any other request shape, and a
+real SMTP server (``Mailbox`` behind aiosmtpd, ``smtp_mailbox``) that keeps every mail it accepts.
 
 Each ``Provider`` checks the method, path, parameters and authentication its documentation asks for (the
 URLs are cited in the notifier's module) and answers like the provider. A request of the wrong shape is
@@ -7,12 +8,20 @@ answered 400 and listed in ``errors``; ``statuses`` scripts the next answers (5x
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as email_policy
 from typing import Any
 
 from aiohttp import web
+from aiosmtpd.controller import Controller
 
-__all__ = ["Provider", "Kavenegar", "Ghasedak", "BotApi", "PagerDuty", "Gateway", "start"]
+__all__ = ["Provider", "Kavenegar", "Ghasedak", "BotApi", "PagerDuty", "Gateway", "start", "Mailbox",
+           "smtp_mailbox"]
 
 
 @dataclass
@@ -151,3 +160,29 @@ async def start(provider: Provider, runners: list[web.AppRunner]) -> str:
     runners.append(runner)
     host, port = runner.addresses[0][:2]
     return f"http://{host}:{port}"
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps each accepted mail: (envelope recipients, parsed message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=email_policy)))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.1 for the block: its mailbox and port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()

@@ -30,6 +30,7 @@ from dashboards.web import (
     probe_routes,
     report_routes,
     status_routes,
+    subscribe_routes,
     templating,
 )
 from dashboards.web.body import MAX_BODY
@@ -68,7 +69,7 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_inventory.routes, api_incidents.routes, api_tickets.routes,
                                   api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
-                                  portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, prefs_routes.routes,
+                                  portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, subscribe_routes.routes, prefs_routes.routes,
                                   incident_pages.routes, ledger_pages.routes, maintenance_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"

@@ -40,6 +40,8 @@ class WebDeps:
     metrics_cache_seconds: float = 2.0
     # Rule 18: other ways to reach support, shown on the status page: (label, value) pairs in Persian.
     support_channels: list[tuple[str, str]] = field(default_factory=list)
+    # The site's public address for links in mails (``Settings.public_url``); None: the request's own.
+    public_url: str | None = None
     # Password checks run in a thread and are counted (the login throttle bounds them).
     passwords: PasswordVerifier = field(default_factory=PasswordVerifier)
     # Bounded PDF rendering: a few Chromium processes at once, a short queue, 503 past it.

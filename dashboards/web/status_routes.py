@@ -16,10 +16,10 @@ from dashboards.web.html import esc, jalali
 from dashboards.web.portal_routes import bar_html
 from dashboards.web.portal_sections import SEVERITY_FA
 from dashboards.web.routing import HTML, RouteTable
-from dashboards.web.templating import legacy_page
+from dashboards.web.templating import render
 from incidents.statuspage.updates import STATUS_FA
 
-__all__ = ["routes", "STATUS_CACHE", "status_cache"]
+__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response"]
 
 routes = RouteTable()
 
@@ -69,12 +69,23 @@ def status_cache(clock) -> RenderCache:
     return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=1)
 
 
-@routes.get("/status", public=True, produces=HTML)
-async def status_page(request: web.Request) -> web.Response:
-    """The public status page: opted-in services, planned maintenance, other ways to reach support."""
+async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
+                          done: bool = False, status: int = 200) -> web.Response:
+    """The status page (its shared body) with the subscription form, as given. The page carries no token
+    and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
+    the form needs none)."""
     deps = request.app[DEPS]
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
-    return legacy_page(request, "وضعیت سرویس‌ها", body)
+    return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
+                                           "form_field": field, "form_done": done},
+                  status=status, title="وضعیت سرویس‌ها")
+
+
+@routes.get("/status", public=True, produces=HTML)
+async def status_page(request: web.Request) -> web.Response:
+    """The public status page: opted-in services, planned maintenance, other ways to reach support, and the
+    form to subscribe by e-mail."""
+    return await status_response(request)
 
 
 async def _status_body(deps) -> str:
