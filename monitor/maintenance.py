@@ -22,14 +22,16 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.errors import InvalidInput
-from monitor.models import MaintenanceWindow, Monitor, NetworkDevice, Server, Service
+from monitor.models import Customer, MaintenanceWindow, Monitor, NetworkDevice, Server, Service
 
 __all__ = ["WindowSpec", "occurrences", "merge", "Calendar", "create_window", "scope_keys", "scope_keys_in",
-           "load_calendar", "in_maintenance"]
+           "load_calendar", "in_maintenance", "Timing", "timing", "WindowLine", "list_windows", "SCOPES"]
 
 MAX_OCCURRENCES = 5000
 Interval = tuple[datetime, datetime]
 SCOPES = ("monitor", "server", "device", "customer")
+SCOPE_MODELS = {"monitor": Monitor, "server": Server, "device": NetworkDevice, "customer": Customer}
+MAX_TITLE = 200  # the column's length
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,11 +140,83 @@ async def create_window(sessionmaker: async_sessionmaker, *, starts_at: datetime
     if unknown:
         raise InvalidInput(sorted(unknown)[0], "unknown scope")
     _validate(starts_at, ends_at, rrule, duration_s, timezone, scope)
+    if len(title) > MAX_TITLE:
+        raise InvalidInput("title", f"at most {MAX_TITLE} characters")
     row = MaintenanceWindow(title=title, starts_at=starts_at, ends_at=ends_at, rrule=rrule,
                             duration_s=duration_s, timezone=timezone, created_at=now, **scope)
+    field, ident = next((k, v) for k, v in scope.items() if v is not None)
     async with sessionmaker() as session, session.begin():
+        # A window on a row that does not exist would cover nothing (or fail on the foreign key): refused.
+        if await session.get(SCOPE_MODELS[field.removesuffix("_id")], ident) is None:
+            raise InvalidInput(field, f"no such {field.removesuffix('_id')} {ident}")
         session.add(row)
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Where a window stands at ``now``: ``current`` (an occurrence covers now), ``upcoming`` (the next
+    occurrence starts later) or ``past`` (no occurrence is left); ``start``/``end`` is the occurrence in
+    force or next, or for a past window its last known end (``start`` None for a recurring series)."""
+
+    when: str
+    start: datetime | None
+    end: datetime | None
+
+
+HORIZON = timedelta(days=400)  # a recurring window's next occurrence is looked for this far ahead
+
+
+def timing(w: WindowSpec, now: datetime) -> Timing:
+    """The window's standing at ``now`` (a pure function of the window and the time)."""
+    if not w.rrule:
+        if w.ends_at is not None and w.starts_at <= now < w.ends_at:
+            return Timing("current", w.starts_at, w.ends_at)
+        return Timing("upcoming" if w.starts_at > now else "past", w.starts_at, w.ends_at)
+    length = timedelta(seconds=w.duration_s or 0)
+    for s, _e in _recurring(w, now, now + HORIZON):
+        if s + length > now:  # the first occurrence not yet over (its start may be before now)
+            return Timing("current" if s <= now else "upcoming", s, s + length)
+    return Timing("past", None, w.ends_at)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowLine:
+    window: MaintenanceWindow
+    scope: str  # monitor, server, device or customer
+    scope_id: int
+    scope_name: str
+    timing: Timing
+
+
+ORDER = {"current": 0, "upcoming": 1, "past": 2}
+
+
+async def list_windows(sessionmaker: async_sessionmaker, now: datetime) -> list[WindowLine]:
+    """Every window with its scope's name and its standing at ``now``: current ones first (ending soonest),
+    then upcoming (starting soonest), then past (most recent first)."""
+    async with sessionmaker() as session:
+        rows = (await session.execute(select(MaintenanceWindow))).scalars().all()
+        specs = [WindowSpec.of(r) for r in rows]
+        names: dict[tuple[str, int], str] = {}
+        for kind, model in SCOPE_MODELS.items():
+            wanted = {sp.scope[1] for sp in specs if sp.scope[0] == kind}
+            if not wanted:
+                continue
+            label = (model.display_name if kind == "customer" else model.name)
+            for ident, name, shown in (await session.execute(
+                    select(model.id, model.name, label).where(model.id.in_(wanted)))).all():
+                names[(kind, ident)] = shown or name
+    lines = [WindowLine(r, sp.scope[0], sp.scope[1], names.get(sp.scope, ""), timing(sp, now))
+             for r, sp in zip(rows, specs, strict=True)]
+
+    def key(ln: WindowLine):
+        t = ln.timing
+        at = (t.end if t.when == "current" else t.start if t.when == "upcoming" else t.end or t.start) or now
+        stamp = at.timestamp()
+        return ORDER[t.when], -stamp if t.when == "past" else stamp, ln.window.id
+
+    return sorted(lines, key=key)
 
 
 async def load_calendar(sessionmaker: async_sessionmaker) -> Calendar:

@@ -53,6 +53,7 @@ def test_the_filters_write_persian_digits_and_rials():
     templating._environment_setup(env)  # noqa: SLF001
     t = env.from_string("{{ n|rial }}")
     assert t.render(n=2**63 - 1) == "۹٬۲۲۳٬۳۷۲٬۰۳۶٬۸۵۴٬۷۷۵٬۸۰۷ ریال"
+    assert t.render(n=-1500) == "\u2066-۱٬۵۰۰\u2069 ریال"  # the minus stays before the digits in RTL
 
 
 def test_every_template_compiles():

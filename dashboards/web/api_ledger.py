@@ -28,8 +28,7 @@ from dashboards.web.routing import BODY, PATH, QUERY, RouteTable
 from dashboards.web.types import AwareMoment, Rials, RowId
 from monitor.accounts import ALL_ROLES, STAFF, Role
 from monitor.errors import InvalidInput, NotFound
-from monitor.models import Customer
-from tickets.ledger.entries import balance
+from tickets.ledger.browse import customer_entries as read_customer_entries
 from tickets.ledger.errors import PaymentFileError
 from tickets.ledger.format import statement_csv, statement_fa
 from tickets.ledger.installs import CATALOGUE_ROLES, INSTALLER_ROLES, add_module, record_install
@@ -276,11 +275,7 @@ async def customer_entries(request: web.Request) -> web.Response:
     """A customer's balance and ledger entries, oldest first (``entries`` is the page)."""
     cid, q = request[PATH].customer_id, request[QUERY]
     async with request.app[DEPS].sessionmaker() as s:
-        if await s.get(Customer, cid) is None:
-            raise NotFound(f"customer {cid}")
-        rows = list((await s.execute(paged(select(LedgerEntry).where(LedgerEntry.customer_id == cid)
-                                           .order_by(LedgerEntry.id), q))).scalars().all())
-        owed = await balance(s, cid)
+        rows, owed = await read_customer_entries(s, cid, limit=q.limit + 1, offset=q.offset)  # one more: next page?
     rows, links = page_links(request, rows, q)
     resp = json_response({"customer_id": cid, "balance_rials": owed, "entries": [entry_json(e) for e in rows]})
     resp.headers.update(links)

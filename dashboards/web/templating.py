@@ -89,7 +89,12 @@ def _rial(amount: int | None) -> str:
     if amount is None:
         return "—"
     text = f"{int(amount):,}"
-    return (fa_digits(text.replace(",", "٬")) + " ریال") if _LANG.get() == "fa" else text + " IRR"
+    if _LANG.get() != "fa":
+        return text + " IRR"
+    number = fa_digits(text.replace(",", "٬"))
+    # A negative amount in a right-to-left line: the number is isolated left-to-right, so that its minus sign
+    # stays in front of the digits instead of moving to their end.
+    return ("\u2066" + number + "\u2069" if amount < 0 else number) + " ریال"
 
 
 def _jalali(at: datetime | None) -> str:
