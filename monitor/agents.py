@@ -19,19 +19,21 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.catalog import MonitorConfig
 from monitor.clock import Clock, utc
 from monitor.errors import InvalidInput, NotFound
+from monitor.evaluate import classify
 from monitor.locations import window_s
-from monitor.models import AgentBatch, Location, LocationResult
+from monitor.models import AgentBatch, Location, LocationResult, State
 from monitor.runner import Runner, located_row
 from monitor.selfcheck import parse_canary
 from probes import Outcome, ProbeResult
@@ -121,11 +123,17 @@ class Ingest:
     """Takes the agents' batches into the runner (see the module's docstring)."""
 
     def __init__(self, sessionmaker: async_sessionmaker, runner: Runner, clock: Clock,
-                 catalog, registry: CollectorRegistry | None = None) -> None:
+                 catalog, registry: CollectorRegistry | None = None, node: str | None = None,
+                 owns: Callable[[int], bool] = lambda _: True) -> None:
         self._sm = sessionmaker
         self._runner = runner
         self._clock = clock
         self._catalog = catalog  # () -> {monitor id: MonitorConfig}
+        # Several nodes: this node's name and which monitors it holds. A result for another node's monitor is
+        # stored and counted here; its holder votes it from the table (``inbox``).
+        self.node = node
+        self._owns = owns
+        self._watermark: int | None = None
         self._m_results = Counter("negahban_location_results_received", "Results received from agents, by "
                                   "location and whether they were late", ["location", "late"], registry=registry)
         self._m_batches = Counter("negahban_agent_batches_received", "Batches received from agents (duplicate: "
@@ -157,8 +165,8 @@ class Ingest:
             async with self._sm.begin() as s:
                 loc_id = (await s.execute(select(Location.id).where(Location.name == location))).scalar_one()
                 batch_id = (await s.execute(insert(AgentBatch).values(
-                    location_id=loc_id, agent_id=agent, seq=seq, results=len(results), received_at=now
-                ).returning(AgentBatch.id))).scalar_one()
+                    location_id=loc_id, agent_id=agent, seq=seq, results=len(results), received_at=now,
+                    node=self.node).returning(AgentBatch.id))).scalar_one()
                 if mine:
                     await s.execute(insert(LocationResult), [
                         located_row(r.monitor_id, location, utc(r.at), r.probe_result(), late, batch_id)
@@ -182,9 +190,14 @@ class Ingest:
                 log.exception("location_canary_failed location=%s index=%s", location, c.index)
         for r, late in zip(mine, lates, strict=True):
             self._m_results.labels(location, "true" if late else "false").inc()
+            cfg = catalog[r.monitor_id]
             try:
-                await self._runner.apply_located(catalog[r.monitor_id], location, r.probe_result(), utc(r.at),
-                                                 stored=True)
+                if not self._owns(r.monitor_id):
+                    # Another node holds it: counted in uptime here, voted there (``inbox``).
+                    self._runner.store.add_check(cfg.id, utc(r.at), classify(r.probe_result(), cfg.thresholds,
+                                                                             State.UNKNOWN), r.latency_s)
+                    continue
+                await self._runner.apply_located(cfg, location, r.probe_result(), utc(r.at), stored=True)
             except Exception:
                 self._m_failed.labels(location).inc()
                 log.exception("location_result_failed location=%s monitor=%s", location, r.monitor_id)
@@ -192,3 +205,35 @@ class Ingest:
             self._m_lag.labels(location).set(max(0.0, (now - utc(mine[-1].at)).total_seconds()))
         return BatchOutcome(False, len(mine), sum(lates), len(results) - len(mine),
                             self._runner.board.take_rechecks(location))
+
+    async def inbox(self, limit: int = 10_000) -> int:
+        """Several nodes: vote the results other nodes took for monitors this node holds (newer than what this
+        node has seen; late ones are counted, never voted). Returns how many were voted."""
+        if self.node is None:
+            return 0
+        async with self._sm() as s:
+            if self._watermark is None:  # from now on: older news is in the monitors' states already
+                self._watermark = (await s.execute(select(func.max(LocationResult.id)))).scalar() or 0
+                return 0
+            rows = (await s.execute(
+                select(LocationResult).join(AgentBatch, AgentBatch.id == LocationResult.batch_id)
+                .where(LocationResult.id > self._watermark, LocationResult.late.is_(False),
+                       AgentBatch.node.is_distinct_from(self.node))
+                .order_by(LocationResult.id).limit(limit))).scalars().all()
+        if not rows:
+            return 0
+        self._watermark = rows[-1].id
+        catalog, voted = self._catalog(), 0
+        for row in rows:
+            cfg = catalog.get(row.monitor_id)
+            if cfg is None or not self._owns(row.monitor_id) or row.location not in cfg.locations:
+                continue
+            try:
+                await self._runner.apply_located(
+                    cfg, row.location, ProbeResult(Outcome(row.outcome), row.reason, row.message, row.latency_s),
+                    utc(row.at), stored=True, count=False)
+                voted += 1
+            except Exception:
+                self._m_failed.labels(row.location).inc()
+                log.exception("location_result_failed location=%s monitor=%s", row.location, row.monitor_id)
+        return voted

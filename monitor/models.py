@@ -322,6 +322,8 @@ class AgentBatch(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     results: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The engine node that took it (several nodes): the others vote its results from the table.
+    node: Mapped[str | None] = mapped_column(String(100))
     __table_args__ = (UniqueConstraint("location_id", "agent_id", "seq"),)
 
 

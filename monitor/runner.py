@@ -206,17 +206,18 @@ class Runner:
         return ev
 
     async def apply_located(self, cfg: MonitorConfig, location: str, result: ProbeResult, at: datetime,
-                            stored: bool = False) -> Evaluation | None:
+                            stored: bool = False, count: bool = True) -> Evaluation | None:
         """Take a voted monitor's check from ``location`` made at ``at``: count it in uptime, keep it
-        (``stored``: the caller already wrote its ``location_results`` row), then, unless it is late, vote
-        and evaluate the vote. Returns None when nothing was evaluated (late, older than what is known, or
+        (``stored``: the caller already wrote its ``location_results`` row; ``count=False``: the node that took
+        it counted it), then, unless it is late, vote and evaluate the vote. Returns None when nothing was evaluated (late, older than what is known, or
         no location can see)."""
         now = self._clock.now()
         prev = self.memories.get(cfg.id, Memory())
         observed = classify(result, cfg.thresholds, prev.state)
         late = (now - at).total_seconds() > window_s(cfg)
-        self.store.add_check(cfg.id, at, observed, result.latency_s)
-        self.board.count(location, at, now)
+        if count:
+            self.store.add_check(cfg.id, at, observed, result.latency_s)
+            self.board.count(location, at, now)
         if not stored:
             self.store.add_located(located_row(cfg.id, location, at, result, late))
         if late or not self.board.observe(cfg.id, location, observed, result, at):

@@ -87,6 +87,10 @@ class Service:
             out += self.scheduler.loops()
             out += housekeeping_loops(self.sessionmaker, self.clock,
                                       Retention(raw_s=self.settings.raw_result_days * 86400), self.failures)
+        ingest = self.app[DEPS].services.get(INGEST)
+        if self.settings.run_scheduler and self.settings.node_name and ingest is not None:
+            # Several nodes: agents' results another node took, voted here for this node's monitors.
+            out.append(Loop("location_inbox", ingest.inbox, every_s=1.0))
         if self.settings.run_scheduler and "heartbeats" in self.extras:
             # Late heartbeats are found by this sweep (pings themselves arrive over HTTP).
             out.append(Loop("heartbeat_sweep", self.extras["heartbeats"].sweep,
@@ -294,6 +298,8 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     incidents = _incident_workers(settings, incident_sm, clock, http, registry, failures, escalation)
     incidents.add_stage(AutoTicketer(incident_sm, clock, failures=incidents.failures))
     runner.on_flip(incidents.on_flip)
+    ingest = Ingest(sm, runner, clock, lambda: scheduler.catalog, registry, node=settings.node_name or None,
+                    owns=scheduler.mine) if settings.run_scheduler else None
     hub = MetricsHub(registry, sm, clock)
     hub.add("flips", flip_latency_families)
     hub.add("desk", desk_families)
@@ -312,8 +318,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
-                             INGEST: Ingest(sm, runner, clock, lambda: scheduler.catalog, registry)
-                             if settings.run_scheduler else None,
+                             INGEST: ingest,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,
                                                              settings.heartbeat_pings_per_address_per_minute)},

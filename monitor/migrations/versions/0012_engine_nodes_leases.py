@@ -1,4 +1,5 @@
-"""engine nodes, shard leases, a flip sequence per monitor (several engine nodes on one PostgreSQL)
+"""engine nodes, shard leases, a flip sequence per monitor, the node that took each agent batch (several engine
+nodes on one PostgreSQL)
 
 Revision ID: 0012
 Revises: 0011
@@ -30,9 +31,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('monitor_states', schema=None) as batch_op:
         batch_op.add_column(sa.Column('flip_seq', sa.BigInteger(), nullable=False, server_default='0'))
+    with op.batch_alter_table('agent_batches', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('node', sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('agent_batches', schema=None) as batch_op:
+        batch_op.drop_column('node')
     with op.batch_alter_table('monitor_states', schema=None) as batch_op:
         batch_op.drop_column('flip_seq')
     op.drop_table('shard_leases')
