@@ -131,3 +131,13 @@ def sessionmaker(db: Db) -> async_sessionmaker:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    """Debian's chromium, for the Playwright tests (installed by make system-deps; missing is a failure)."""
+    from dashboards.pdf import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium missing: apt-get install chromium")
+    return CHROMIUM

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 from prometheus_client import CollectorRegistry
 
-from dashboards.pdf import CHROMIUM, CHROMIUM_FLAGS
+from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from incidents.models import Incident, IncidentAffected
@@ -82,11 +82,6 @@ async def site(db, clock):
     await server.close()
 
 
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium missing: apt-get install chromium")
-    return CHROMIUM
 
 
 class _CspWatchingBrowser:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from dashboards.pdf import CHROMIUM, CHROMIUM_FLAGS
+from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from dashboards.web.fa import PRIORITY_FA
@@ -315,11 +315,6 @@ async def test_staff_may_read_the_desk_in_english(site):
 
 # --- the story in a real browser --------------------------------------------------------------------------
 
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium missing: apt-get install chromium")
-    return CHROMIUM
 
 
 @pytest.mark.integration

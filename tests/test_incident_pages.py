@@ -289,13 +289,6 @@ async def test_notices_show_their_delivery_state(site):
 
 # --- one story in a real browser ----------------------------------------------------------------------
 
-@pytest.fixture
-def chromium_path() -> str:
-    from dashboards.pdf import CHROMIUM
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium missing: apt-get install chromium")
-    return CHROMIUM
 
 
 @pytest.mark.integration

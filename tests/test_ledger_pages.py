@@ -19,7 +19,7 @@ from ledger_world import NOW, make_ledger_world
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
-from dashboards.pdf import CHROMIUM, CHROMIUM_FLAGS
+from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from dashboards.web.html import TEHRAN, fa_digits, jalali
@@ -451,11 +451,6 @@ async def test_a_refused_window_is_shown_again_in_persian_and_nothing_is_written
 
 # --- the story in a real browser ----------------------------------------------------------------------------
 
-@pytest.fixture
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium missing: apt-get install chromium")
-    return CHROMIUM
 
 
 @pytest.mark.integration
