@@ -10,7 +10,7 @@ from pathlib import Path
 import axe_playwright_python
 import pytest
 
-from tests.test_browser import _login, browser, chromium_path, site  # noqa: F401 - fixtures
+from tests.test_browser import _login, browser, site  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.integration
 AXE = Path(axe_playwright_python.__file__).parent / "axe.min.js"
