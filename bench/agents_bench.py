@@ -163,12 +163,18 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
         c0 = {k: cpu_s(p) for k, p in pids.items()}
         pg0 = pids_cpu(pg_pids)
         t0, m0 = datetime.now(UTC), time.monotonic()
+        spies = [start([args.py_spy, "record", "-f", "raw", "--nonblocking", "-r", "50", "-d",
+                                   str(int(args.seconds)), "-p", str(pids[k]), "-o", f"{args.profile}/{k}.txt"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for k in ("central", "east")] if args.profile else []
         counts: dict[str, int] = {}
         rate = args.blackbox_rate or args.monitors / args.interval
         await drive_blackbox(bb_port, kinds, ports, rate, args.seconds, counts, first=0, span=args.monitors)
         t1, wall = datetime.now(UTC), time.monotonic() - m0
         c1 = {k: cpu_s(p) for k, p in pids.items()}
         pg1 = pids_cpu(pg_pids)
+        for spy in spies:
+            spy.wait(60)
         rss = {k: rss_mb(p) for k, p in pids.items() if k != "blackbox"}
         for name, proc in (("central", central), *agents.items()):
             if proc.poll() is not None:
@@ -244,6 +250,9 @@ async def main() -> None:
     ap.add_argument("--blackbox-rate", type=float, default=0.0, help="probes a second (default: one agent's "
                     "rate, monitors / interval)")
     ap.add_argument("--kinds", default="http,tcp")
+    ap.add_argument("--profile", default="", help="a folder: py-spy profiles (raw) of the central process and "
+                    "agent east during the window (their CPU figures then include py-spy's pauses)")
+    ap.add_argument("--py-spy", default="py-spy")
     args = ap.parse_args()
     kinds = args.kinds.split(",")
     load = os.getloadavg()

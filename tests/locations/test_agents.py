@@ -17,12 +17,12 @@ from datetime import datetime
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from incidents.models import Incident
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import AgentBatch, Flip, LocationResult, Monitor, RollupFine
+from monitor.models import AgentBatch, Flip, Location, LocationResult, Monitor, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
@@ -410,6 +410,45 @@ async def test_assignments_carry_a_version_and_an_unchanged_set_is_answered_304(
     other = await world.client.get("/api/v1/agent/assignments",
                                    headers={"Authorization": f"Bearer {world.tokens['west']}"})
     assert (await other.json())["location"] == "west"
+
+
+async def test_assignments_are_built_once_per_catalog_and_a_changed_catalog_or_canary_gives_a_new_version(
+        world, monkeypatch):
+    await world.start(agents=())
+    import monitor.agents
+
+    built = []
+    real = monitor.agents.assignments_for
+
+    def counting(location, canaries, catalog):
+        built.append(location)
+        return real(location, canaries, catalog)
+
+    monkeypatch.setattr(monitor.agents, "assignments_for", counting)
+    headers = {"Authorization": f"Bearer {world.tokens['east']}"}
+    first = await world.client.get("/api/v1/agent/assignments", headers=headers)
+    etag = first.headers["ETag"]
+    for _ in range(3):  # the agents' polls: answered from the body built for this catalog
+        again = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+        assert again.status == 304
+    assert built == ["east"]
+    # A monitor added for east: after the scheduler's reload the old version is answered with the new set.
+    extra = f"  - {{name: web2, kind: tcp, target: 'target.test:{world.target.port}', interval: {INTERVAL}, " \
+            "locations: [east]}\n"
+    inv, specs = parse_inventory(_inventory(world.target.port, world.canary.port, LOCATIONS, extra))
+    await apply_inventory(world.db.sessionmaker, inv, specs, world.clock.now())
+    assert await world.service.scheduler.reload()
+    changed = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert [m["name"] for m in (await changed.json())["monitors"]] == ["web", "web2"]
+    # The location's canaries changed in the database (no reload): a new version too.
+    etag = changed.headers["ETag"]
+    async with world.db.sessionmaker.begin() as s:
+        await s.execute(update(Location).where(Location.name == "east").values(canaries=["tcp:127.0.0.1:9"]))
+    moved = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+    assert moved.status == 200 and (await moved.json())["canaries"] == [
+        {"index": 0, "kind": "tcp", "target": "127.0.0.1:9"}]
+    assert built == ["east", "east", "east"]
 
 
 def test_the_buffer_keeps_each_result_in_exactly_one_place_and_prunes_only_past_retention(tmp_path):
