@@ -430,5 +430,10 @@ def run_agent(args, token: str) -> int:
             await ctx.close()
             log.info("agent_stopped pending=%s batches=%s", pending, batches)
 
-    asyncio.run(main())
+    if args.loop == "uvloop":  # as ``serve``: about a third off the CPU of every check
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
     return 0
