@@ -26,16 +26,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,7 +57,8 @@ from bench.engine_bench import (  # noqa: E402
     wait_http,
 )
 from monitor.db import make_engine  # noqa: E402
-from monitor.models import AgentBatch, LocationResult, Monitor  # noqa: E402
+from monitor.models import AgentBatch, Flip, LocationResult, Monitor  # noqa: E402
+from monitor.scheduler import phase_of  # noqa: E402
 from probes import SPECS  # noqa: E402
 
 LOCATIONS = ("east", "west", "north")
@@ -103,27 +106,52 @@ async def populate(url: str, n: int, kinds: list[str], ports: dict[str, int], in
     await engine.dispose()
 
 
-async def read_results(url: str, t0: datetime, t1: datetime) -> dict:
-    """Per location: checks started in [t0, t1); overall: results received in [t0, t1] and their lags."""
+async def read_results(url: str, t0: datetime, t1: datetime, interval: float) -> dict:
+    """Per location: checks started in [t0, t1), the planned starts in [t0, t1) that were run (each check is
+    counted in the slot of the latest planned start before it), checks beyond one per slot (re-checks) and
+    how late each check started; overall: results received in [t0, t1] and their lags."""
     engine = make_engine(url)
     try:
         async with engine.connect() as conn:
             rows = (await conn.execute(
-                select(LocationResult.location, LocationResult.at, AgentBatch.received_at)
+                select(LocationResult.location, LocationResult.monitor_id, LocationResult.at, AgentBatch.received_at, LocationResult.outcome,
+                       LocationResult.reason)
                 .join(AgentBatch, AgentBatch.id == LocationResult.batch_id)
                 .where(AgentBatch.received_at >= t0))).all()
+            flips = (await conn.execute(select(Flip.old_state, Flip.new_state, Flip.reason, func.count())
+                                        .where(Flip.at >= t0, Flip.at <= t1)
+                                        .group_by(Flip.old_state, Flip.new_state, Flip.reason))).all()
+            ids = (await conn.execute(select(Monitor.id).where(Monitor.name.like("agents-%")))).scalars().all()
     finally:
         await engine.dispose()
     started: dict[str, int] = dict.fromkeys(LOCATIONS, 0)
-    received, lags = 0, []
-    for loc, at, rec in rows:
-        at, rec = at.replace(tzinfo=UTC) if at.tzinfo is None else at, rec.replace(tzinfo=UTC) if rec.tzinfo is None else rec
+    received, lags, failed = 0, [], Counter()
+    slots: dict[str, Counter] = {loc: Counter() for loc in LOCATIONS}
+    late: dict[str, list[float]] = {loc: [] for loc in LOCATIONS}
+    a0, a1 = t0.timestamp(), t1.timestamp()
+    for loc, mid, at, rec, outcome, reason in rows:
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        rec = rec.replace(tzinfo=UTC) if rec.tzinfo is None else rec
+        ts = at.timestamp()
+        phase = phase_of(mid, interval)
+        planned = phase + math.floor((ts - phase) / interval) * interval
+        if a0 <= planned < a1:
+            slots[loc][(mid, planned)] += 1
         if t0 <= at < t1:
             started[loc] = started.get(loc, 0) + 1
-        if rec <= t1:
+            late[loc].append(ts - planned)
+            if outcome != "up":
+                failed[f"{loc} {outcome} {reason}"] += 1
+        if t0 <= rec <= t1:
             received += 1
             lags.append((rec - at).total_seconds())
-    return {"started": started, "received": received, "lags": lags}
+    return {"started": started, "slots": {loc: len(c) for loc, c in slots.items()},
+            "extra": {loc: sum(c.values()) - len(c) for loc, c in slots.items()},
+            "lateness": {loc: (quantile(v, 0.5), quantile(v, 0.99)) for loc, v in late.items()},
+            "received": received, "lags": lags, "failed": dict(failed),
+            "flips": {f"{old}->{new} ({reason})": n for old, new, reason, n in flips},
+            "planned": sum(math.ceil((a1 - phase_of(m, interval)) / interval)
+                           - math.ceil((a0 - phase_of(m, interval)) / interval) for m in ids)}
 
 
 async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
@@ -180,7 +208,7 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} during the window; see its log")
         await asyncio.sleep(5)  # the checks started just before t1 are sent within a send period or two
-        res = await read_results(url, t0, t1)
+        res = await read_results(url, t0, t1, args.interval)
     finally:
         for proc in (*agents.values(), central):
             proc.send_signal(signal.SIGTERM)
@@ -229,6 +257,10 @@ def report(args, kinds: list[str], r: dict, load: tuple[float, float, float]) ->
         print(f"agent {name:<5} checks           {started[name]} started in the window (planned {planned_loc:.0f}, "
               f"{100 * (started[name] / planned_loc - 1):+.2f} %); CPU per check {1000 * per_check[name]:.3f} ms; "
               f"{cpu[name] / wall:.3f} cores; RSS {r['rss'][name][0]:.0f} MB (peak {r['rss'][name][1]:.0f})")
+        p50, p99 = r["lateness"][name]
+        print(f"            schedule           planned starts in the window run: {r['slots'][name]} of "
+              f"{planned_loc:.0f}; re-checks beyond one per slot {r['extra'][name]}; lateness p50 / p99 "
+              f"{1000 * p50:.0f} / {1000 * p99:.0f} ms")
     mean_agent = sum(cpu[n] for n in LOCATIONS) / max(sum(started.values()), 1)
     print(f"blackbox_exporter per probe   {1000 * per_probe:.3f} ms  ({r['bb_probes']} probes at "
           f"{r['rate']:.0f}/s asked, {r['bb_failed']} failed; {cpu['blackbox'] / wall:.3f} cores)")
@@ -238,6 +270,9 @@ def report(args, kinds: list[str], r: dict, load: tuple[float, float, float]) ->
     print(f"result lag p50 / p99 / max    {r['lags'] and 1000 * quantile(r['lags'], 0.5):.0f} ms / "
           f"{1000 * quantile(r['lags'], 0.99):.0f} ms / {1000 * max(r['lags'], default=0):.0f} ms "
           "(central received_at - the check's start)")
+    print(f"checks not up in the window   {sum(r['failed'].values())} "
+          f"({', '.join(f'{k}: {v}' for k, v in sorted(r['failed'].items())) or 'none'}); flips in the window: "
+          f"{', '.join(f'{k} {v}' for k, v in sorted(r['flips'].items())) or 'none'}")
     print(f"central RSS                   {r['rss']['central'][0]:.0f} MB (peak {r['rss']['central'][1]:.0f})")
 
 
