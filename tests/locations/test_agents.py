@@ -491,3 +491,55 @@ async def test_a_result_that_cannot_be_evaluated_costs_no_other_result_its_vote(
     assert world.registry.get_sample_value("negahban_location_results_failed_total", {"location": "east"}) == 1
     async with world.db.sessionmaker() as s:
         assert (await s.execute(select(func.count()).select_from(LocationResult))).scalar_one() == 2
+
+
+async def _eventually(pred, bound_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + bound_s
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {bound_s} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_slow_answer_from_the_central_side_does_not_hold_back_the_checks_falling_due(world, monkeypatch):
+    await world.start(locations=("east",), agents=())
+    import monitor.agents
+
+    held, release = asyncio.Event(), asyncio.Event()
+    real = monitor.agents.Ingest.batch
+
+    async def slow(self, *args, **kwargs):
+        if not held.is_set():  # the first batch's answer waits until the test lets it go
+            held.set()
+            await release.wait()
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(monitor.agents.Ingest, "batch", slow)
+    ctx = await make_context(icmp="off", resolve=world.resolvers.setdefault("east", Resolver()))
+    agent = Agent(AgentConfig(world.url, world.tokens["east"], send_every_s=0.05, refresh_every_s=3600,
+                              canary_every_s=3600), Buffer(world.tmp / "slow.db", "agent-slow"), ctx, world.clock)
+    world.agents["east"] = agent  # closed with the world
+    web = await _monitor_id(world.db, "web")
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(agent.run(stop))
+
+    def fresh_checks() -> int:
+        return sum(1 for kind, _, body in agent._fresh if kind == "r" and body["monitor_id"] == web)
+
+    try:
+        await _eventually(lambda: agent.version is not None, 30, "the assignments fetched")
+        world.clock.advance(INTERVAL)
+        await asyncio.wait_for(held.wait(), 30)  # the first check's batch is in flight, its answer held
+        for n in (1, 2, 3):  # three more intervals fall due while that answer is still held
+            world.clock.advance(INTERVAL)
+            await _eventually(lambda n=n: fresh_checks() >= n, 30, f"check {n} started during the held send")
+        release.set()
+        await _eventually(lambda: not agent._fresh and agent.buffer.waiting() == 0, 30, "everything delivered")
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    async with world.db.sessionmaker() as s:
+        ats = (await s.execute(select(LocationResult.at).where(LocationResult.monitor_id == web)
+                               .order_by(LocationResult.id))).scalars().all()
+    assert len(ats) == len(set(ats)) == 4 and ats == sorted(ats)
