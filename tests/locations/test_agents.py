@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -543,3 +543,32 @@ async def test_a_slow_answer_from_the_central_side_does_not_hold_back_the_checks
         ats = (await s.execute(select(LocationResult.at).where(LocationResult.monitor_id == web)
                                .order_by(LocationResult.id))).scalars().all()
     assert len(ats) == len(set(ats)) == 4 and ats == sorted(ats)
+
+
+async def test_the_flips_of_one_batch_share_group_commits_and_each_monitor_keeps_its_order(world, monkeypatch):
+    extra = "".join(f"  - {{name: w{i}, kind: tcp, target: 'target.test:{world.target.port}', interval: "
+                    f"{INTERVAL}, locations: [east]}}\n" for i in range(20))
+    await world.start(locations=("east",), agents=(), extra=extra)
+    store = world.service.runner.store
+    writes = []
+    real = store._insert_flips
+
+    async def counted(batch):
+        writes.append(len(batch))
+        return await real(batch)
+
+    monkeypatch.setattr(store, "_insert_flips", counted)
+    ids = [await _monitor_id(world.db, f"w{i}") for i in range(20)]
+    t = world.clock.now()
+    at = [(t - timedelta(seconds=20)).isoformat(), (t - timedelta(seconds=10)).isoformat()]
+    # Each monitor's first check (UNKNOWN -> UP), and for w0 a second, failing one, later in the same batch.
+    results = [{"monitor_id": mid, "at": at[0], "outcome": "up"} for mid in ids]
+    results.append({"monitor_id": ids[0], "at": at[1], "outcome": "down", "reason": "refused"})
+    resp = await _post(world, world.tokens["east"], {"agent": "e1", "seq": 1, "results": results[::-1]})
+    assert resp.status == 200 and (await resp.json())["accepted"] == 21
+    assert max(writes) == 20 and len(writes) <= 2  # the 20 first-check flips in one transaction, not 20
+    assert all(world.service.runner.memories[mid].state.value == "UP" for mid in ids[1:])
+    # w0: UP from its first check, then the failing one on top of it (in the other order the earlier, passing
+    # check would have been dropped as older than the one kept, and w0 would never have been UP).
+    flips = await _flips(world.db, ids[0])
+    assert (flips[0].old_state, flips[0].new_state) == ("UNKNOWN", "UP") and flips[1].old_state == "UP"
