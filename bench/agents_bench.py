@@ -106,6 +106,20 @@ async def populate(url: str, n: int, kinds: list[str], ports: dict[str, int], in
     await engine.dispose()
 
 
+async def first_flips(url: str, n: int, bound_s: float) -> None:
+    engine = make_engine(url)
+    deadline = time.monotonic() + bound_s
+    try:
+        while time.monotonic() < deadline:
+            async with engine.connect() as conn:
+                if (await conn.execute(select(func.count()).select_from(Flip))).scalar() >= n:
+                    return
+            await asyncio.sleep(1)
+    finally:
+        await engine.dispose()
+    raise RuntimeError(f"fewer than {n} first flips within {bound_s} s")
+
+
 async def read_results(url: str, t0: datetime, t1: datetime, interval: float) -> dict:
     """Per location: checks started in [t0, t1), the planned starts in [t0, t1) that were run (each check is
     counted in the slot of the latest planned start before it), checks beyond one per slot (re-checks) and
@@ -184,7 +198,8 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
                                  agent_env, stdout=subprocess.DEVNULL, stderr=logs[name])
         t_warm = time.monotonic()
         await asyncio.sleep(args.interval + 5)  # warm-up: every monitor checked once from every location
-        await settled(url, 120)  # ... and the incident engine has read the first flips (UNKNOWN -> UP)
+        await first_flips(url, args.monitors, 120)  # ... the central side has voted on every monitor once
+        await settled(url, 120)  # ... and the incident engine has read those first flips (UNKNOWN -> UP)
         warm = time.monotonic() - t_warm
         pg_pids = await pg_backend_pids(url) if args.db == "postgresql" else []
         pids = {"central": central.pid, "blackbox": blackbox.pid} | {n: p.pid for n, p in agents.items()}
