@@ -212,8 +212,9 @@ def pids_cpu(pids: list[int]) -> float:
 
 
 async def drive_blackbox(port: int, kinds: list[str], ports: dict[str, int], rate: float, seconds: float,
-                         counts: dict[str, int]) -> None:
-    """Ask blackbox_exporter for ``rate`` probes a second, kinds in turn, for ``seconds``."""
+                         counts: dict[str, int], first: int = 5000, span: int = 3000) -> None:
+    """Ask blackbox_exporter for ``rate`` probes a second, kinds in turn, for ``seconds``, on the targets
+    ``first`` ... ``first + span - 1`` (``target_for``)."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as s:
         async def one(kind: str, i: int) -> None:
             params = {"module": kind, "target": target_for(kind, i, ports)}
@@ -228,7 +229,7 @@ async def drive_blackbox(port: int, kinds: list[str], ports: dict[str, int], rat
         step = 0.1
         while time.monotonic() < end:
             for _ in range(round(rate * step)):
-                t = asyncio.create_task(one(kinds[i % len(kinds)], 5000 + i % 3000))
+                t = asyncio.create_task(one(kinds[i % len(kinds)], first + i % span))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
                 i += 1

@@ -376,8 +376,13 @@ class Agent:
     # --- the process --------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Probe, buffer and send until ``stop`` is set."""
+        """Probe, buffer and send until ``stop`` is set.
+
+        Sending runs beside the loop (one send at a time), not in it: a slow answer from the central side
+        must not hold back the checks that fall due meanwhile (bench/README.md "Agents": awaited inline, it
+        made the p99 schedule lateness 1.5-4 s at 10,000 monitors)."""
         next_refresh = next_send = 0.0
+        sending: asyncio.Task | None = None
         while not stop.is_set():
             mono = time.monotonic()
             if mono >= next_refresh:
@@ -387,12 +392,18 @@ class Agent:
                     log.warning("assignments_unavailable error=%s keeping=%s", exc, len(self.monitors))
                 next_refresh = mono + self.config.refresh_every_s
             self.due()
-            if mono >= next_send:
-                self.keep()
-                await self.send()
+            if sending is not None and sending.done():
+                if not sending.cancelled() and sending.exception() is not None:
+                    log.error("send_failed error=%r", sending.exception())
+                sending = None
                 next_send = time.monotonic() + max(self.config.send_every_s, self.backoff_s)
+            if sending is None and mono >= next_send:
+                self.keep()
+                sending = asyncio.ensure_future(self.send())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.05)
+        if sending is not None:
+            await asyncio.wait({sending}, timeout=30)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=30)
         self.keep()
@@ -430,5 +441,10 @@ def run_agent(args, token: str) -> int:
             await ctx.close()
             log.info("agent_stopped pending=%s batches=%s", pending, batches)
 
-    asyncio.run(main())
+    if args.loop == "uvloop":  # as ``serve``: about a third off the CPU of every check
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())
     return 0

@@ -108,7 +108,9 @@ async def agent_assignments(request: web.Request) -> web.StreamResponse:
         return _no_engine()
     async with deps.sessionmaker() as s:
         canaries = (await s.execute(Location.__table__.select().where(Location.name == location))).one().canaries
-    body = assignments_for(location, canaries, scheduler.catalog)
+    ingest: Ingest | None = deps.services.get(INGEST)
+    body = (ingest.assignments.get(location, canaries, scheduler.catalog) if ingest is not None
+            else assignments_for(location, canaries, scheduler.catalog))
     etag = f'"{body["version"]}"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})

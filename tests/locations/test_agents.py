@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import AgentBatch, LocationResult, RollupFine
+from monitor.models import AgentBatch, Location, LocationResult, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
@@ -400,6 +400,45 @@ async def test_assignments_carry_a_version_and_an_unchanged_set_is_answered_304(
     assert (await other.json())["location"] == "west"
 
 
+async def test_assignments_are_built_once_per_catalog_and_a_changed_catalog_or_canary_gives_a_new_version(
+        world, monkeypatch):
+    await world.start(agents=())
+    import monitor.agents
+
+    built = []
+    real = monitor.agents.assignments_for
+
+    def counting(location, canaries, catalog):
+        built.append(location)
+        return real(location, canaries, catalog)
+
+    monkeypatch.setattr(monitor.agents, "assignments_for", counting)
+    headers = {"Authorization": f"Bearer {world.tokens['east']}"}
+    first = await world.client.get("/api/v1/agent/assignments", headers=headers)
+    etag = first.headers["ETag"]
+    for _ in range(3):  # the agents' polls: answered from the body built for this catalog
+        again = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+        assert again.status == 304
+    assert built == ["east"]
+    # A monitor added for east: after the scheduler's reload the old version is answered with the new set.
+    extra = f"  - {{name: web2, kind: tcp, target: 'target.test:{world.target.port}', interval: {INTERVAL}, " \
+            "locations: [east]}\n"
+    inv, specs = parse_inventory(_inventory(world.target.port, world.canary.port, LOCATIONS, extra))
+    await apply_inventory(world.db.sessionmaker, inv, specs, world.clock.now())
+    assert await world.service.scheduler.reload()
+    changed = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert [m["name"] for m in (await changed.json())["monitors"]] == ["web", "web2"]
+    # The location's canaries changed in the database (no reload): a new version too.
+    etag = changed.headers["ETag"]
+    async with world.db.sessionmaker.begin() as s:
+        await s.execute(update(Location).where(Location.name == "east").values(canaries=["tcp:127.0.0.1:9"]))
+    moved = await world.client.get("/api/v1/agent/assignments", headers={**headers, "If-None-Match": etag})
+    assert moved.status == 200 and (await moved.json())["canaries"] == [
+        {"index": 0, "kind": "tcp", "target": "127.0.0.1:9"}]
+    assert built == ["east", "east", "east"]
+
+
 def test_the_buffer_keeps_each_result_in_exactly_one_place_and_prunes_only_past_retention(tmp_path):
     buf = Buffer(tmp_path / "b.db", "agent-x")
     t0 = datetime(2026, 1, 1).timestamp()
@@ -440,3 +479,84 @@ async def test_a_result_that_cannot_be_evaluated_costs_no_other_result_its_vote(
     assert world.registry.get_sample_value("negahban_location_results_failed_total", {"location": "east"}) == 1
     async with world.db.sessionmaker() as s:
         assert (await s.execute(select(func.count()).select_from(LocationResult))).scalar_one() == 2
+
+
+async def _eventually(pred, bound_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + bound_s
+    while not pred():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {bound_s} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_a_slow_answer_from_the_central_side_does_not_hold_back_the_checks_falling_due(world, monkeypatch):
+    await world.start(locations=("east",), agents=())
+    import monitor.agents
+
+    held, release = asyncio.Event(), asyncio.Event()
+    real = monitor.agents.Ingest.batch
+
+    async def slow(self, *args, **kwargs):
+        if not held.is_set():  # the first batch's answer waits until the test lets it go
+            held.set()
+            await release.wait()
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(monitor.agents.Ingest, "batch", slow)
+    ctx = await make_context(icmp="off", resolve=world.resolvers.setdefault("east", Resolver()))
+    agent = Agent(AgentConfig(world.url, world.tokens["east"], send_every_s=0.05, refresh_every_s=3600,
+                              canary_every_s=3600), Buffer(world.tmp / "slow.db", "agent-slow"), ctx, world.clock)
+    world.agents["east"] = agent  # closed with the world
+    web = await monitor_id(world.db, "web")
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(agent.run(stop))
+
+    def fresh_checks() -> int:
+        return sum(1 for kind, _, body in agent._fresh if kind == "r" and body["monitor_id"] == web)
+
+    try:
+        await _eventually(lambda: agent.version is not None, 30, "the assignments fetched")
+        world.clock.advance(INTERVAL)
+        await asyncio.wait_for(held.wait(), 30)  # the first check's batch is in flight, its answer held
+        for n in (1, 2, 3):  # three more intervals fall due while that answer is still held
+            world.clock.advance(INTERVAL)
+            await _eventually(lambda n=n: fresh_checks() >= n, 30, f"check {n} started during the held send")
+        release.set()
+        await _eventually(lambda: not agent._fresh and agent.buffer.waiting() == 0, 30, "everything delivered")
+    finally:
+        release.set()
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    async with world.db.sessionmaker() as s:
+        ats = (await s.execute(select(LocationResult.at).where(LocationResult.monitor_id == web)
+                               .order_by(LocationResult.id))).scalars().all()
+    assert len(ats) == len(set(ats)) == 4 and ats == sorted(ats)
+
+
+async def test_the_flips_of_one_batch_share_group_commits_and_each_monitor_keeps_its_order(world, monkeypatch):
+    extra = "".join(f"  - {{name: w{i}, kind: tcp, target: 'target.test:{world.target.port}', interval: "
+                    f"{INTERVAL}, locations: [east]}}\n" for i in range(20))
+    await world.start(locations=("east",), agents=(), extra=extra)
+    store = world.service.runner.store
+    writes = []
+    real = store._insert_flips
+
+    async def counted(batch):
+        writes.append(len(batch))
+        return await real(batch)
+
+    monkeypatch.setattr(store, "_insert_flips", counted)
+    ids = [await monitor_id(world.db, f"w{i}") for i in range(20)]
+    t = world.clock.now()
+    at = [(t - timedelta(seconds=20)).isoformat(), (t - timedelta(seconds=10)).isoformat()]
+    # Each monitor's first check (UNKNOWN -> UP), and for w0 a second, failing one, later in the same batch.
+    results = [{"monitor_id": mid, "at": at[0], "outcome": "up"} for mid in ids]
+    results.append({"monitor_id": ids[0], "at": at[1], "outcome": "down", "reason": "refused"})
+    resp = await _post(world, world.tokens["east"], {"agent": "e1", "seq": 1, "results": results[::-1]})
+    assert resp.status == 200 and (await resp.json())["accepted"] == 21
+    assert max(writes) == 20 and len(writes) <= 2  # the 20 first-check flips in one transaction, not 20
+    assert all(world.service.runner.memories[mid].state.value == "UP" for mid in ids[1:])
+    # w0: UP from its first check, then the failing one on top of it (in the other order the earlier, passing
+    # check would have been dropped as older than the one kept, and w0 would never have been UP).
+    flips = await flips_of(world.db, ids[0])
+    assert (flips[0].old_state, flips[0].new_state) == ("UNKNOWN", "UP") and flips[1].old_state == "UP"
