@@ -177,21 +177,28 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
     await populate(url, args.monitors, kinds, ports, args.interval)
     for name in LOCATIONS:
         (tmp / f"{name}.token").write_text(cli(["location", "token", name], url).strip() + "\n")
-    web_port, bb_port = free_port(), free_port()
-    env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port), "NEGAHBAN_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false", "NEGAHBAN_ICMP": "off"}
+    web_ports, bb_port = [free_port() for _ in range(args.nodes)], free_port()
     logs = {name: open(tmp / f"{name}.log", "w") for name in ("central", *LOCATIONS)}  # noqa: ASYNC230, SIM115
-    central = start(CLI + ["serve"], env, stdout=subprocess.DEVNULL, stderr=logs["central"])
+    centrals = []
+    for n, web_port in enumerate(web_ports):
+        env = {"NEGAHBAN_DATABASE_URL": url, "NEGAHBAN_LISTEN_PORT": str(web_port), "NEGAHBAN_LOG_LEVEL": "WARNING",
+               "PYTHONPATH": str(ROOT), "NEGAHBAN_COOKIE_SECURE": "false", "NEGAHBAN_ICMP": "off"}
+        if args.nodes > 1:  # several engine nodes on one PostgreSQL (monitor.leases); agents spread over them
+            env["NEGAHBAN_NODE_NAME"] = f"central-{n}"
+        centrals.append(start(CLI + ["serve"], env, stdout=subprocess.DEVNULL, stderr=logs["central"]))
+    central = centrals[0]
     (tmp / "bb.yml").write_text(BLACKBOX_MODULES)
     blackbox = start(["prometheus-blackbox-exporter", f"--config.file={tmp / 'bb.yml'}",
                       f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=error"],
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     agents: dict[str, subprocess.Popen] = {}
     try:
-        await wait_http(web_port, "/healthz", 120)
+        for web_port in web_ports:
+            await wait_http(web_port, "/healthz", 120)
         await wait_http(bb_port, "/metrics", 30)
         agent_env = {k: v for k, v in os.environ.items() if not k.startswith("NEGAHBAN_")} | {"PYTHONPATH": str(ROOT)}
-        for name in LOCATIONS:
+        for i, name in enumerate(LOCATIONS):
+            web_port = web_ports[i % len(web_ports)]
             agents[name] = start(CLI + ["agent", "--central", f"http://127.0.0.1:{web_port}", "--token-file",
                                         str(tmp / f"{name}.token"), "--buffer", str(tmp / f"{name}.db"),
                                         "--id", f"{name}-1", "--icmp", "off"],
@@ -202,7 +209,8 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
         await settled(url, 120)  # ... and the incident engine has read those first flips (UNKNOWN -> UP)
         warm = time.monotonic() - t_warm
         pg_pids = await pg_backend_pids(url) if args.db == "postgresql" else []
-        pids = {"central": central.pid, "blackbox": blackbox.pid} | {n: p.pid for n, p in agents.items()}
+        pids = {"central": central.pid, "blackbox": blackbox.pid} | {n: p.pid for n, p in agents.items()} | \
+            {f"central-{i}": c.pid for i, c in enumerate(centrals) if i}
         c0 = {k: cpu_s(p) for k, p in pids.items()}
         pg0 = pids_cpu(pg_pids)
         t0, m0 = datetime.now(UTC), time.monotonic()
@@ -219,16 +227,19 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
         for spy in spies:
             spy.wait(60)
         rss = {k: rss_mb(p) for k, p in pids.items() if k != "blackbox"}
-        for name, proc in (("central", central), *agents.items()):
+        for name, proc in ((f"central-{i}", c) for i, c in enumerate(centrals)):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode} during the window; see its log")
+        for name, proc in agents.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} during the window; see its log")
         await asyncio.sleep(5)  # the checks started just before t1 are sent within a send period or two
         res = await read_results(url, t0, t1, args.interval)
     finally:
-        for proc in (*agents.values(), central):
+        for proc in (*agents.values(), *centrals):
             proc.send_signal(signal.SIGTERM)
         blackbox.terminate()
-        for proc in (*agents.values(), central):
+        for proc in (*agents.values(), *centrals):
             try:
                 proc.wait(60)
             except subprocess.TimeoutExpired:
@@ -243,6 +254,9 @@ async def run(args, kinds: list[str], ports: dict[str, int], tmp: Path) -> dict:
                 print((tmp / f"{name}.log").read_text()[-3000:], file=sys.stderr)
         await drop_db(url)
     cpu = {k: c1[k] - c0[k] for k in c0}
+    for k in [k for k in cpu if k.startswith("central-")]:  # every node's CPU is the central side's
+        cpu["central"] += cpu.pop(k)
+        rss["central"] = tuple(a + b for a, b in zip(rss["central"], rss.pop(k), strict=True))
     return {"wall": wall, "warm": warm, "rate": rate, "cpu": cpu, "pg_cpu": pg1 - pg0, "rss": rss,
             "bb_probes": sum(v for k, v in counts.items() if k != "failed"), "bb_failed": counts.get("failed", 0),
             **res}
@@ -257,7 +271,8 @@ def report(args, kinds: list[str], r: dict, load: tuple[float, float, float]) ->
     per_result_db = (cpu["central"] + r["pg_cpu"]) / max(received, 1)
     per_probe = cpu["blackbox"] / max(r["bb_probes"], 1)
     pg = args.db == "postgresql"
-    print(f"== {args.db}: {args.monitors} monitors ({'/'.join(kinds)}) x {len(LOCATIONS)} locations every "
+    print(f"== {args.db}, {args.nodes} central node(s): {args.monitors} monitors ({'/'.join(kinds)}) x "
+          f"{len(LOCATIONS)} locations every "
           f"{args.interval:g} s, {wall:.0f} s measured after {r['warm']:.0f} s of warm-up; "
           f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -300,10 +315,14 @@ async def main() -> None:
     ap.add_argument("--blackbox-rate", type=float, default=0.0, help="probes a second (default: one agent's "
                     "rate, monitors / interval)")
     ap.add_argument("--kinds", default="http,tcp")
+    ap.add_argument("--nodes", type=int, default=1, help="central engine nodes on one PostgreSQL (agents spread "
+                    "over them)")
     ap.add_argument("--profile", default="", help="a folder: py-spy profiles (raw) of the central process and "
                     "agent east during the window (their CPU figures then include py-spy's pauses)")
     ap.add_argument("--py-spy", default="py-spy")
     args = ap.parse_args()
+    if args.nodes > 1 and args.db != "postgresql":
+        ap.error("--nodes above 1 needs --db postgresql")
     kinds = args.kinds.split(",")
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmpdir:
