@@ -114,7 +114,9 @@ class ListRow:
 
 
 def _runner(services: Mapping[str, Any]):
-    return services.get("runner")
+    """The running service's runner, when this node runs one (something holding ``memories``)."""
+    runner = services.get("runner")
+    return runner if hasattr(runner, "memories") else None
 
 
 async def _name(session: AsyncSession, column, row_id: int | None) -> str | None:
@@ -160,7 +162,7 @@ async def _state(session: AsyncSession, runner, mid: int) -> tuple[str, datetime
                                                                   bool, Check | None]:
     memory = runner.memories.get(mid) if runner is not None else None
     if memory is not None:
-        latest = _live_check(runner.latest.get(mid), memory.last_check_at)
+        latest = _live_check(getattr(runner, "latest", {}).get(mid), memory.last_check_at)
         if latest is None:  # restarted since the last check: the stored one is still the latest
             latest = await _newest_result(session, mid)
         return memory.state.value, memory.since, memory.last_check_at, memory.flapping, True, latest
@@ -184,7 +186,8 @@ async def _db_topology(sessionmaker: async_sessionmaker, session: AsyncSession):
 
 
 async def _parents(sessionmaker: async_sessionmaker, session: AsyncSession, runner, mid: int) -> list[Parent]:
-    topology = runner.topology if runner is not None and runner.topology.parents else await _db_topology(
+    live = getattr(runner, "topology", None)
+    topology = live if live is not None and live.parents else await _db_topology(
         sessionmaker, session)
     levels = topology.parents.get(mid, [])
     wanted = {p for level in levels for p in level}
@@ -214,8 +217,9 @@ async def _locations(session: AsyncSession, runner, m: Monitor) -> list[Location
         return []
     names = dict((await session.execute(
         select(Location.name, Location.display_name).where(Location.name.in_(assigned)))).all())
-    if runner is not None:
-        seen, blind = runner.board.seen.get(m.id, {}), runner.board.blind()
+    board = getattr(runner, "board", None)
+    if board is not None:
+        seen, blind = board.seen.get(m.id, {}), board.blind()
         return [LocationCheck(loc, names.get(loc) or loc, _seen_check(seen[loc]) if loc in seen else None,
                               seen[loc].streak if loc in seen else 0, loc in blind) for loc in assigned]
     newest = (select(LocationResult.location, func.max(LocationResult.at).label("at"))
