@@ -338,3 +338,35 @@ async def test_a_noc_engineer_opens_a_monitor_from_the_noc_screen(world, chromiu
         finally:
             await browser.close()
     assert violations == [], violations
+
+
+async def test_a_web_node_without_the_runner_reads_state_check_parents_and_locations_from_the_database(world):
+    from dashboards.web.app import build_app
+    from dashboards.web.deps import WebDeps
+
+    await world.check("sw1-http")
+    await world.check("web1-http")
+    world.target.status["api"] = 503
+    await world.check("api-http", 5)
+    runner, cfg = world.service.runner, world.cfg("web-voted")
+    await runner.apply_located(cfg, "east", await runner.probe(cfg), world.clock.now())
+    await runner.flush()  # what the runner batches reaches the database
+    deps = WebDeps(sessionmaker=world.db.sessionmaker, clock=world.clock, registry=CollectorRegistry(),
+                   cookie_secure=False)
+    async with TestClient(TestServer(build_app(deps), host="127.0.0.1")) as client:
+        await _login(client, "nora")
+        html = await _page(client, f"/monitors/{world.ids['web1-http']}")
+        assert 'class="muted source"' in html  # says where it read from
+        latest = re.search(r'<section class="card" id="latest">(.*?)</section>', html, re.S).group(1)
+        # Successful checks are not stored one by one: the page says so instead of "not checked yet".
+        assert "data-outcome" not in latest and 'class="muted stored-note"' in latest
+        assert jalali(runner.memories[world.ids["web1-http"]].last_check_at) in latest
+        parents = _rows(html, "parent")
+        assert len(parents) == 1 and "sw1-http" in parents[0] and 'data-state="UP"' in parents[0]
+        failing = await _page(client, f"/monitors/{world.ids['api-http']}")
+        latest = re.search(r'<section class="card" id="latest">(.*?)</section>', failing, re.S).group(1)
+        assert 'data-outcome="down"' in latest and "status_mismatch" in latest and "stored-note" in latest
+        assert 'data-state="DOWN"' in failing
+        html = await _page(client, f"/monitors/{cfg.id}")
+        rows = dict(re.findall(r'<tr class="location[^"]*" data-location="(\w+)" data-outcome="(\w*)"', html))
+        assert rows == {"east": "up", "west": ""}
