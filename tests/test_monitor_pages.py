@@ -151,7 +151,8 @@ def _rows(html: str, cls: str) -> list[str]:
 
 
 def _cell(html: str, selector_class: str) -> str:
-    return unescape(re.search(rf'class="{selector_class}"[^>]*>(.*?)</', html, re.S).group(1)).strip()
+    inner = re.search(rf'class="{selector_class}"[^>]*>(.*?)</(?:dd|td)>', html, re.S).group(1)
+    return unescape(re.sub(r"<[^>]+>", "", inner)).strip()
 
 
 async def test_anonymous_is_sent_to_login_and_customers_and_finance_are_refused(world):
