@@ -49,6 +49,7 @@ class AffectedItem:
     service: str | None
     customer: str | None
     customer_id: int | None
+    monitor_id: int | None = None  # for the link to the monitor's page
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,8 @@ async def incident_history(sessionmaker: async_sessionmaker, principal: Principa
         services = await _names(session, Service, Service.display_name, [a.service_id for a in view.affected])
         customers = await _names(session, Customer, Customer.display_name, [a.customer_id for a in view.affected])
         affected = [AffectedItem(monitors.get(a.monitor_id), servers.get(a.server_id), services.get(a.service_id),
-                                 customers.get(a.customer_id), a.customer_id) for a in view.affected]
+                                 customers.get(a.customer_id), a.customer_id, a.monitor_id)
+                    for a in view.affected]
 
         flips = []
         if monitor_ids:

@@ -22,6 +22,7 @@ from dashboards.web import (
     ledger_pages,
     login,
     maintenance_pages,
+    monitor_pages,
     noc_routes,
     openapi,
     portal_routes,
@@ -71,6 +72,7 @@ ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_invento
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, subscribe_routes.routes, prefs_routes.routes,
                                   incident_pages.routes, ledger_pages.routes, maintenance_pages.routes,
+                                  monitor_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"
 

@@ -32,7 +32,9 @@
   function tile(m) {
     const t = el("div", { class: "tile " + m.state, "data-id": String(m.id), "data-state": m.state,
                           title: m.target });
-    t.append(el("b", {}, m.name), el("br"), el("span", { class: "muted" },
+    const name = el("a", { class: "monitor-link", href: "/monitors/" + m.id });
+    name.append(el("b", {}, m.name));
+    t.append(name, el("br"), el("span", { class: "muted" },
              [m.kind, m.customer, m.switch].filter(Boolean).join(" · ")));
     state.tiles.set(m.id, t);
     return t;
