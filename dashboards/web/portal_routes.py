@@ -125,7 +125,7 @@ async def portal_service(request: web.Request) -> web.Response:
         return Markup(line_chart(latency, unit="ms", label=label, y_label=lambda v: fa_digits(f"{v:.0f}")))
 
     return render(request, "portal_service.html", portal_context() | {
-        "svc": svc, "bar": Markup(bar_html(days)), "chart": Markup(chart), "months": await _months(request, svc),
+        "svc": svc, "bar": Markup(bar_html(days)), "chart": chart, "months": await _months(request, svc),
         "incidents": incident_rows(await service_incidents(deps.sessionmaker, p, svc.id), now),
         "tickets": await _tickets(request, svc),
     })

@@ -42,7 +42,7 @@ PRIORITY_HELP = {
     "important": N_("A problem that disrupts the service."),
     "normal": N_("Every financial and sales request, and anything other than the two above."),
 }
-MISSING = N_("Please complete these: %(fields)s.")
+MISSING = N_("Please complete these:")
 COMPLETE = N_("The draft is complete; if the guides did not answer you, press “File ticket”.")
 SEE_FIRST = N_("Before filing, read the related guides; if they do not solve the problem, press “File ticket” again.")
 # Form fields of the draft other than the department's own (those come from its rule).
