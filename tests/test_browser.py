@@ -196,3 +196,53 @@ async def test_a_customer_files_a_ticket_in_the_browser_and_sees_it_listed(site,
     await expect(rows.first).to_contain_text("کندی وب‌سایت")
     await expect(rows.first.locator(".status")).to_have_text("باز")
     await page.screenshot(path=str(ARTIFACTS / f"tickets-{site['kind']}.png"), full_page=True)
+
+
+async def test_a_customer_reads_the_uptime_report_and_files_a_ticket_after_a_refusal(site, browser):
+    """The portal's pages in Chromium: the service and its report in Jalali dates and Persian digits, then a
+    ticket whose required field is missing is refused in Persian with the typed text kept, and filed."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await _login(page, site["base"], "alice", "alice-pass-1")
+    await page.wait_for_url(f"{site['base']}/portal")
+    await page.click("article.service h2 a")
+    await page.wait_for_url(f"{site['base']}/portal/services/{site['a']}")
+    await expect(page.locator("h1")).to_contain_text("وب آکمه")
+    await expect(page.locator("table.months tbody tr").first).to_contain_text("آذر ۱۴۰۵")  # 2026-11-28
+    await page.click("table.months a >> nth=0")
+    await page.wait_for_url(re.compile(r"/report\?month=1405-09$"))
+    report = page.locator("main.report")
+    await expect(report.locator("h1")).to_contain_text("گزارش دسترس‌پذیری وب آکمه — آذر ۱۴۰۵")
+    await expect(report.locator(".uptime")).to_have_text(re.compile(r"^[۰-۹]+٫[۰-۹]{3}٪$"))
+    details = await report.locator("table").last.locator("tbody tr td:first-child").all_inner_texts()
+    assert details[0] == "۱۴۰۵/۰۹/۰۱" and details[6] == "۱۴۰۵/۰۹/۰۷" and len(details) == 30  # Azar's days
+    await expect(report.locator("tr.incident")).to_have_count(1)  # opened today, still going
+    text = await report.inner_text()
+    assert not re.search(r"[0-9]", text), "a Latin digit on the Persian report"
+    assert "acme-web" not in text and "DOWN" not in text  # no internal names or states
+    await page.screenshot(path=str(ARTIFACTS / f"report-azar-{site['kind']}.png"), full_page=True)
+
+    await page.goto(f"{site['base']}/portal/tickets/new")
+    await page.select_option("#f-department", "technical")
+    await page.select_option("#f-service_id", str(site["a"]))
+    await page.fill("#f-subject", "قطعی وب‌سایت")
+    await page.fill("#f-started_at", "امروز ساعت ۱۰ صبح")
+    body = "وب‌سایت از ساعت ده صبح باز نمی‌شود"
+    await page.fill("#f-body", body)
+    await page.check("input[name=priority][value=urgent]")
+    await page.click("#submit-ticket")  # the server's address is left out
+    refusal = page.locator(".refusal")
+    await expect(refusal).to_contain_text("این موارد را کامل کنید")
+    await expect(refusal).to_contain_text("نشانی سرور")
+    assert not re.search(r"[A-Za-z_]{4,}", (await refusal.inner_text()).replace("IP", "")), "a code shown"
+    await expect(page.locator("label.bad[for=f-server_address]")).to_have_count(1)
+    await expect(page.locator("#f-body")).to_have_value(body)
+    await expect(page.locator("#f-subject")).to_have_value("قطعی وب‌سایت")
+    await expect(page.locator("#f-started_at")).to_have_value("امروز ساعت ۱۰ صبح")
+    await expect(page.locator("input[name=priority][value=urgent]")).to_be_checked()
+    await page.screenshot(path=str(ARTIFACTS / f"ticket-refused-{site['kind']}.png"), full_page=True)
+    await page.fill("#f-server_address", "127.0.0.1")
+    await page.click("#submit-ticket")
+    await page.wait_for_url(re.compile(r"/portal/tickets/\d+$"))
+    await expect(page.locator("h1")).to_contain_text("قطعی وب‌سایت")
+    await expect(page.locator(".thread .msg.customer p")).to_have_text(body)
+    await expect(page.locator(".meta")).to_contain_text("۱۴۰۵/۰۹/۰۷")

@@ -1,21 +1,28 @@
 """Portal sections that read other packages: a service's incidents with durations (incidents) and the
-customer's monthly statement (the ledger). Both go through those packages' scoped read functions."""
+customer's monthly statement (the ledger). Both go through those packages' scoped read functions and hand
+the templates plain rows (``_portal.html`` draws them); a customer reads what they lived through, never our
+internal names or reason codes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dashboards.web.fa import duration_fa
-from dashboards.web.html import esc, jalali
+from dashboards.web.templating import N_
 from incidents.lifecycle import ServiceIncident, incidents_of_service
 from monitor.accounts import Principal
 from monitor.errors import NotFound
 from tickets.ledger.format import statement_fa
 from tickets.ledger.statements import read_statement
 
-__all__ = ["service_incidents", "incidents_table", "statement_section", "kind_fa"]
+__all__ = ["service_incidents", "incident_rows", "IncidentRow", "statement", "kind_fa", "INCIDENT_STATUS_WORDS"]
 
-INCIDENT_STATUS_FA = {"triggered": "در حال رسیدگی", "acknowledged": "در دست بررسی", "resolved": "برطرف شد"}
+# Message ids (translated by the templates): what the customer is told about an incident's state.
+INCIDENT_STATUS_WORDS: Mapping[str, str] = {
+    "triggered": N_("Being handled"), "acknowledged": N_("Under investigation"), "resolved": N_("Fixed")}
 SEVERITY_FA = {"urgent": "قطعی", "important": "اختلال"}
 # A shared outage is named for what the customer lived through, never for our device (rule 4).
 SHARED_FA = {"urgent": "قطعی شبکه", "important": "اختلال شبکه"}
@@ -33,38 +40,37 @@ def kind_fa(incident: ServiceIncident) -> str:
     return names.get(incident.severity, "رخداد")
 
 
-def _duration(incident, now: datetime) -> str:
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One line of a customer's incident table: only words fit for the customer."""
+
+    kind: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    duration: str
+    ongoing: bool
+    status: str  # a message id of INCIDENT_STATUS_WORDS, "" when the state has no customer word
+
+
+def _duration_s(incident, now: datetime) -> float:
     if incident.resolved_at is None:
-        return duration_fa((now - incident.opened_at).total_seconds()) + " (ادامه دارد)"
-    seconds = incident.duration_s if incident.duration_s is not None else \
-        (incident.resolved_at - incident.opened_at).total_seconds()
-    return duration_fa(seconds)
+        return (now - incident.opened_at).total_seconds()
+    if incident.duration_s is not None:
+        return incident.duration_s
+    return (incident.resolved_at - incident.opened_at).total_seconds()
 
 
-def incidents_table(incidents: list, now: datetime) -> str:
-    if not incidents:
-        return '<p class="muted">رخدادی ثبت نشده است.</p>'
-    rows = "".join(f'<tr class="incident"><td>{kind_fa(i)}</td>'
-                   f"<td>{jalali(i.opened_at)}</td><td>{jalali(i.resolved_at) if i.resolved_at else '—'}</td>"
-                   f'<td class="duration">{_duration(i, now)}</td>'
-                   f"<td>{INCIDENT_STATUS_FA.get(i.status, esc(i.status))}</td></tr>" for i in incidents)
-    return (f'<table class="incidents"><thead><tr><th>نوع</th><th>شروع</th><th>پایان</th><th>مدت</th>'
-            f'<th>وضعیت</th></tr></thead><tbody>{rows}</tbody></table>')
+def incident_rows(incidents: list[ServiceIncident], now: datetime) -> list[IncidentRow]:
+    return [IncidentRow(kind_fa(i), i.opened_at, i.resolved_at, duration_fa(_duration_s(i, now)),
+                        i.resolved_at is None, INCIDENT_STATUS_WORDS.get(i.status, "")) for i in incidents]
 
 
-async def statement_section(sm, principal: Principal, jy: int, jm: int) -> str:
-    """The customer's statement of one Jalali month (customers only; staff read statements elsewhere)."""
+async def statement(sm, principal: Principal, jy: int, jm: int) -> Mapping[str, Any] | None:
+    """The customer's statement of one Jalali month in Persian words (customers only; staff read statements
+    elsewhere); None when there is none to show."""
     if principal.customer_id is None:
-        return ""
+        return None
     try:
-        view = statement_fa(await read_statement(sm, principal, principal.customer_id, jy, jm))
+        return statement_fa(await read_statement(sm, principal, principal.customer_id, jy, jm))
     except NotFound:
-        return ""
-    lines = "".join(f"<tr><td>{ln['date']}</td><td>{esc(ln['kind'])}</td><td>{ln['amount']}</td>"
-                    f"<td>{ln['ticket'] or '—'}</td></tr>" for ln in view["lines"]) or \
-        '<tr><td colspan="4" class="muted">در این ماه گردشی ثبت نشده است.</td></tr>'
-    return (f'<section class="card statement"><h2>صورت‌حساب {view["month"]}</h2>'
-            f'<p>مانده ابتدای ماه: {view["opening"]} · بدهکار: {view["charges"]} · بستانکار: {view["credits"]} · '
-            f'<b>مانده پایان ماه: <span class="closing">{view["closing"]}</span></b></p>'
-            f'<table><thead><tr><th>تاریخ</th><th>شرح</th><th>مبلغ</th><th>تیکت</th></tr></thead>'
-            f'<tbody>{lines}</tbody></table></section>')
+        return None

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from aiohttp import web
+from markupsafe import Markup
 from pydantic import Field
 
 from dashboards.availability import Span, SpanUptime, load_histories, spans_uptime, total
@@ -23,18 +24,19 @@ from dashboards.portal import (
 from dashboards.svg import line_chart, uptime_bar
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
-from dashboards.web.fa import MONTHS_FA, duration_fa, percent
-from dashboards.web.html import esc, fa_digits, jalali, jalali_date
+from dashboards.web.fa import MONTHS_FA, percent
+from dashboards.web.html import fa_digits, jalali_date
 from dashboards.web.middleware import PRINCIPAL, json_error
 from dashboards.web.params import Params, ids
-from dashboards.web.portal_sections import incidents_table, service_incidents
+from dashboards.web.portal_sections import incident_rows, service_incidents
 from dashboards.web.routing import HTML, PATH, QUERY, RouteTable
 from dashboards.web.security import csp_nonce
+from dashboards.web.templating import render, render_string
 from monitor.accounts import ALL_ROLES
 from monitor.errors import InvalidInput
 from monitor.models import Customer
 
-__all__ = ["routes", "Report", "build_report", "report_html", "PDF_CACHE", "pdf_cache"]
+__all__ = ["routes", "Report", "build_report", "report_html", "report_context", "PDF_CACHE", "pdf_cache"]
 
 routes = RouteTable()
 CSS = Path(__file__).parent / "static" / "app.css"
@@ -89,39 +91,30 @@ async def build_report(sm, principal, service_id: int, *, month: str | None, yea
                   latency, incidents, now)
 
 
-def _row(name: str, u: SpanUptime) -> str:
-    if u.ratio is None and not u.maintenance_s:  # nothing known yet (a day still to come)
-        return f"<tr><td>{name}</td><td>—</td><td>—</td><td>—</td></tr>"
-    return (f"<tr><td>{name}</td><td>{percent(u.ratio, 3)}</td><td>{duration_fa(u.unavailable_s)}</td>"
-            f"<td>{duration_fa(u.maintenance_s)}</td></tr>")
+def report_context(r: Report, query: str = "", nonce: str = "") -> dict:
+    """What ``portal_report.html`` draws: the report, its bar and chart, and its inlined styles.
+
+    ``nonce`` lets the inline style through the page's Content-Security-Policy."""
+    def chart(label: str) -> Markup:  # called by the template with the label in the page's language
+        return Markup(line_chart(r.latency, unit="ms", label=label, y_label=lambda v: fa_digits(f"{v:.0f}")))
+
+    return {
+        "r": r, "parts": list(zip(r.part_names, r.parts, strict=True)),
+        "bar": Markup(uptime_bar([(f"{n}: {percent(u.ratio)}", u.ratio)
+                                  for n, u in zip(r.part_names, r.parts, strict=True)])),
+        "has_latency": any(v is not None for v in r.latency), "chart": chart,
+        "incidents": incident_rows(r.incidents, r.generated_at), "query": query, "nonce": nonce,
+        # Our own stylesheet, inlined so that the page stands alone for Chromium's PDF.
+        "css": Markup(CSS.read_text(encoding="utf-8") + REPORT_CSS),
+    }
 
 
 def report_html(r: Report, query: str = "", nonce: str = "") -> str:
-    """The report as one self-contained page (styles inlined), for the browser and for Chromium's PDF.
-
-    ``nonce`` lets the inline style through the page's Content-Security-Policy."""
-    rows = "".join(_row(n, u) for n, u in zip(r.part_names, r.parts, strict=True))
-    chart = "" if not any(v is not None for v in r.latency) else (
-        "<h2>میانگین روزانه زمان پاسخ</h2>" + line_chart(r.latency, unit="ms", label="زمان پاسخ",
-                                                 y_label=lambda v: fa_digits(f"{v:.0f}")))
-    body = f"""<main class="report">
-<h1>گزارش دسترس‌پذیری {esc(r.svc.title)} — {r.title}</h1>
-<p class="muted">مشتری: {esc(r.customer)} · تهیه‌شده در {jalali(r.generated_at)}</p>
-<div class="figures"><div>دسترس‌پذیری<b class="uptime">{percent(r.total.ratio, 3)}</b></div>
-<div>مدت قطعی<b>{duration_fa(r.total.unavailable_s)}</b></div>
-<div>نگهداری برنامه‌ریزی‌شده<b>{duration_fa(r.total.maintenance_s)}</b></div></div>
-<p class="muted">دسترس‌پذیری بر پایه زمان (نه شمار بررسی‌ها) حساب شده و زمان نگهداری برنامه‌ریزی‌شده از آن کنار
-گذاشته شده است.</p>
-{uptime_bar([(f"{n}: {percent(u.ratio)}", u.ratio) for n, u in zip(r.part_names, r.parts, strict=True)])}
-{chart}
-<h2>رخدادها</h2>{incidents_table(r.incidents, r.generated_at)}
-<h2>جزئیات</h2><table><thead><tr><th>دوره</th><th>دسترس‌پذیری</th><th>قطعی</th><th>نگهداری</th></tr></thead>
-<tbody>{rows}</tbody></table>
-<p class="noprint"><a href="/portal/services/{r.svc.id}/report.pdf?{esc(query)}">دریافت PDF</a> · <button type="button" data-print>چاپ</button></p>
-</main>"""
-    return (f'<!doctype html><html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>گزارش '
-            f'{esc(r.svc.title)}</title><style nonce="{esc(nonce)}">{CSS.read_text(encoding="utf-8")}{REPORT_CSS}'
-            f'</style><script src="/static/report.js" defer></script></head><body class="rtl">{body}</body></html>')
+    """The report as one self-contained page (styles inlined) for Chromium's PDF: the template of the page,
+    without a reader (no navigation, no session token)."""
+    return render_string("portal_report.html", report_context(r, query, nonce) | {
+        "lang": "fa", "dir": "rtl", "user": None, "role": None, "is_staff": False, "csrf": None, "nav": [],
+        "path": "", "title": "", "languages": ()})
 
 
 class ReportQuery(Params):
@@ -142,8 +135,8 @@ async def _report(request: web.Request) -> Report:
             produces=HTML)
 async def report_page(request: web.Request) -> web.Response:
     """The month's (or year's) uptime report of a service, printable."""
-    html = report_html(await _report(request), request.query_string, csp_nonce(request))
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return render(request, "portal_report.html",
+                  report_context(await _report(request), request.query_string, csp_nonce(request)))
 
 
 # A finished period's report never changes: its PDF is rendered once per service, period and audience.

@@ -6,10 +6,10 @@ and direction, the navigation of the role (only links to pages that exist), and 
 and times into what a reader expects (``fa`` for Persian digits, ``jalali``, ``jalali_date``, ``rial``,
 ``percent``, ``duration``).
 
-Language. Customer pages are written in Persian in their templates. Staff pages take their words from the
-gettext catalogs ``locale/fa.po`` and ``locale/en.po`` through ``_("...")`` (the message id is the English
-text); a staff user may choose English (``POST /lang``, remembered in a cookie); customers always read
-Persian. ``tests/test_templates.py`` fails on a message missing from either catalog.
+Language. Pages take their words from the gettext catalogs ``locale/fa.po`` and ``locale/en.po`` through
+``_("...")`` (the message id is the English text); a staff user may choose English (``POST /lang``,
+remembered in a cookie); customers always read Persian. Words that are data (a service's state, a priority,
+a month, an incident's kind) come Persian from ``dashboards/web/fa.py``. ``tests/test_templates.py`` fails on a message missing from either catalog.
 
 Errors. A browser that asks for a page (``Accept: text/html``, not an API path) gets the Persian error page
 ``error.html`` with the status; API callers keep the JSON error shape (:func:`wants_html`).
