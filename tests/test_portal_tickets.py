@@ -175,7 +175,7 @@ async def test_a_missing_required_field_is_named_and_marked(site):
                              | {"csrf": csrf})
     html = await resp.text()
     assert resp.status == 400
-    assert "این موارد را کامل کنید: نشانی سرور (IP یا نام میزبان)." in unescape(html)
+    assert "این موارد را کامل کنید: نشانی سرور (نشانی آی‌پی یا نام میزبان)." in unescape(html)
     assert re.search(r'<label class="bad" for="f-server_address">', html)
     assert "امروز ساعت ۸ صبح" in html  # the rest of the input kept
     # The check step names it too, before submitting.

@@ -39,7 +39,7 @@ DEFAULT_DEPARTMENTS = {
 
 FIELD_LABELS = {
     "department": "واحد", "subject": "موضوع", "body": "متن درخواست", "description": "شرح مشکل",
-    "service_id": "سرویس", "server_address": "نشانی سرور (IP یا نام میزبان)",
+    "service_id": "سرویس", "server_address": "نشانی سرور (نشانی آی‌پی یا نام میزبان)",
     "started_at": "زمان شروع مشکل", "invoice_number": "شماره فاکتور", "priority": "اولویت",
 }
 

@@ -121,8 +121,8 @@ async def portal_service(request: web.Request) -> web.Response:
     days = await daily_uptime(deps.sessionmaker, svc.monitor_ids, BAR_DAYS, now)
     latency = await latency_buckets(deps.sessionmaker, svc.monitor_ids, now - timedelta(hours=24), now, 96)
 
-    def chart(label: str) -> Markup:  # called by the template with the label in the page's language
-        return Markup(line_chart(latency, unit="ms", label=label, y_label=lambda v: fa_digits(f"{v:.0f}")))
+    def chart(label: str, unit: str) -> Markup:  # called by the template with words in the page's language
+        return Markup(line_chart(latency, unit=unit, label=label, y_label=lambda v: fa_digits(f"{v:.0f}")))
 
     return render(request, "portal_service.html", portal_context() | {
         "svc": svc, "bar": Markup(bar_html(days)), "chart": chart, "months": await _months(request, svc),
