@@ -148,6 +148,7 @@ class ServiceGroup:
 @dataclass(frozen=True, slots=True)
 class StatusView:
     generated_at: datetime
+    days: list[datetime]        # the bars' days (Tehran midnights), oldest first, the same for every service
     overall: str
     groups: list[ServiceGroup]
     current: list[PublicIncident]
@@ -183,7 +184,7 @@ async def status_view(sm: async_sessionmaker, now: datetime, *, days: int = BAR_
     titles = {s.id: s.display_name for s in services}
     incidents = await public_incidents(sm, now, history, limit=50, services=titles)
     maintenance = await announcements(sm, [m for s in services for m in s.monitor_ids], now, history)
-    return StatusView(now, overall([s.state for s in services]), groups,
+    return StatusView(now, [d.start for d in spans], overall([s.state for s in services]), groups,
                       [i for i in incidents if i.resolved_at is None],
                       [i for i in incidents if i.resolved_at is not None], maintenance)
 
