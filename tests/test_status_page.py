@@ -231,3 +231,12 @@ async def _phone_checks(status, base, browser, kind):  # noqa: F811
     assert first["x"] > last["x"]                         # "90 days ago" at the right, "today" at the left
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"status-page-phone-{kind}.png"), full_page=True)
+
+
+async def test_the_shared_page_is_sent_gzipped_to_who_accepts_it_and_plain_to_who_does_not(status):
+    plain = await status["client"].get("/status", headers={"Accept-Encoding": "identity"})
+    zipped = await status["client"].get("/status", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and zipped.headers["Content-Encoding"] == "gzip"
+    assert zipped.headers["Vary"] == "Accept-Encoding" and plain.content_type == "text/html"
+    assert await zipped.text() == await plain.text()
+    assert int(zipped.headers["Content-Length"]) * 5 < int(plain.headers["Content-Length"])
