@@ -185,22 +185,23 @@ async def _wait_ready(base: str, proc: asyncio.subprocess.Process) -> None:
     raise SystemExit("server did not start")
 
 
-async def _first_render_ms(base: str, path: str) -> tuple[float, int]:
+async def _first_render_ms(base: str, path: str) -> tuple[float, int, int]:
     async with aiohttp.ClientSession() as session:
         t = time.perf_counter()
         async with session.get(base + path) as resp:
             body = await resp.read()
             assert resp.status == 200, (path, resp.status)
-        return (time.perf_counter() - t) * 1000, len(body)
+        return (time.perf_counter() - t) * 1000, len(body), int(resp.headers.get("Content-Length", len(body)))
 
 
-async def _scratch_pg(url: str) -> None:
+async def _scratch_pg(url: str, *, create: bool) -> None:
     u = make_url(url)
     admin = make_engine(u.set(database="postgres").render_as_string(hide_password=False),
                         isolation_level="AUTOCOMMIT", pool_size=1)
     async with admin.connect() as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}"'))
-        await conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+        if create:
+            await conn.execute(text(f'CREATE DATABASE "{u.database}"'))
     await admin.dispose()
 
 
@@ -209,7 +210,7 @@ async def main(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url or f"sqlite+aiosqlite:///{tmp}/status-bench.db"
         if url.startswith("postgresql"):
-            await _scratch_pg(url)
+            await _scratch_pg(url, create=True)
         engine = make_engine(url)
         await upgrade(engine)
         t = time.perf_counter()
@@ -217,7 +218,7 @@ async def main(args) -> None:
         await engine.dispose()
         print(f"database={make_url(url).get_backend_name()} services={args.services} clients={args.clients} "
               f"seconds={args.seconds:g} (populated in {time.perf_counter() - t:.1f} s)")
-        print(f"{'mode':<9} {'path':<18} {'first_ms':>9} {'bytes':>8} {'requests':>9} {'req/s':>8} {'p50_ms':>8} "
+        print(f"{'mode':<9} {'path':<18} {'first_ms':>9} {'bytes':>8} {'on_wire':>8} {'requests':>9} {'req/s':>8} {'p50_ms':>8} "
               f"{'p99_ms':>8} {'max_ms':>8} {'drain_s':>7} {'errors':>6}")
         for mode in ("uncached", "cached"):
             port = _free_port()
@@ -228,9 +229,9 @@ async def main(args) -> None:
             try:
                 await _wait_ready(base, proc)
                 for path in ("/status", "/status/feed.atom"):
-                    first, size = await _first_render_ms(base, path)
+                    first, size, wire = await _first_render_ms(base, path)
                     r = await load(base, path, args.clients, args.seconds)
-                    print(f"{mode:<9} {path:<18} {first:>9.1f} {size:>8} {r['requests']:>9} {r['rps']:>8.1f} "
+                    print(f"{mode:<9} {path:<18} {first:>9.1f} {size:>8} {wire:>8} {r['requests']:>9} {r['rps']:>8.1f} "
                           f"{r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['max_ms']:>8.1f} {r['drain_s']:>7.1f} "
                           f"{r['errors']:>6}", flush=True)
             finally:
@@ -240,6 +241,8 @@ async def main(args) -> None:
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
+        if url.startswith("postgresql"):
+            await _scratch_pg(url, create=False)
 
 
 if __name__ == "__main__":
