@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-__all__ = ["line_chart", "uptime_bar"]
+__all__ = ["line_chart", "uptime_bar", "uptime_level"]
 
 
 def _scale(values: Sequence[float], size: float, pad: float) -> tuple[float, float]:
@@ -41,7 +41,9 @@ def line_chart(points: Sequence[float | None], *, width: int = 720, height: int 
             f"{lines}</svg>")
 
 
-def _cls(ratio: float | None) -> str:
+def uptime_level(ratio: float | None) -> str:
+    """The colour class of a day's availability: ``good`` (99.9 % and up), ``warn`` (99 %), ``bad``, or
+    ``none`` when nothing of the day was known."""
     if ratio is None:
         return "none"
     return "good" if ratio >= 0.999 else "warn" if ratio >= 0.99 else "bad"
@@ -51,8 +53,8 @@ def uptime_bar(days: Sequence[tuple[str, float | None]], *, height: int = 28) ->
     """One slot per day, coloured by that day's uptime; each slot's title says the day and the figure."""
     width = max(1, len(days)) * 4
     colours = {"good": "#12b76a", "warn": "#f79009", "bad": "#f04438", "none": "#d0d5dd"}
-    rects = "".join(f'<rect x="{i * 4}" y="0" width="3" height="{height}" rx="1" fill="{colours[_cls(r)]}" '
-                    f'class="day {_cls(r)}"><title>{escape(title)}</title></rect>'
+    rects = "".join(f'<rect x="{i * 4}" y="0" width="3" height="{height}" rx="1" fill="{colours[uptime_level(r)]}" '
+                    f'class="day {uptime_level(r)}"><title>{escape(title)}</title></rect>'
                     for i, (title, r) in enumerate(days))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="uptime-bar" viewBox="0 0 {width} {height}" '
             f'width="100%" height="{height}" preserveAspectRatio="none" direction="ltr">{rects}</svg>')

@@ -1,63 +1,40 @@
-"""The public status page: the services customers opted in, planned maintenance, and the other ways to reach
-support while the portal is down (rule 18). Public, so it shows names and states only."""
+"""The public status page and its Atom feed: the services customers opted in (grouped, with 90-day bars),
+the overall banner, incidents with the updates staff published, planned maintenance, and the other ways to
+reach support while the portal is down (rule 18). Public, so it shows display names and states only.
+
+What is shown is read by ``dashboards.status`` (plain data); here it is rendered, and the rendering is
+shared: the body once for everyone every few seconds, the feed's entries likewise."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import gzip
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree as ET
 
+import aiohttp_jinja2
 from aiohttp import web
 
-from dashboards.portal import daily_uptime, public_services
-from dashboards.status import announcements, public_incidents
+from dashboards.status import FeedEntry, feed_entries, status_view
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
-from dashboards.web.fa import STATE_FA, percent
-from dashboards.web.html import esc, jalali
-from dashboards.web.portal_routes import bar_html
+from dashboards.web.fa import STATE_FA
 from dashboards.web.portal_sections import SEVERITY_FA
 from dashboards.web.routing import HTML, RouteTable
-from dashboards.web.templating import render
+from dashboards.web.templating import gettext as _
+from dashboards.web.templating import render, render_string
 from incidents.statuspage.updates import STATUS_FA
 
-__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response"]
+__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "atom_feed", "ATOM", "REFRESH_S"]
 
 routes = RouteTable()
-
-
-def _channels(channels) -> str:
-    if not channels:
-        return ""
-    items = "".join(f"<li>{esc(label)}: <bdi>{esc(value)}</bdi></li>" for label, value in channels)
-    return (f'<section class="card channels"><h2>راه‌های دیگر ارتباط با پشتیبانی</h2>'
-            f'<p>اگر سامانه پشتیبانی در دسترس نبود، از این راه‌ها با ما تماس بگیرید:</p><ul>{items}</ul></section>')
-
-
-def _announcements(items) -> str:
-    if not items:
-        return '<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><p class="muted">برنامه‌ای ثبت نشده است.</p></section>'
-    rows = "".join(f'<li class="maintenance"><b>{esc(a.title or "نگهداری")}</b> — از {jalali(a.start)} تا '
-                   f'{jalali(a.end)}{" (در حال انجام)" if a.active else ""}</li>' for a in items)
-    return f'<section class="card"><h2>نگهداری برنامه‌ریزی‌شده</h2><ul>{rows}</ul></section>'
-
-
-_STATUS_WORDS = {k.value: v for k, v in STATUS_FA.items()}
-
-
-def _incidents(items) -> str:
-    """Incidents staff wrote public updates about: the severity word, since when, and the updates as written."""
-    if not items:
-        return ""
-    cards = []
-    for i in items:
-        word = SEVERITY_FA.get(i.severity, "رخداد")
-        when = f"از {jalali(i.opened_at)}" + (f" تا {jalali(i.resolved_at)} (برطرف شد)" if i.resolved_at else "")
-        ups = "".join(f'<li class="public-update"><span class="muted">{jalali(u.at)}</span> '
-                      f'{"<b>" + esc(_STATUS_WORDS.get(u.status, "")) + "</b> " if u.status else ""}'
-                      f'<p>{esc(u.text)}</p></li>' for u in i.updates)
-        cards.append(f'<article class="card incident-public" data-id="{i.id}"><h3>{esc(word)} <span class="muted">'
-                     f'{when}</span></h3><ul>{ups}</ul></article>')
-    return f'<section class="incidents-public"><h2>رخدادها</h2>{"".join(cards)}</section>'
-
+ATOM = "application/atom+xml"
+ATOM_NS = "http://www.w3.org/2005/Atom"
+# The page reloads itself this often (a meta refresh: no script, so the CSP stays strict).
+REFRESH_S = 60
+_UPDATE_WORDS = {k.value: v for k, v in STATUS_FA.items()}
 
 # The page costs hundreds of milliseconds at a few dozen services and is public: under load every caller
 # shares one render, at most STATUS_TTL_S seconds old.
@@ -66,42 +43,121 @@ STATUS_CACHE = web.AppKey("status_cache", RenderCache)
 
 
 def status_cache(clock) -> RenderCache:
-    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=1)
+    # Three keys: the page's body, the whole page as sent on a GET, and the feed (never anything a caller
+    # chooses, such as its Host, so that no caller can push the page out).
+    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=3)
+
+
+def _words() -> dict[str, Mapping[str, str]]:
+    return {"state_words": STATE_FA, "severity_words": SEVERITY_FA, "update_words": _UPDATE_WORDS}
+
+
+async def _status_body(app: web.Application) -> str:
+    deps = app[DEPS]
+    view = await status_view(deps.sessionmaker, deps.clock.now())
+    ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, **_words()}
+    # Visitors always read Persian (``templating.language_of``), so one render serves them all.
+    return render_string("_status_body.html", ctx, lang="fa", env=aiohttp_jinja2.get_env(app))
 
 
 async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
                           done: bool = False, status: int = 200) -> web.Response:
     """The status page (its shared body) with the subscription form, as given. The page carries no token
     and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
-    the form needs none)."""
-    deps = request.app[DEPS]
-    body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(deps))
+    the form needs none). Only the plain page refreshes itself; a form's answer keeps what was typed."""
+    body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(request.app))
+    plain = not (email or error or done) and status == 200
     return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
-                                           "form_field": field, "form_done": done},
+                                           "form_field": field, "form_done": done,
+                                           "refresh": REFRESH_S if plain else 0},
                   status=status, title="وضعیت سرویس‌ها")
+
+
+@dataclass(frozen=True, slots=True)
+class _Page:
+    """The whole page of a GET, encoded once, and gzipped once: at 200 services it is over a megabyte of
+    HTML that compresses twentyfold, and a visitor on a phone should not wait for the rest."""
+
+    raw: bytes
+    gz: bytes
+    content_type: str
+
+
+async def _whole_page(request: web.Request) -> _Page:
+    resp = await status_response(request)
+    raw = bytes(resp.body or b"")
+    return _Page(raw, gzip.compress(raw, compresslevel=6, mtime=0), resp.headers["Content-Type"])
 
 
 @routes.get("/status", public=True, produces=HTML)
 async def status_page(request: web.Request) -> web.Response:
-    """The public status page: opted-in services, planned maintenance, other ways to reach support, and the
-    form to subscribe by e-mail."""
-    return await status_response(request)
+    """The public status page: the overall banner, opted-in services with 90-day bars, current and recent
+    incidents with public updates, planned maintenance, other ways to reach support, and the form to
+    subscribe by e-mail."""
+    # The same bytes for everyone (a public page names no user and carries no token; see ``render``).
+    page = await request.app[STATUS_CACHE].get("page", lambda: _whole_page(request))
+    resp = web.Response(headers={"Content-Type": page.content_type, "Vary": "Accept-Encoding"})
+    if "gzip" in request.headers.get("Accept-Encoding", "").lower():
+        resp.body, resp.headers["Content-Encoding"] = page.gz, "gzip"
+    else:
+        resp.body = page.raw
+    return resp
 
 
-async def _status_body(deps) -> str:
-    now = deps.clock.now()
-    services = await public_services(deps.sessionmaker)
-    cards = []
-    for svc in services:
-        days = await daily_uptime(deps.sessionmaker, svc.monitor_ids, 90, now)
-        known = [d for d in days if d.ratio is not None]
-        avg = (sum(d.available_s for d in known) / max(1.0, sum(d.available_s + d.unavailable_s for d in known))
-               if known else None)
-        cards.append(f'<article class="card service"><h2>{esc(svc.title)} '
-                     f'<span class="st st-{svc.state}">{STATE_FA.get(svc.state, svc.state)}</span></h2>'
-                     f'{bar_html(days)}<p class="muted">دسترس‌پذیری ۹۰ روز: {percent(avg, 3)}</p></article>')
-    items = await announcements(deps.sessionmaker, [m for s in services for m in s.monitor_ids], now,
-                                timedelta(days=14))
-    published = await public_incidents(deps.sessionmaker, now, timedelta(days=1))
-    return (f"<h1>وضعیت سرویس‌ها</h1>{_incidents(published)}{_announcements(items)}{_channels(deps.support_channels)}"
-            f"{''.join(cards) or '<p class=muted>سرویسی برای نمایش عمومی انتخاب نشده است.</p>'}")
+def _rfc3339(at: datetime) -> str:
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def atom_feed(entries: list[FeedEntry], base: str, now: datetime) -> bytes:
+    """Pure: the Atom document (RFC 4287) of ``entries`` (newest first); ``base`` is the site's address.
+    Built with ElementTree, which escapes every text and attribute."""
+    ET.register_namespace("", ATOM_NS)
+
+    def sub(parent, tag, text=None, **attrs):
+        el = ET.SubElement(parent, f"{{{ATOM_NS}}}{tag}", attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    feed = ET.Element(f"{{{ATOM_NS}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": "fa"})
+    sub(feed, "id", f"{base}/status/feed.atom")
+    sub(feed, "title", _("Service status updates"))
+    sub(feed, "updated", _rfc3339(entries[0].at if entries else now))
+    sub(feed, "link", rel="self", type=ATOM, href=f"{base}/status/feed.atom")
+    sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/status")
+    author = sub(feed, "author")
+    sub(author, "name", _("Negahban"))
+    for e in entries:
+        entry = sub(feed, "entry")
+        sub(entry, "id", f"{base}/status/updates/{e.id}")
+        word = _UPDATE_WORDS.get(e.status or "", _("Update"))
+        sub(entry, "title", f"{SEVERITY_FA.get(e.severity, _('Incident'))}: {word}")
+        sub(entry, "updated", _rfc3339(e.at))
+        sub(entry, "published", _rfc3339(e.at))
+        sub(entry, "link", rel="alternate", type="text/html", href=f"{base}/status#incident-{e.incident_id}")
+        sub(entry, "content", e.text, type="text")
+    return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+
+
+@dataclass(slots=True)
+class _Feed:
+    entries: list[FeedEntry]
+    documents: dict[str, bytes] = field(default_factory=dict)  # by the site's address, a few at most
+
+
+@routes.get("/status/feed.atom", public=True, produces=ATOM)
+async def status_feed(request: web.Request) -> web.Response:
+    """The public updates of the status page as an Atom feed, newest first."""
+    deps = request.app[DEPS]
+    feed = await request.app[STATUS_CACHE].get("feed", lambda: _load_feed(deps.sessionmaker))
+    base = deps.public_url or f"{request.scheme}://{request.host}"
+    doc = feed.documents.get(base)
+    if doc is None:
+        if len(feed.documents) >= 4:   # a caller's Host header is no reason to keep many
+            feed.documents.clear()
+        doc = feed.documents[base] = atom_feed(feed.entries, base, deps.clock.now())
+    return web.Response(body=doc, content_type=ATOM, charset="utf-8")
+
+
+async def _load_feed(sm) -> _Feed:
+    return _Feed(await feed_entries(sm))
