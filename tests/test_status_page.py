@@ -23,7 +23,7 @@ from dashboards.web.html import TEHRAN, jalali_date
 from incidents.models import Incident, IncidentAffected
 from incidents.statuspage.models import PublicUpdate
 from monitor.models import Customer, Flip, Monitor, MonitorState, Service, State
-from tests.test_browser import ARTIFACTS, browser, chromium_path  # noqa: F401  (fixtures used by name)
+from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (fixtures used by name)
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)   # 13:00 in Tehran
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -27,7 +27,7 @@ from incidents.store import open_incident
 from monitor.accounts import Role, create_user, issue_token
 from monitor.models import Customer, Service
 from tests.channel_servers import smtp_mailbox
-from tests.test_browser import ARTIFACTS, browser, chromium_path  # noqa: F401  (fixtures used by name)
+from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (fixtures used by name)
 
 HTML = {"Accept": "text/html"}
 LATIN = re.compile(r"[A-Za-z]{2,}")

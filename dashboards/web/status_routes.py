@@ -27,13 +27,11 @@ from dashboards.web.templating import gettext as _
 from dashboards.web.templating import render, render_string
 from incidents.statuspage.updates import STATUS_FA
 
-__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "atom_feed", "ATOM", "REFRESH_S"]
+__all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "atom_feed", "ATOM"]
 
 routes = RouteTable()
 ATOM = "application/atom+xml"
 ATOM_NS = "http://www.w3.org/2005/Atom"
-# The page reloads itself this often (a meta refresh: no script, so the CSP stays strict).
-REFRESH_S = 60
 _UPDATE_WORDS = {k.value: v for k, v in STATUS_FA.items()}
 
 # The page costs hundreds of milliseconds at a few dozen services and is public: under load every caller
@@ -64,12 +62,11 @@ async def status_response(request: web.Request, *, email: str = "", error: str =
                           done: bool = False, status: int = 200) -> web.Response:
     """The status page (its shared body) with the subscription form, as given. The page carries no token
     and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
-    the form needs none). Only the plain page refreshes itself; a form's answer keeps what was typed."""
+    the form needs none). It does not reload itself: a timed refresh is an accessibility failure (WCAG 2.2.1,
+    axe's ``meta-refresh``); its "last updated" line says how old it is."""
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(request.app))
-    plain = not (email or error or done) and status == 200
     return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
-                                           "form_field": field, "form_done": done,
-                                           "refresh": REFRESH_S if plain else 0},
+                                           "form_field": field, "form_done": done},
                   status=status, title="وضعیت سرویس‌ها")
 
 
