@@ -157,6 +157,8 @@ class Scheduler:
             for mid in [m for m in self.catalog if cluster.shard_of(m) in changes.lost]:
                 self.queue.discard(mid)
                 self._runner.memories.pop(mid, None)
+                # Its series move to the new holder's /metrics and NOC feed; what is buffered is still flushed.
+                self._runner.latest.pop(mid, None)
         parents = self._parents()
         if changes.gained:
             gained = [m for m in self.catalog if cluster.shard_of(m) in changes.gained]
