@@ -5,7 +5,10 @@ HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-10)
 RUN_STAMP := $(VENV)/.run-$(HASH)
 TEST_STAMP := $(VENV)/.test-$(HASH)
 DEMO_PORT ?= 8091
-# Extra pytest arguments, e.g. PYTEST_ARGS="-n 4 --dist loadgroup" for a parallel run (pytest-xdist).
+# pytest-xdist workers for the tests that allow it; tests marked `serial` (real processes racing timers:
+# several nodes, agents, Alertmanager at size) run afterwards, alone. TEST_JOBS=0 runs everything serially.
+TEST_JOBS ?= 2
+# Extra pytest arguments for both phases, e.g. PYTEST_ARGS="-k portal".
 PYTEST_ARGS ?=
 # In a variable: a comma written inside $(call ...) would split its arguments.
 TEST_EXTRAS := .[test,bench]
@@ -44,7 +47,11 @@ lint: $(TEST_STAMP)
 
 ## make test: install (pip into .venv, Debian packages when missing), lint, import layers, pytest on SQLite and PostgreSQL.
 test: $(TEST_STAMP) system-deps lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$(TEST_JOBS)" = "0" ]; then $(PY) -m pytest $(PYTEST_ARGS); else \
+	  rc=0; \
+	  $(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup -m "not serial" $(PYTEST_ARGS) || rc=$$?; \
+	  $(PY) -m pytest -m serial $(PYTEST_ARGS) || rc=$$?; \
+	  exit $$rc; fi
 
 bench: $(TEST_STAMP) system-deps
 	$(PY) bench/run_all.py

@@ -186,6 +186,7 @@ async def _until(receiver: Receiver, done, sessionmaker) -> None:
     assert done(await incidents(sessionmaker))
 
 
+@pytest.mark.serial  # 1 MB through a real Alertmanager: its webhook timeout is no place for a loaded machine
 async def test_a_group_of_1000_alerts_from_the_real_alertmanager_opens_1000_incidents(
         sessionmaker, alertmanager):
     """Issue 11, item 2: Alertmanager sends a whole group in one webhook. 1,000 alerts with a 700-character

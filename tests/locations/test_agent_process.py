@@ -17,7 +17,7 @@ from monitor.models import LocationResult
 from tests.loopback import AcceptingPort, wait_until_answering
 from tests.test_cli import NEGAHBAN, _cli, _free_port, _one_line
 
-pytestmark = pytest.mark.xdist_group("agent_process")
+pytestmark = pytest.mark.serial
 
 
 def _env(db_url: str, **extra) -> dict:

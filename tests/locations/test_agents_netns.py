@@ -34,7 +34,7 @@ from tests.locations.support import all_incidents, flips_of, monitor_id
 from tests.netns import Netns, _ip, in_namespace, netns_available, socket_in
 
 pytestmark = [pytest.mark.skipif(not netns_available(), reason="needs root and iproute2"),
-              pytest.mark.xdist_group("netns")]
+              pytest.mark.serial]
 
 LOCATIONS = ("east", "west", "north")
 INTERVAL = 30

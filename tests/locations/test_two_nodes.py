@@ -25,7 +25,7 @@ from tests.loopback import AcceptingPort, wait_until_answering
 from tests.test_cli import NEGAHBAN, _cli, _free_port
 from tickets.models import Ticket
 
-pytestmark = pytest.mark.xdist_group("two_nodes")
+pytestmark = pytest.mark.serial
 
 # The switch is checked every 5 s, its servers every 15 s: a parent checked at least as often as its children
 # is confirmed DOWN before they are (on one node as on two; see monitor.evaluate's parent grace).
