@@ -1,0 +1,167 @@
+"""Full garbage collections of the running service at 10,000-100,000 monitors, and what shortens them.
+
+    PYTHONPATH=. python bench/gc_pauses.py --monitors 10000 --interval 30 --mode none
+    PYTHONPATH=. python bench/gc_pauses.py --monitors 50000 --interval 60 --mode freeze [--seconds 90]
+
+The real service (``build_service`` + ``start``: catalog, runner, scheduler, incident workers, web) in this
+process on a fresh SQLite database, probing the loopback targets of ``bench/targets.py`` (a process of its own)
+with HTTP, TCP and ICMP monitors mixed evenly, as ``bench/engine_bench.py`` does. After a warm-up of one interval
+plus 10 s (every monitor checked once, so ``runner.latest`` and ``memories`` are full) it records over
+``--seconds``: every garbage collection by generation (``gc.callbacks``, the same timing as
+``negahban_gc_pause_seconds``), every wake of the service's own 100 ms loop-lag timer (``monitor.looplag``), every
+check's lateness, and the RSS. One mode per process (``gc.freeze`` is process-wide):
+
+- ``none``: what the code did before (the service's start-up freeze undone with ``gc.unfreeze()``);
+- ``freeze``: the service as it is (``gc.collect(); gc.freeze()`` after start-up; applied here if absent);
+- ``threshold``: no freeze, ``gc.set_threshold(700, 10, 100)`` (full collections ten times rarer by count;
+  CPython 3.11 still waits until the survivors since the last full one exceed 25 % of the long-lived);
+- ``freeze+threshold``: both.
+
+At the end: the number of objects the collector tracks (what a full collection walks) and the most common types
+among them per monitor, so "fewer tracked objects" can be aimed where they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.engine_bench import free_port, fresh_db, populate, rss_mb  # noqa: E402
+from monitor.settings import load_settings  # noqa: E402
+from negahban.service import build_service, run_loop  # noqa: E402
+from probes import PROBERS  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.lags: list[float] = []
+        self.lateness: list[float] = []
+        self.on = False
+        self._t = 0.0
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        elif self.on:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._t) * 1000)
+
+
+def census(n: int) -> tuple[int, list[tuple[str, float]]]:
+    objs = gc.get_objects()
+    counts = collections.Counter(type(o).__qualname__ for o in objs)
+    total = len(objs)
+    del objs
+    return total, [(name, c / n) for name, c in counts.most_common(12)]
+
+
+async def run(args) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    kinds = [k for k in ("http", "tcp", "icmp") if k in PROBERS]
+    rec = Recorder()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        targets = subprocess.Popen([sys.executable, "bench/targets.py"], cwd=ROOT,  # noqa: ASYNC220 - once
+                                   stdout=subprocess.PIPE, text=True)
+        try:
+            http_port, tcp_port = map(int, targets.stdout.readline().split())
+            url = await fresh_db("sqlite", tmp, "gc")
+            await populate(url, args.monitors, kinds, {"http": http_port, "tcp": tcp_port}, args.interval)
+            settings = load_settings({}, database_url=url, listen_port=free_port(), cookie_secure=False,
+                                     log_level="WARNING")
+            t0 = time.monotonic()
+            service = await build_service(settings)
+            await service.start()
+            started_s = time.monotonic() - t0
+            frozen_by_service = gc.get_freeze_count()
+            if args.mode in ("none", "threshold"):
+                gc.unfreeze()
+            elif gc.get_freeze_count() == 0:
+                gc.collect()
+                gc.freeze()
+            if "threshold" in args.mode:
+                gc.set_threshold(700, 10, 100)
+            lag = service.extras["loop_lag"]
+            record_lag, observe = lag.record, service.scheduler.lateness.observe
+
+            def on_lag(value: float) -> None:
+                if rec.on:
+                    rec.lags.append(value * 1000)
+                record_lag(value)
+
+            def on_late(value: float) -> None:
+                if rec.on:
+                    rec.lateness.append(value * 1000)
+                observe(value)
+
+            lag.record, service.scheduler.lateness.observe = on_lag, on_late
+            try:
+                await asyncio.sleep(args.interval + 10)  # every monitor checked once
+                if args.mode.startswith("freeze"):
+                    # What a catalog reload that changed something does now (the scheduler's freeze after
+                    # reload): the latest results of the warm-up are frozen too.
+                    gc.collect()
+                    gc.freeze()
+                rec.on = True
+                rss0 = rss_mb(os.getpid())
+                await asyncio.sleep(args.seconds)
+                rec.on = False
+                rss1 = rss_mb(os.getpid())
+                tracked, top = census(args.monitors)
+            finally:
+                await service.stop()
+        finally:
+            targets.terminate()
+            targets.wait(10)
+    full = rec.pauses[2]
+    print(f"== {args.monitors} monitors every {args.interval:g} s, mode {args.mode}, {args.seconds:g} s measured, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"start-up {started_s:.1f} s; objects frozen by the service at start {frozen_by_service}; "
+          f"frozen now {gc.get_freeze_count()}; thresholds {gc.get_threshold()}")
+    print(f"gen-2 collections {len(full)}; max {max(full, default=0):.1f} ms; p99 {pct(full, 0.99):.1f} ms; "
+          f"median {statistics.median(full) if full else 0:.1f} ms")
+    for g in (0, 1):
+        p = rec.pauses[g]
+        print(f"gen-{g} collections {len(p)}; max {max(p, default=0):.1f} ms; p99 {pct(p, 0.99):.2f} ms")
+    print(f"loop lag (100 ms timer, {len(rec.lags)} wakes): max {max(rec.lags, default=0):.1f} ms; "
+          f"p99 {pct(rec.lags, 0.99):.1f} ms")
+    print(f"check lateness ({len(rec.lateness)} checks): p50 {pct(rec.lateness, 0.5):.1f} ms; "
+          f"p99 {pct(rec.lateness, 0.99):.1f} ms; max {max(rec.lateness, default=0):.1f} ms")
+    print(f"RSS {rss0:.0f} -> {rss1:.0f} MB; objects tracked (not frozen) {tracked} "
+          f"({tracked / args.monitors:.1f} per monitor)")
+    print("most common tracked types per monitor: " + ", ".join(f"{n} {c:.2f}" for n, c in top))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--monitors", type=int, default=10000)
+    ap.add_argument("--interval", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--mode", choices=["none", "freeze", "threshold", "freeze+threshold"], default="freeze")
+    args = ap.parse_args()
+    run_loop(run(args), "uvloop")  # as `negahban serve` runs by default
+
+
+if __name__ == "__main__":
+    main()
