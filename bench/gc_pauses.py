@@ -55,17 +55,19 @@ def pct(values: list[float], q: float) -> float:
 class Recorder:
     def __init__(self) -> None:
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}  # CPU of the collection: what load cannot inflate
         self.lags: list[float] = []
         self.lateness: list[float] = []
         self.on = False
-        self._t = 0.0
+        self._t = self._c = 0.0
         gc.callbacks.append(self._gc)
 
     def _gc(self, phase: str, info: dict) -> None:
         if phase == "start":
-            self._t = time.perf_counter()
+            self._t, self._c = time.perf_counter(), time.thread_time()
         elif self.on:
             self.pauses[info["generation"]].append((time.perf_counter() - self._t) * 1000)
+            self.cpu[info["generation"]].append((time.thread_time() - self._c) * 1000)
 
 
 def census(n: int) -> tuple[int, list[tuple[str, float]]]:
@@ -118,11 +120,6 @@ async def run(args) -> None:
             lag.record, service.scheduler.lateness.observe = on_lag, on_late
             try:
                 await asyncio.sleep(args.interval + 10)  # every monitor checked once
-                if args.mode.startswith("freeze"):
-                    # What a catalog reload that changed something does now (the scheduler's freeze after
-                    # reload): the latest results of the warm-up are frozen too.
-                    gc.collect()
-                    gc.freeze()
                 rec.on = True
                 rss0 = rss_mb(os.getpid())
                 await asyncio.sleep(args.seconds)
@@ -140,7 +137,8 @@ async def run(args) -> None:
     print(f"start-up {started_s:.1f} s; objects frozen by the service at start {frozen_by_service}; "
           f"frozen now {gc.get_freeze_count()}; thresholds {gc.get_threshold()}")
     print(f"gen-2 collections {len(full)}; max {max(full, default=0):.1f} ms; p99 {pct(full, 0.99):.1f} ms; "
-          f"median {statistics.median(full) if full else 0:.1f} ms")
+          f"median {statistics.median(full) if full else 0:.1f} ms; CPU max {max(rec.cpu[2], default=0):.1f} ms, "
+          f"median {statistics.median(rec.cpu[2]) if full else 0:.1f} ms")
     for g in (0, 1):
         p = rec.pauses[g]
         print(f"gen-{g} collections {len(p)}; max {max(p, default=0):.1f} ms; p99 {pct(p, 0.99):.2f} ms")

@@ -7,6 +7,7 @@ session factory, clock, probe context, metrics registry.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
 from monitor.leases import SINGLETONS, Cluster, exclusive, one_at_a_time
-from monitor.looplag import LoopLag
+from monitor.looplag import LoopLag, freeze_long_lived
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, housekeeping_loops
 from monitor.runner import Runner
@@ -124,6 +125,13 @@ class Service:
         # Pings sent before this could not be heard (see monitor.heartbeat.deadline).
         self.extras["heartbeats"].listening()
         self.app[DEPS].ready["ready"] = True
+        # Freeze what start-up built, and again after each reload that changed the catalog (the one place
+        # long-lived objects are replaced in bulk): full collections then walk only what churns. Measured at
+        # 10,000 / 50,000 monitors in bench/gc_pauses.py; see monitor.looplag.freeze_long_lived and
+        # bench/README.md for the figures.
+        frozen = freeze_long_lived()
+        self.scheduler.on_reload(freeze_long_lived)
+        log.info("gc_frozen objects=%s", frozen)
         log.info("started listen=%s:%s database=%s", self.settings.listen_host, self.settings.listen_port,
                  self.engine.url.render_as_string(hide_password=True))
 
@@ -152,6 +160,7 @@ class Service:
         if self.extras.get("incident_db") not in (None, self.engine):
             await self.extras["incident_db"].dispose()
         await self.engine.dispose()
+        gc.unfreeze()  # what this service froze is collectable again (a process that goes on, e.g. tests)
         log.info("stopped")
 
 
