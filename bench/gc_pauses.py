@@ -11,11 +11,12 @@ plus 10 s (every monitor checked once, so ``runner.latest`` and ``memories`` are
 ``negahban_gc_pause_seconds``), every wake of the service's own 100 ms loop-lag timer (``monitor.looplag``), every
 check's lateness, and the RSS. One mode per process (``gc.freeze`` is process-wide):
 
-- ``none``: what the code did before (the service's start-up freeze undone with ``gc.unfreeze()``);
-- ``freeze``: the service as it is (``gc.collect(); gc.freeze()`` after start-up; applied here if absent);
+- ``none``: what the code did before (the service's start-up freeze undone with ``gc.unfreeze()``, the default
+  thresholds ``(700, 10, 10)`` put back);
+- ``freeze``: ``gc.collect(); gc.freeze()`` after start-up only, default thresholds;
 - ``threshold``: no freeze, ``gc.set_threshold(700, 10, 100)`` (full collections ten times rarer by count;
   CPython 3.11 still waits until the survivors since the last full one exceed 25 % of the long-lived);
-- ``freeze+threshold``: both.
+- ``freeze+threshold``: both: what the service does now (``Service.start``).
 
 At the end: the number of objects the collector tracks (what a full collection walks) and the most common types
 among them per monitor, so "fewer tracked objects" can be aimed where they are.
@@ -56,6 +57,7 @@ class Recorder:
     def __init__(self) -> None:
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self.cpu: dict[int, list[float]] = {0: [], 1: [], 2: []}  # CPU of the collection: what load cannot inflate
+        self.collected: list[int] = []  # garbage objects freed by each full collection
         self.lags: list[float] = []
         self.lateness: list[float] = []
         self.on = False
@@ -68,6 +70,8 @@ class Recorder:
         elif self.on:
             self.pauses[info["generation"]].append((time.perf_counter() - self._t) * 1000)
             self.cpu[info["generation"]].append((time.thread_time() - self._c) * 1000)
+            if info["generation"] == 2:
+                self.collected.append(info["collected"])
 
 
 def census(n: int) -> tuple[int, list[tuple[str, float]]]:
@@ -102,8 +106,7 @@ async def run(args) -> None:
             elif gc.get_freeze_count() == 0:
                 gc.collect()
                 gc.freeze()
-            if "threshold" in args.mode:
-                gc.set_threshold(700, 10, 100)
+            gc.set_threshold(700, 10, 100 if "threshold" in args.mode else 10)
             lag = service.extras["loop_lag"]
             record_lag, observe = lag.record, service.scheduler.lateness.observe
 
@@ -125,6 +128,9 @@ async def run(args) -> None:
                 await asyncio.sleep(args.seconds)
                 rec.on = False
                 rss1 = rss_mb(os.getpid())
+                walk = time.thread_time()
+                gc.collect()  # an explicit one in the same state: the walk alone, next to no garbage to free
+                walk = (time.thread_time() - walk) * 1000
                 tracked, top = census(args.monitors)
             finally:
                 await service.stop()
@@ -139,6 +145,8 @@ async def run(args) -> None:
     print(f"gen-2 collections {len(full)}; max {max(full, default=0):.1f} ms; p99 {pct(full, 0.99):.1f} ms; "
           f"median {statistics.median(full) if full else 0:.1f} ms; CPU max {max(rec.cpu[2], default=0):.1f} ms, "
           f"median {statistics.median(rec.cpu[2]) if full else 0:.1f} ms")
+    print(f"garbage freed per full collection: median {statistics.median(rec.collected) if full else 0:.0f}; "
+          f"an explicit gc.collect() after the window: {walk:.1f} ms CPU")
     for g in (0, 1):
         p = rec.pauses[g]
         print(f"gen-{g} collections {len(p)}; max {max(p, default=0):.1f} ms; p99 {pct(p, 0.99):.2f} ms")

@@ -37,12 +37,14 @@ async def test_start_and_a_changing_reload_freeze_and_a_removed_monitor_is_still
     inv, specs = _inventory(["kept", "removed", "cyclic"], port)
     await apply_inventory(db.sessionmaker, inv, specs, clock.now())
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     service = await build_service(load_settings({}, database_url=db.url, listen_port=_free_port(),
                                                 cookie_secure=False), clock=clock)
     await service.start()
     try:
         by_name = {c.name: c for c in service.scheduler.catalog.values()}
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] == 100  # and full collections ten times rarer
         assert _frozen(by_name["kept"]) and _frozen(by_name["removed"])
         # Something (a traceback, a closure) ties a config into a cycle: reference counting alone cannot free it.
         by_name["cyclic"].labels["_cycle"] = by_name["cyclic"]
@@ -70,4 +72,4 @@ async def test_start_and_a_changing_reload_freeze_and_a_removed_monitor_is_still
         assert not _frozen(made_after)
     finally:
         await service.stop()
-    assert gc.get_freeze_count() == 0  # stopping undoes the freeze
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds  # stopping undoes both
