@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.engine_bench import free_port, fresh_db, populate, rss_mb  # noqa: E402
+from monitor.looplag import freeze_long_lived  # noqa: E402
 from monitor.settings import load_settings  # noqa: E402
 from negahban.service import build_service, run_loop  # noqa: E402
 from probes import PROBERS  # noqa: E402
@@ -132,6 +133,9 @@ async def run(args) -> None:
                 gc.collect()  # an explicit one in the same state: the walk alone, next to no garbage to free
                 walk = (time.thread_time() - walk) * 1000
                 tracked, top = census(args.monitors)
+                reload_freeze = time.thread_time()
+                freeze_long_lived()  # what a reload that changed the catalog costs (unfreeze, full collect, freeze)
+                reload_freeze = (time.thread_time() - reload_freeze) * 1000
             finally:
                 await service.stop()
         finally:
@@ -146,7 +150,8 @@ async def run(args) -> None:
           f"median {statistics.median(full) if full else 0:.1f} ms; CPU max {max(rec.cpu[2], default=0):.1f} ms, "
           f"median {statistics.median(rec.cpu[2]) if full else 0:.1f} ms")
     print(f"garbage freed per full collection: median {statistics.median(rec.collected) if full else 0:.0f}; "
-          f"an explicit gc.collect() after the window: {walk:.1f} ms CPU")
+          f"an explicit gc.collect() after the window: {walk:.1f} ms CPU; freeze_long_lived() (a changing reload): "
+          f"{reload_freeze:.1f} ms CPU")
     for g in (0, 1):
         p = rec.pauses[g]
         print(f"gen-{g} collections {len(p)}; max {max(p, default=0):.1f} ms; p99 {pct(p, 0.99):.2f} ms")
