@@ -31,7 +31,8 @@ __all__ = ["MonitorConfig", "load_catalog", "spec_for", "load_links", "fingerpri
 log = logging.getLogger("negahban.catalog")
 
 
-@dataclass(frozen=True, slots=True)
+# weakref_slot: a test shows a removed monitor's config is freed after the service froze it (gc.freeze).
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class MonitorConfig:
     id: int
     name: str

@@ -24,7 +24,7 @@ import hashlib
 import heapq
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -114,6 +114,7 @@ class Scheduler:
         self._running: set[int] = set()
         self._tasks: set[asyncio.Task] = set()
         self._fingerprint: tuple | None = None
+        self._reloaded: list[Callable[[], object]] = []
         self._metrics(registry)
         runner.board.on_recheck(self.recheck)
         self.cluster: Cluster | None = None  # several nodes: only the monitors of the shards held here
@@ -143,6 +144,11 @@ class Scheduler:
         if self.cluster is not None:
             out.append(Loop("shard_leases", self.leases, every_s=self.cluster.lease_s / 3))
         return out
+
+    def on_reload(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` after each reload that re-read the catalog (the service freezes the new
+        long-lived objects then, see ``monitor.looplag.freeze_long_lived``)."""
+        self._reloaded.append(listener)
 
     def mine(self, monitor_id: int) -> bool:
         return self.cluster is None or self.cluster.owns(monitor_id)
@@ -250,6 +256,8 @@ class Scheduler:
         self._fingerprint = fp
         self.scheduled.set(len(fresh))
         log.info("catalog_loaded monitors=%s", len(fresh))
+        for listener in self._reloaded:
+            listener()
         return True
 
     async def _set_selfcheck(self, fresh: dict[int, MonitorConfig]) -> None:

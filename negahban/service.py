@@ -7,6 +7,7 @@ session factory, clock, probe context, metrics registry.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field, replace
@@ -46,7 +47,7 @@ from monitor.errors import InvalidInput, SettingsError
 from monitor.heartbeat_service import HeartbeatService
 from monitor.inventory import apply_inventory, load_inventory
 from monitor.leases import SINGLETONS, Cluster, exclusive, one_at_a_time
-from monitor.looplag import LoopLag
+from monitor.looplag import LoopLag, freeze_long_lived
 from monitor.maintenance import in_maintenance
 from monitor.retention import Retention, catch_up, housekeeping_loops
 from monitor.runner import Runner
@@ -128,6 +129,17 @@ class Service:
         # Pings sent before this could not be heard (see monitor.heartbeat.deadline).
         self.extras["heartbeats"].listening()
         self.app[DEPS].ready["ready"] = True
+        # Full collections stall the loop for their whole length (bench/gc_pauses.py, bench/README.md). Freeze
+        # what start-up built, and again after each reload that changed the catalog (the one place long-lived
+        # objects are replaced in bulk): a full collection then walks ~4.4 objects per monitor instead of ~21-34
+        # (at 50,000 monitors 685 -> 199 ms CPU each). And run one after 100 collections of generation 1
+        # instead of 10: at 50,000 monitors 11 -> 1 full collections in 90 s, loop-lag p99 178 -> 15 ms, check
+        # lateness p99 233 -> 16 ms, RSS unchanged (400-411 MB). Both are undone by stop().
+        self.extras["gc_threshold"] = gc.get_threshold()
+        gc.set_threshold(*self.extras["gc_threshold"][:2], 100)
+        frozen = freeze_long_lived()
+        self.scheduler.on_reload(freeze_long_lived)
+        log.info("gc_frozen objects=%s", frozen)
         log.info("started listen=%s:%s database=%s", self.settings.listen_host, self.settings.listen_port,
                  self.engine.url.render_as_string(hide_password=True))
 
@@ -156,6 +168,9 @@ class Service:
         if self.extras.get("incident_db") not in (None, self.engine):
             await self.extras["incident_db"].dispose()
         await self.engine.dispose()
+        gc.unfreeze()  # what this service froze is collectable again (a process that goes on, e.g. tests)
+        if "gc_threshold" in self.extras:
+            gc.set_threshold(*self.extras.pop("gc_threshold"))
         log.info("stopped")
 
 
