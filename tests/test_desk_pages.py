@@ -22,12 +22,15 @@ from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import jalali
 from monitor.accounts import Role, create_user, principal_of
 from monitor.models import Customer, Service
+from tests.web_forms import HTML
+from tests.web_forms import csrf as _csrf
+from tests.web_forms import get_page as _page
+from tests.web_forms import login as _login
 from tickets import intake
 from tickets.models import Ticket, TicketMessage
 from tickets.persian import MESSAGES, fa_digits
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)  # Saturday 10:30 in Tehran
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 XSS = "<script>alert(1)</script>"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -73,23 +76,10 @@ async def site(db, clock):
         yield world
 
 
-async def _login(client, username, password):
-    client.session.cookie_jar.clear()
-    form = await (await client.get("/login")).text()
-    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
-    resp = await client.post("/login", data={"username": username, "password": password, "csrf": token},
-                             cookies={"ngb_login_csrf": token}, allow_redirects=False)
-    assert resp.status == 303, await resp.text()
-    client.session.cookie_jar.update_cookies({"ngb_session": resp.cookies["ngb_session"].value})
 
 
-async def _page(client, path) -> tuple[int, str]:
-    resp = await client.get(path, headers=HTML, allow_redirects=False)
-    return resp.status, await resp.text()
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def _rows(html: str) -> dict[int, str]:

@@ -26,8 +26,10 @@ from incidents.store import open_incident
 from monitor.accounts import Role, create_user
 from monitor.models import Customer, Flip, Monitor, MonitorState, Server, Service
 from tests.incident_support import channel
+from tests.web_forms import HTML
+from tests.web_forms import csrf as _csrf
+from tests.web_forms import login as _login
 
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 UPDATE_FA = "سرور اصلی از دسترس خارج شده است و در حال بررسی آن هستیم."
@@ -72,18 +74,8 @@ async def site(db, clock):
         yield client, db.sessionmaker, world
 
 
-async def _login(client, username: str) -> None:
-    form = await (await client.get("/login")).text()
-    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
-    resp = await client.post("/login", data={"username": username, "password": f"{username}-pass-1",
-                                             "csrf": token, "next": ""},
-                             cookies={"ngb_login_csrf": token}, allow_redirects=False)
-    assert resp.status == 303, await resp.text()
-    client.session.cookie_jar.update_cookies({"ngb_session": resp.cookies["ngb_session"].value})
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 async def _page(client, iid: int) -> str:

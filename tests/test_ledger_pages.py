@@ -27,13 +27,16 @@ from dashboards.web.templating import catalog
 from monitor.accounts import Role, create_user
 from monitor.maintenance import create_window
 from monitor.models import MaintenanceWindow, Monitor
+from tests.web_forms import HTML
+from tests.web_forms import csrf as _csrf
+from tests.web_forms import get_page as _page
+from tests.web_forms import login as _login
 from tickets import fines
 from tickets.ledger.models import LedgerEntry, PricedItem
 from tickets.ledger.payments import record_payment
 from tickets.models import Fine, Ticket
 from tickets.sla import jalali_month_span
 
-HTML = {"Accept": "text/html,application/xhtml+xml"}
 XSS = "<script>alert(1)</script><b>beta"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORDS = {"fin": Role.FINANCE, "adm": Role.ADMIN, "tec": Role.TECHNICIAN, "noc": Role.NOC,
@@ -74,24 +77,10 @@ async def site(db, clock):
         yield {"client": client, "sm": db.sessionmaker, "w": w, "fines": fs, "clock": clock}
 
 
-async def _login(client, username):
-    client.session.cookie_jar.clear()
-    form = await (await client.get("/login")).text()
-    token = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
-    resp = await client.post("/login", data={"username": username, "password": f"{username}-pass-1",
-                                             "csrf": token}, cookies={"ngb_login_csrf": token},
-                             allow_redirects=False)
-    assert resp.status == 303, await resp.text()
-    client.session.cookie_jar.update_cookies({"ngb_session": resp.cookies["ngb_session"].value})
 
 
-async def _page(client, path) -> tuple[int, str]:
-    resp = await client.get(path, headers=HTML, allow_redirects=False)
-    return resp.status, await resp.text()
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
 
 
 def _totals(html: str) -> dict[int, int]:
