@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # ICMP sockets: "auto" (raw as root, else datagram; start-up fails if neither opens), "privileged",
     # "unprivileged", or "off" (no ICMP monitors; for a deployment without the rights).
     icmp: Literal["auto", "privileged", "unprivileged", "off"] = "auto"
+    # A PEM file of certificate authorities that HTTPS and TLS checks trust besides the system's (a company's
+    # own CA for internal services); the file is read once at start-up.
+    trust_ca_file: Path | None = None
     # Rule 18: other ways to reach support, shown on the public status page: "label: value; label: value".
     support_channels: str = ""
     # The site's address as visitors reach it (https://status.example.com), for the links in status-page

@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import signal
+import ssl
 from dataclasses import dataclass, field, replace
 
 import aiohttp
@@ -235,6 +236,19 @@ def configured_escalation(settings: Settings) -> EscalationConfig:
         raise SettingsError(f"NEGAHBAN_ESCALATION_POLICIES: {exc}") from None
 
 
+def _trusted_cas(settings: Settings) -> str | None:
+    """The extra CAs of NEGAHBAN_TRUST_CA_FILE, checked now so a bad file stops start-up with one line."""
+    if settings.trust_ca_file is None:
+        return None
+    try:
+        pem = settings.trust_ca_file.read_text(encoding="ascii")
+        ssl.create_default_context().load_verify_locations(cadata=pem)
+    except (OSError, UnicodeDecodeError, ssl.SSLError, ValueError) as exc:
+        raise SettingsError(f"NEGAHBAN_TRUST_CA_FILE={settings.trust_ca_file}: not a readable PEM file of "
+                            f"certificates ({exc})") from None
+    return pem
+
+
 async def _checked_escalation(settings: Settings, sm: async_sessionmaker) -> EscalationConfig:
     """The escalation settings, once every channel they name exists (a page must not go to a typo)."""
     config = configured_escalation(settings)
@@ -276,6 +290,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                         registry: CollectorRegistry | None = None) -> Service:
     clock = clock or SystemClock()
     registry = registry if registry is not None else CollectorRegistry()
+    trusted_cas = _trusted_cas(settings)
     engine = make_engine(settings.database_url)
     sm = make_sessionmaker(engine)
     async with one_at_a_time(engine, "startup"):  # several nodes starting together write these once
@@ -292,7 +307,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
         await ensure_selfcheck(sm, settings.canaries.split(","), clock.now(), settings.canary_interval_seconds)
     # Fresh connection per check and no state shared between monitors are the probes' own rules; this
     # raises IcmpUnavailable (naming the setting to change) when ICMP sockets cannot be opened.
-    ctx = await make_context(now=clock.now, icmp=settings.icmp)
+    ctx = await make_context(now=clock.now, icmp=settings.icmp, trust_ca_pem=trusted_cas)
     # One failure counter for every loop; items without an error column of their own keep attempts in the ledger.
     failures = WorkerFailures(registry)
     failures.attach(sm, clock.now)

@@ -35,3 +35,16 @@ def test_a_broken_settings_file_is_a_settings_error(tmp_path):
     f.write_text("listen_port: [unclosed\n")
     with pytest.raises(SettingsError, match="NEGAHBAN_CONFIG_FILE"):
         load_settings({"NEGAHBAN_CONFIG_FILE": str(f)})
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate\n", "-----BEGIN CERTIFICATE-----\nAAAA\n"
+                                     "-----END CERTIFICATE-----\n"])
+async def test_a_trust_ca_file_that_is_not_pem_certificates_stops_start_up_naming_it(tmp_path, content):
+    from negahban.service import build_service
+
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content, encoding="ascii")
+    settings = load_settings({}, database_url=f"sqlite+aiosqlite:///{tmp_path}/ngb.db", trust_ca_file=str(ca_file))
+    with pytest.raises(SettingsError, match=f"NEGAHBAN_TRUST_CA_FILE={ca_file}"):
+        await build_service(settings)
