@@ -7,7 +7,6 @@ written for a result that carries its data. Where we differ (README, "blackbox_e
   too); our own states are ``negahban_monitor_state``.
 - ``probe_ssl_earliest_cert_expiry`` and ``probe_ssl_last_chain_expiry_timestamp_seconds`` are the leaf's
   not-after (Python's ssl module of 3.11 gives no verified chain), and TLS 1.2 cipher names are OpenSSL's.
-- ``probe_icmp_reply_hop_limit`` is not written (the shared ICMP engine does not read the reply's TTL).
 """
 
 from __future__ import annotations
@@ -46,6 +45,7 @@ FAMILIES: list[tuple[str, str, str]] = [
     ("probe_dns_query_succeeded", "gauge", "Displays whether or not the query was executed successfully"),
     ("probe_dns_serial", "gauge", "Returns the serial number of the zone"),
     ("probe_icmp_duration_seconds", "gauge", "Duration of icmp request by phase"),
+    ("probe_icmp_reply_hop_limit", "gauge", "Replied packet hop limit (TTL for ipv4)"),
 ]
 INDEX = {name: i for i, (name, _, _) in enumerate(FAMILIES)}
 HEADERS = [f"# HELP {n} {h}\n# TYPE {n} {t}\n" for n, t, h in FAMILIES]
@@ -124,4 +124,5 @@ def family_lines(kind: str, labels: str, result: Any, fmt: Callable[[float], str
         rtt = phases.get("rtt_avg", 0.0) if details.get("received") else 0.0
         for phase, value in (("resolve", phases.get("resolve", 0.0)), ("setup", 0.0), ("rtt", rtt)):
             put("probe_icmp_duration_seconds", value, f',phase="{phase}"')
+        put("probe_icmp_reply_hop_limit", details.get("hop_limit"))
     return out

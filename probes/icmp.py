@@ -71,6 +71,8 @@ def _judge(spec: IcmpSpec, stats: EchoStats, host: str) -> ProbeResult:
     phases = summarise(stats)
     loss, received = phases["loss"], len(stats.rtts)
     details = {"address": host, "sent": stats.sent, "received": received}
+    if stats.hop_limit is not None:
+        details["hop_limit"] = stats.hop_limit
     avg = phases.get("rtt_avg", 0.0)
     summary = f"{received}/{stats.sent} replies, loss {loss:.0%}" + (f", avg {avg * 1000:.1f} ms" if received else "")
     if not received:

@@ -12,6 +12,7 @@ import asyncio
 import os
 import socket
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class EchoStats:
     sent: int = 0
     rtts: list[float] = field(default_factory=list)
     error: str | None = None
+    hop_limit: int | None = None  # of the last reply: its IPv4 TTL or IPv6 hop limit, as it arrived
 
 
 class _Run:
@@ -120,6 +122,13 @@ class IcmpEngine:
         sock = self._icmplib[fam].sock
         sock.setblocking(False)
         _big_receive_buffer(sock)
+        if self._ancillary(fam):
+            # The kernel strips the IP header (datagram sockets, and IPv6 always); it hands the TTL or hop
+            # limit over as ancillary data when asked.
+            if fam == socket.AF_INET:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_RECVTTL, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock, self._on_readable, fam, sock)
         self._socks[fam] = sock
@@ -170,18 +179,28 @@ class IcmpEngine:
             total = (total & 0xFFFF) + (total >> 16)
         return struct.pack("!BBHHH", kind, 0, ~total & 0xFFFF, self._ident, seq) + _PAYLOAD
 
+    def _ancillary(self, fam: int) -> bool:
+        return fam == socket.AF_INET6 or not self.privileged
+
     def _on_readable(self, fam: int, sock: socket.socket) -> None:
+        ancillary = self._ancillary(fam)
         for _ in range(4096):  # drain what is queued, bounded so one busy socket cannot starve the loop
+            hop_limit = None
             try:
-                data, src = sock.recvfrom(2048)
+                if ancillary:
+                    data, cmsgs, _flags, src = sock.recvmsg(2048, _CMSG_SPACE)
+                    hop_limit = _hop_limit(cmsgs)
+                else:
+                    data, src = sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
-            self._dispatch(fam, data, src[0], time.perf_counter())
+            self._dispatch(fam, data, src[0], time.perf_counter(), hop_limit)
 
-    def _dispatch(self, fam: int, data: bytes, source: str, now: float) -> None:
-        off = (data[0] & 0x0F) * 4 if fam == socket.AF_INET and self.privileged else 0
+    def _dispatch(self, fam: int, data: bytes, source: str, now: float, hop_limit: int | None = None) -> None:
+        raw_v4 = fam == socket.AF_INET and self.privileged
+        off = (data[0] & 0x0F) * 4 if raw_v4 else 0
         if len(data) < off + 8:
             return
         kind = data[off]
@@ -192,6 +211,7 @@ class IcmpEngine:
             entry = self._pending.pop((source, seq), None)
             if entry is not None:
                 entry[0].stats.rtts.append(now - entry[1])
+                entry[0].stats.hop_limit = data[8] if raw_v4 else hop_limit
                 entry[0].settle()
         elif kind in _ERRORS[fam]:
             self._error(fam, data, off + 8, kind)
@@ -211,6 +231,18 @@ class IcmpEngine:
         if entry is not None:
             entry[0].stats.error = _ERRORS[fam][kind]
             entry[0].settle()
+
+
+_IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)  # Linux's value; Python 3.11 does not name it
+_CMSG_SPACE = socket.CMSG_SPACE(4)
+_HOP_LIMIT_CMSGS = {(socket.IPPROTO_IP, socket.IP_TTL), (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)}
+
+
+def _hop_limit(cmsgs: list[tuple[int, int, bytes]]) -> int | None:
+    for level, kind, value in cmsgs:
+        if (level, kind) in _HOP_LIMIT_CMSGS and len(value) >= 4:
+            return int.from_bytes(value[:4], sys.byteorder)
+    return None
 
 
 def _big_receive_buffer(sock: socket.socket) -> None:

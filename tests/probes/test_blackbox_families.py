@@ -34,10 +34,7 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not Path(BLACKBOX).exists(), reason="tools/system-deps.sh installs it")]
 OURS = {"customer", "instance", "kind", "location", "monitor", "service"}
 # Families blackbox_exporter writes that we do not, and why (README, "blackbox_exporter families").
-LEFT_OUT = {
-    # The shared ICMP engine does not read the reply's TTL.
-    "probe_icmp_reply_hop_limit",
-}
+LEFT_OUT: set[str] = set()
 # Labels that blackbox_exporter added after Debian's 0.23 and that we write as 0.28 does.
 NEWER_LABELS = {"probe_ssl_last_chain_info": {"serialnumber"}}
 MODIFIED = datetime(2026, 11, 1, 8, 30, tzinfo=UTC)
@@ -162,3 +159,4 @@ async def test_our_families_and_label_names_match_the_real_blackbox_exporter(ca,
     assert samples[("probe_dns_serial", "dns", None)] == 2026120201
     assert samples[("probe_dns_answer_rrs", "dns", None)] == 1
     assert samples[("probe_ip_protocol", "tcp", None)] == 4
+    assert samples[("probe_icmp_reply_hop_limit", "icmp", None)] == 64

@@ -24,7 +24,7 @@ async def test_privileged_ping_of_loopback_addresses_is_up_with_rtt_stats(ctx):
     assert ctx.icmp.mode == "privileged"
     result = await probe_icmp(IcmpSpec(target="127.0.0.1", count=5, interval_s=0.01), ctx)
     assert (result.outcome, result.reason) == (Outcome.UP, "ok"), result.message
-    assert result.details == {"address": "127.0.0.1", "sent": 5, "received": 5}
+    assert result.details == {"address": "127.0.0.1", "sent": 5, "received": 5, "hop_limit": 64}
     p = result.phases
     assert p["loss"] == 0 and 0 < p["rtt_min"] <= p["rtt_avg"] <= p["rtt_max"] < 1 and p["jitter"] >= 0
 
@@ -88,14 +88,18 @@ async def main():
     except IcmpUnavailable as exc:
         print(json.dumps({"error": str(exc)})); return
     r = await probe_icmp(IcmpSpec(target="127.0.0.1", count=3, interval_s=0.01), ctx)
-    print(json.dumps({"mode": ctx.icmp.mode, "outcome": r.outcome.value, "received": r.details["received"]}))
+    out = {"mode": ctx.icmp.mode, "outcome": r.outcome.value, "received": r.details["received"]}
+    if len(sys.argv) > 2:  # also the replies' TTL and hop limit
+        v6 = await probe_icmp(IcmpSpec(target="::1", count=2, interval_s=0.01, ip_version=6), ctx)
+        out.update(ttl=r.details.get("hop_limit"), hop_limit=v6.details.get("hop_limit"))
+    print(json.dumps(out))
     await ctx.close()
 asyncio.run(main())
 """
 
 
-def _run_in(netns, mode: str, as_nobody: bool = False) -> dict:
-    argv = [sys.executable, "-c", _PROBE_IN_NS, mode]
+def _run_in(netns, mode: str, as_nobody: bool = False, hops: bool = False) -> dict:
+    argv = [sys.executable, "-c", _PROBE_IN_NS, mode, *(["hops"] if hops else [])]
     if as_nobody:
         argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", *argv]
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
@@ -107,6 +111,17 @@ def test_unprivileged_datagram_ping_works_where_ping_group_range_allows(netns):
     netns.sysctl("net.ipv4.ping_group_range", "0 2147483647")  # only inside this namespace
     out = _run_in(netns, "unprivileged")
     assert out == {"mode": "unprivileged", "outcome": "up", "received": 3}
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("mode", ["privileged", "unprivileged"])
+def test_the_reply_ttl_and_hop_limit_are_read_as_they_arrived(netns, mode):
+    # Inside the namespace the kernel answers loopback pings with its own defaults; set them apart from 64.
+    netns.sysctl("net.ipv4.ping_group_range", "0 2147483647")
+    netns.sysctl("net.ipv4.ip_default_ttl", "77")
+    netns.sysctl("net.ipv6.conf.lo.hop_limit", "55")
+    out = _run_in(netns, mode, hops=True)
+    assert out == {"mode": mode, "outcome": "up", "received": 3, "ttl": 77, "hop_limit": 55}
 
 
 @pytest.mark.netns
