@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import event
 
-from dashboards.web.status_routes import STATUS_TTL_S
+from dashboards.web.status_routes import STATUS_CACHE, STATUS_STALE_S, STATUS_TTL_S
 from tests.test_portal import portal  # noqa: F401  (the fixture is used by name)
 
 
@@ -31,4 +31,28 @@ async def test_fifty_concurrent_status_requests_cause_one_render(portal, db, clo
     clock.advance(seconds=STATUS_TTL_S / 2)
     assert (await client.get("/status")).status == 200 and len(renders) == 1   # still fresh
     clock.advance(seconds=STATUS_TTL_S)
-    assert (await client.get("/status")).status == 200 and len(renders) == 2   # a few seconds old at most
+    # Past its time the page is still answered at once, while one render in the background replaces it.
+    stale = await asyncio.gather(*(client.get("/status") for _ in range(20)))
+    assert {p.status for p in stale} == {200}
+    await client.app[STATUS_CACHE].settled()
+    assert len(renders) == 2   # twenty callers, one background render
+    assert (await client.get("/status")).status == 200 and len(renders) == 2   # the new page, fresh again
+    # After a long quiet (past the stale window) the first caller waits for a render, as before.
+    clock.advance(seconds=STATUS_TTL_S + STATUS_STALE_S + 1)
+    assert (await client.get("/status")).status == 200 and len(renders) == 3
+
+
+async def test_a_background_render_that_fails_keeps_the_old_page_and_is_tried_again(portal, db, clock):  # noqa: F811
+    client = portal["client"]
+    first = await (await client.get("/status")).text()
+    cache = client.app[STATUS_CACHE]
+    calls = []
+
+    async def broken():
+        calls.append(1)
+        raise RuntimeError("database away")
+
+    clock.advance(seconds=STATUS_TTL_S + 1)
+    assert await cache.get("page", broken) is not None          # the old page, at once
+    await cache.settled()
+    assert calls == [1] and (await (await client.get("/status")).text()) == first

@@ -35,15 +35,17 @@ ATOM_NS = "http://www.w3.org/2005/Atom"
 _UPDATE_WORDS = {k.value: v for k, v in STATUS_FA.items()}
 
 # The page costs hundreds of milliseconds at a few dozen services and is public: under load every caller
-# shares one render, at most STATUS_TTL_S seconds old.
+# shares one render, at most STATUS_TTL_S seconds old; for STATUS_STALE_S after that the old page is still
+# answered at once while one render in the background replaces it, so no visitor waits on a render.
 STATUS_TTL_S = 5.0
+STATUS_STALE_S = 60.0
 STATUS_CACHE = web.AppKey("status_cache", RenderCache)
 
 
 def status_cache(clock) -> RenderCache:
     # Three keys: the page's body, the whole page as sent on a GET, and the feed (never anything a caller
     # chooses, such as its Host, so that no caller can push the page out).
-    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=3)
+    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=3, stale_s=STATUS_STALE_S)
 
 
 def _words() -> dict[str, Mapping[str, str]]:
