@@ -47,27 +47,77 @@ class _Framing:
         self.headers: dict[str, str] = {}
         self.too_large = False
         self.error: Failure | None = None
+        self._scanned = 0  # where the search for the head's end goes on from
+        # Chunked bodies are framed as they arrive, each byte looked at once: where the next chunk-size line
+        # starts, the (start, end) of each chunk's data, and whether the trailer section has begun.
+        self._chunk_at = 0
+        self.spans: list[tuple[int, int]] = []
+        self._decoded = 0
+        self.last_chunk = False
 
     def __call__(self, buf: bytearray) -> bool:
         if self.head_len < 0:
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", self._scanned)
             if end < 0:
+                self._scanned = max(0, len(buf) - 3)
                 return len(buf) > 65536  # a head this long is garbage; stop reading
             try:
                 self._parse_head(bytes(buf[:end]))
             except Failure as exc:
                 self.error = exc
                 return True
-            self.head_len = end + 4
-        body_len = len(buf) - self.head_len
+            self.head_len = self._chunk_at = end + 4
         if self.no_body:
             return True
+        if self.chunked:
+            return self._chunks(buf)
+        body_len = len(buf) - self.head_len
         if body_len > self.max_body or (self.length is not None and self.length > self.max_body):
             self.too_large = True
             return True
         if self.length is not None:
             return body_len >= self.length
-        return self.chunked and buf.endswith(b"0\r\n\r\n") and _dechunk(bytes(buf[self.head_len:])) is not None
+        return False
+
+    def _chunks(self, buf: bytearray) -> bool:
+        """Frame the chunks that arrived since the last call; True once the last chunk and its trailers are in
+        (or the body is malformed or over the cap)."""
+        pos = self._chunk_at
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                if len(buf) - pos > 4096:  # no chunk-size or trailer line is this long
+                    self.error = Failure("http_error", "malformed chunked body")
+                    return True
+                break
+            if self.last_chunk:
+                if eol == pos:  # the empty line that ends the trailers, and the body
+                    self._chunk_at = eol + 2
+                    return True
+                pos = eol + 2  # a trailer field, skipped
+                continue
+            try:
+                size = int(bytes(buf[pos:eol]).split(b";", 1)[0], 16)
+            except ValueError:
+                self.error = Failure("http_error", "malformed chunked body")
+                return True
+            if size == 0:
+                self.last_chunk, pos = True, eol + 2
+                continue
+            end = eol + 2 + size
+            if end + 2 > len(buf):
+                break
+            if buf[end:end + 2] != b"\r\n":
+                self.error = Failure("http_error", "malformed chunked body")
+                return True
+            self.spans.append((eol + 2, end))
+            self._decoded += size
+            if self._decoded > self.max_body:
+                self.too_large = True
+                return True
+            pos = end + 2
+        self._chunk_at = pos
+        return False
 
     def _parse_head(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
@@ -84,25 +134,6 @@ class _Framing:
         cl = self.headers.get("content-length")
         if cl is not None and cl.isdigit() and not self.chunked:
             self.length = int(cl)
-
-
-def _dechunk(data: bytes) -> bytes | None:
-    """Decode a chunked body; None if it is incomplete or malformed."""
-    out, pos = bytearray(), 0
-    while True:
-        eol = data.find(b"\r\n", pos)
-        if eol < 0:
-            return None
-        try:
-            size = int(data[pos:eol].split(b";", 1)[0], 16)
-        except ValueError:
-            return None
-        if size == 0:
-            return bytes(out)
-        out += data[eol + 2: eol + 2 + size]
-        pos = eol + 2 + size + 2
-        if pos > len(data):
-            return None
 
 
 async def exchange(conn: Conn, request: bytes, max_body: int, head_only: bool) -> Response:
@@ -130,12 +161,11 @@ async def exchange(conn: Conn, request: bytes, max_body: int, head_only: bool) -
 def _body(framing: _Framing, buf: bytearray) -> bytes:
     if framing.no_body:
         return b""
-    raw = bytes(buf[framing.head_len:])
     if framing.chunked:
-        decoded = _dechunk(raw)
-        if decoded is None:
+        if not framing.last_chunk:
             raise Failure("http_error", "truncated chunked body")
-        return decoded
+        return b"".join(buf[a:b] for a, b in framing.spans)
+    raw = bytes(buf[framing.head_len:])
     if framing.length is not None:
         if len(raw) < framing.length:
             raise Failure("http_error", f"body truncated at {len(raw)} of {framing.length} bytes")
