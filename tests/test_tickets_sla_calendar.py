@@ -7,7 +7,13 @@ from desk_world import make_world, technical_draft, tehran
 from sqlalchemy import select
 
 from tickets import calendar_admin
-from tickets.calendar import OfficeCalendar, is_office_hours, phone_support_open, seeded_holidays
+from tickets.calendar import (
+    OfficeCalendar,
+    is_office_hours,
+    load_calendar,
+    phone_support_open,
+    seeded_holidays,
+)
 from tickets.errors import Refusal
 from tickets.intake import open_ticket
 from tickets.models import Ticket
@@ -121,3 +127,63 @@ def test_customers_read_times_as_jalali_tehran_time_in_persian_digits():
 
     assert jalali_text(tehran(2026, 11, 25, 16, 59)) == "۱۴۰۵/۰۹/۰۴ ۱۶:۵۹"
     assert jalali_text(tehran(2027, 3, 21, 0, 0)) == "۱۴۰۶/۰۱/۰۱ ۰۰:۰۰"
+
+
+async def _closure_days(sm):
+    return [(c.day, c.name) for c in await calendar_admin.list_changes(sm) if c.kind == "closure"]
+
+
+async def test_a_closure_over_a_range_closes_every_day_of_it_for_its_reason(sessionmaker):
+    world = await make_world(sessionmaker)
+    await calendar_admin.add_closure(sessionmaker, world.admin, date(2026, 11, 29), until=date(2026, 12, 1),
+                                     name="  جابه‌جایی دفتر ", now=tehran(2026, 11, 20))
+    assert await _closure_days(sessionmaker) == [
+        (date(2026, 11, 29), "جابه‌جایی دفتر"), (date(2026, 11, 30), "جابه‌جایی دفتر"),
+        (date(2026, 12, 1), "جابه‌جایی دفتر")]
+    when = tehran(2026, 11, 30, 10, 0)  # a Monday inside the range
+    assert (await _opened(sessionmaker, world, when)).first_response_due == when + H3
+    async with sessionmaker() as s:
+        calendar = await load_calendar(s, when)
+    assert [is_office_hours(tehran(2026, 11, d, 10, 0), calendar) for d in (28, 29, 30)] == [True, False, False]
+    assert [is_office_hours(tehran(2026, 12, d, 10, 0), calendar) for d in (1, 2)] == [False, True]
+
+
+@pytest.mark.parametrize("first, last, reason, code, field", [
+    (date(2026, 11, 29), date(2026, 11, 28), "تعطیلی", "closure_ends_before_start", "until"),
+    (date(2026, 11, 19), date(2026, 11, 29), "تعطیلی", "closure_in_the_past", "day"),
+    (date(2026, 11, 29), date(2026, 11, 29), "   ", "closure_reason_required", "name"),
+    (date(2026, 11, 29), date(2026, 11, 29), "ب" * 201, "closure_reason_too_long", "name"),
+    (date(2026, 11, 29), date(2026, 12, 30), "تعطیلی", "closure_too_long", "until"),  # 32 days
+])
+async def test_a_refused_closure_names_its_field_in_persian_and_writes_nothing(sessionmaker, first, last,
+                                                                                reason, code, field):
+    world = await make_world(sessionmaker)
+    with pytest.raises(Refusal) as caught:
+        await calendar_admin.add_closure(sessionmaker, world.admin, first, until=last, name=reason,
+                                         now=tehran(2026, 11, 20, 23, 59))
+    assert (caught.value.code, caught.value.field) == (code, field)
+    assert any("\u0600" <= ch <= "\u06ff" for ch in caught.value.message)
+    assert await _closure_days(sessionmaker) == []
+
+
+async def test_today_in_tehran_may_be_closed_even_when_utc_is_still_yesterday(sessionmaker):
+    world = await make_world(sessionmaker)
+    # 00:10 on 29 November in Tehran is 20:40 on the 28th in UTC.
+    await calendar_admin.add_closure(sessionmaker, world.admin, date(2026, 11, 29), name="برق",
+                                     now=tehran(2026, 11, 29, 0, 10))
+    assert await _closure_days(sessionmaker) == [(date(2026, 11, 29), "برق")]
+
+
+async def test_the_upcoming_calendar_lists_holidays_closures_and_removed_holidays_from_today(sessionmaker):
+    world = await make_world(sessionmaker)
+    now = tehran(2026, 11, 20)
+    await calendar_admin.add_closure(sessionmaker, world.admin, date(2026, 11, 29), name="برق", now=now)
+    await calendar_admin.remove_seeded_date(sessionmaker, world.admin, date(2026, 12, 23), now=now)
+    lines = await calendar_admin.upcoming(sessionmaker, date(2026, 11, 20), days=60)
+    assert [ln.day for ln in lines] == sorted(ln.day for ln in lines)
+    assert all(date(2026, 11, 20) <= ln.day < date(2027, 1, 19) for ln in lines)
+    kinds = {ln.day: ln.kind for ln in lines}
+    assert kinds[date(2026, 11, 29)] == "closure" and kinds[date(2026, 12, 23)] == "removed"
+    assert "holiday" in kinds.values()
+    assert not any(ln.day == date(2026, 11, 19) for ln in await calendar_admin.upcoming(
+        sessionmaker, date(2026, 11, 20)))

@@ -424,12 +424,18 @@ class DayIn(BaseModel):
     name: str = ""
 
 
-@routes.post("/api/v1/desk/calendar/closures", roles=ADMIN, body=DayIn, status=201)
+class ClosureIn(DayIn):
+    until: Day | None = None
+
+
+@routes.post("/api/v1/desk/calendar/closures", roles=ADMIN, body=ClosureIn, status=201)
+@refusals
 async def add_closure(request: web.Request) -> web.Response:
-    """Close the office on a day (due times are recomputed)."""
+    """Close the office on a day, or from ``day`` to ``until``, for a reason (``name``); due times are
+    recomputed. A day before today, an end before the start or no reason is refused, nothing written."""
     sm, principal, now = _ctx(request)
     b = request[BODY]
-    changed = await calendar_admin.add_closure(sm, principal, b.day, name=b.name, now=now,
+    changed = await calendar_admin.add_closure(sm, principal, b.day, name=b.name, until=b.until, now=now,
                                                targets=_targets(request))
     return json_response({"day": b.day.isoformat(), "kind": "closure", "tickets_recomputed": changed}, status=201)
 

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from dashboards.metrics_page import MetricsPage
 from dashboards.web import (
+    admin_calendar_pages,
     api_agents,
     api_incidents,
     api_inventory,
@@ -72,7 +73,7 @@ ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_invento
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, subscribe_routes.routes, prefs_routes.routes,
                                   incident_pages.routes, ledger_pages.routes, maintenance_pages.routes,
-                                  monitor_pages.routes,
+                                  monitor_pages.routes, admin_calendar_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"
 

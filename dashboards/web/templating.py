@@ -60,7 +60,8 @@ NAV: Mapping[str, tuple[tuple[str, str], ...]] = {
     "noc": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/noc/maintenance", _MAINT), ("/desk", _DESK), ("/portal", _SERVICES),
             ("/status", _STATUS)),
     "admin": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/desk", _DESK), ("/ledger", _LEDGER), ("/noc/maintenance", _MAINT),
-              ("/admin", N_("Admin")), ("/portal", _SERVICES), ("/status", _STATUS)),
+              ("/admin", N_("Admin")), ("/admin/calendar", N_("Office calendar")), ("/portal", _SERVICES),
+              ("/status", _STATUS)),
 }
 
 
