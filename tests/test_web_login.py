@@ -194,3 +194,12 @@ async def test_the_root_sends_each_caller_to_their_own_start_page(site):
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/login"
     await _login(client, "alice", "alice-pass-1")
     assert (await client.get("/", allow_redirects=False)).headers["Location"] == "/portal"
+
+
+@pytest.mark.parametrize("role, home", [(Role.CUSTOMER, "/portal"), (Role.TECHNICIAN, "/desk"),
+                                        (Role.FINANCE, "/ledger"), (Role.NOC, "/noc"), (Role.ADMIN, "/noc")])
+def test_each_role_lands_on_the_first_page_of_its_work(role, home):
+    from dashboards.web.login import home_for
+    from monitor.accounts import Principal
+
+    assert home_for(Principal(1, "x", role, 7 if role is Role.CUSTOMER else None)) == home

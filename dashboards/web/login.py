@@ -22,7 +22,7 @@ from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params
 from dashboards.web.routing import BODY, FORM, HTML, QUERY, RouteTable
 from dashboards.web.sessions import csrf_matches, login, logout, lookup_session
-from dashboards.web.templating import render
+from dashboards.web.templating import NAV, render
 from monitor.accounts import ALL_ROLES, Principal
 from monitor.errors import InvalidInput
 
@@ -66,7 +66,10 @@ async def session_principal(request: web.Request) -> Principal | None:
 
 
 def home_for(principal: Principal) -> str:
-    return "/noc" if principal.is_staff else "/portal"
+    """Where a role's day starts: the first page of its navigation (the desk for a technician, the ledger for
+    finance, the NOC screen for the NOC and admins, the portal for a customer)."""
+    items = NAV.get(principal.role.value)
+    return items[0][0] if items else ("/noc" if principal.is_staff else "/portal")
 
 
 def safe_next(value) -> str | None:
