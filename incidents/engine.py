@@ -271,7 +271,8 @@ class IncidentEngine:
         """The locations whose vote made this flip (written with it); claimed here, as the opening names them."""
         rows = list((await session.execute(select(FailingLocation).where(
             FailingLocation.monitor_id == flip.monitor_id, FailingLocation.since == flip.at,
-            FailingLocation.processed_at.is_(None)).order_by(FailingLocation.id))).scalars())
+            FailingLocation.confirmed.is_(True), FailingLocation.processed_at.is_(None))
+            .order_by(FailingLocation.id))).scalars())
         for row in rows:
             row.processed_at = now
             row.attempts += 1

@@ -324,6 +324,8 @@ class FailingLocation(Base):
     location: Mapped[str] = mapped_column(String(100))
     state: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UTCDateTime)  # the vote that first counted this location failing
+    # Written with the flip: one of the locations that confirmed it (the others joined after).
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     message: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

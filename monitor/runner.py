@@ -256,7 +256,7 @@ class Runner:
             known = frozenset()
         seen = self.board.seen.get(monitor_id, {})
         return [{"monitor_id": monitor_id, "since": since, "location": loc, "state": ev.state.value, "at": now,
-                 "message": seen[loc].message[:500] if loc in seen else ""}
+                 "confirmed": ev.flip is not None, "message": seen[loc].message[:500] if loc in seen else ""}
                 for loc in v.failing if loc not in known]
 
     async def location_canary(self, location: str, index: int, result: ProbeResult) -> None:

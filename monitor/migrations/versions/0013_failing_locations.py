@@ -22,6 +22,7 @@ def upgrade() -> None:
     sa.Column('location', sa.String(length=100), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('confirmed', sa.Boolean(), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
