@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from incidents.models import Audience
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import AgentBatch, Location, LocationResult, RollupFine
+from monitor.models import AgentBatch, FailingLocation, Location, LocationResult, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
@@ -207,6 +207,8 @@ async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_namin
     after = await incident_story(world.db, inc.id)
     assert (len(after[1]), len(after[2])) == (len(before[1]), len(before[2]))
     assert await assert_names_every_location(world.db, inc.id, LOCATIONS)
+    async with world.db.sessionmaker() as s:  # the runner wrote each location once, not once per check
+        assert sorted((await s.execute(select(FailingLocation.location))).scalars()) == sorted(LOCATIONS)
     seen = await (await world.client.get(f"/api/v1/incidents/{inc.id}", headers=staff)).json()
     assert sorted(seen["locations"]) == sorted(LOCATIONS)
     assert sum(e["kind"] == "location" for e in seen["timeline"]) >= 1
