@@ -3,6 +3,11 @@
 Each flip is claimed with ``UPDATE flips SET processed_at=... WHERE id=... AND processed_at IS NULL`` in the
 same transaction that applies it: the row count is 1 for exactly one process, and a crash rolls the claim
 back with the change, so several processes can share the work and a restart loses nothing.
+
+A voted monitor's failing locations (``failing_locations``, written by the runner) are claimed the same way,
+after the flips: the locations that confirmed a flip are named when its incident opens; one that joins later
+(the third of three, after a quorum of two) is added to the open incident, once, with a timeline entry and a
+notice to the NOC. A location seen after the recovery began, or for an earlier failure, changes nothing.
 """
 
 from __future__ import annotations
@@ -29,10 +34,18 @@ from incidents.rules import (
     recovery_confirmed,
     severity_for,
 )
-from incidents.store import absorb, add_event, find_open, open_incident, raise_severity, resolve_incident
+from incidents.store import (
+    absorb,
+    add_event,
+    find_open,
+    name_location,
+    open_incident,
+    raise_severity,
+    resolve_incident,
+)
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
-from monitor.models import Flip, Monitor, State
+from monitor.models import FailingLocation, Flip, Monitor, State
 from monitor.work import MAX_ITEM_ATTEMPTS, WorkerFailures, error_text, isolate
 
 __all__ = ["EngineConfig", "IncidentEngine", "InMaintenance", "never_in_maintenance"]
@@ -87,7 +100,66 @@ class IncidentEngine:
                 done += bool(applied)
             total += done
             if len(ids) < self.config.batch or done == 0:
+                return total + await self.process_locations()
+
+    async def process_locations(self) -> int:
+        """Apply every unprocessed failing location, oldest first. Return how many this process applied."""
+        total, waiting = 0, set()  # a row that failed or waits for its monitor's flip waits for the next pass
+        while True:
+            async with self.sessionmaker() as session:
+                ids = [i for i in (await session.execute(
+                    select(FailingLocation.id).where(FailingLocation.processed_at.is_(None))
+                    .order_by(FailingLocation.id).limit(self.config.batch + len(waiting)))).scalars()
+                    if i not in waiting]
+            done = 0
+            for row_id in ids:
+                applied = await self.process_location(row_id)
+                if not applied:
+                    waiting.add(row_id)
+                done += bool(applied)
+            total += done
+            if len(ids) < self.config.batch or done == 0:
                 return total
+
+    async def process_location(self, row_id: int) -> bool | None:
+        """Claim one failing location and name it on its monitor's open incident (see the module's docstring).
+        False if another process had it or a flip of its monitor is still queued (that flip may open the
+        incident that names it: it is applied first), None if applying it failed (retried, then set aside)."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                now = self.clock.now()
+                row = await session.get(FailingLocation, row_id)
+                if row is None or row.processed_at is not None or await session.scalar(select(exists().where(
+                        Flip.monitor_id == row.monitor_id, Flip.processed_at.is_(None)))):
+                    return False
+                claimed = await session.execute(
+                    update(FailingLocation).where(FailingLocation.id == row_id, FailingLocation.processed_at.is_(None))
+                    .values(processed_at=now, attempts=FailingLocation.attempts + 1))
+                if claimed.rowcount != 1:
+                    return False
+                incident = await find_open(session, dedup_key_for(row.monitor_id, None))
+                if (incident is not None and incident.monitor_id == row.monitor_id
+                        and incident.recovering_since is None and row.since >= incident.opened_at
+                        and await name_location(session, incident, row.location, row.at, now, row.message)):
+                    log.info("incident_location incident_id=%s location=%s", incident.id, row.location)
+        except Exception as exc:
+            await self._location_failed(row_id, exc)
+            return None
+        self._changed()
+        return True
+
+    async def _location_failed(self, row_id: int, exc: Exception) -> None:
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            row = await session.get(FailingLocation, row_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.error = error_text(exc)
+            gave_up = row.attempts >= MAX_ITEM_ATTEMPTS
+            if gave_up:
+                row.processed_at = now
+        self.failures.record("incident_engine", f"failing_location:{row_id}", exc, gave_up=gave_up)
 
     async def _skip_harmless(self) -> int:
         """Claim in one statement the flips that cannot change anything: a move to a non-failing state
@@ -187,11 +259,24 @@ class IncidentEngine:
         incident = await open_incident(
             session, key=key, source=Source.MONITOR, severity=severity, title=f"{root.name} {state.lower()}",
             opened_at=flip.at, now=now, affected=rows, summary=f"{flip.reason} {flip.message}".strip(),
-            monitor_id=root.id, service_id=rows[0].service_id, customer_id=rows[0].customer_id)
+            monitor_id=root.id, service_id=rows[0].service_id, customer_id=rows[0].customer_id,
+            locations=await self._confirming_locations(session, flip, now) if root.id == flip.monitor_id else [])
         log.info("incident_opened incident_id=%s key=%s severity=%s", incident.id, key, severity)
         if self.metrics:
             self.metrics.opened.labels(Source.MONITOR.value, severity.value).inc()
         return incident
+
+    @staticmethod
+    async def _confirming_locations(session: AsyncSession, flip: Flip, now: datetime) -> list[str]:
+        """The locations whose vote made this flip (written with it); claimed here, as the opening names them."""
+        rows = list((await session.execute(select(FailingLocation).where(
+            FailingLocation.monitor_id == flip.monitor_id, FailingLocation.since == flip.at,
+            FailingLocation.confirmed.is_(True), FailingLocation.processed_at.is_(None))
+            .order_by(FailingLocation.id))).scalars())
+        for row in rows:
+            row.processed_at = now
+            row.attempts += 1
+        return [r.location for r in rows]
 
     @staticmethod
     def _fail_again(session: AsyncSession, incident: Incident, flip: Flip) -> None:

@@ -20,7 +20,7 @@ from incidents.models import Incident, Notification, NotificationChannel, Status
 from incidents.statuspage.models import PublicUpdate
 from incidents.statuspage.updates import updates_of
 from monitor.accounts import Principal, User, require_role
-from monitor.models import Customer, Flip, Monitor, MonitorState, Server, Service
+from monitor.models import Customer, Flip, Location, Monitor, MonitorState, Server, Service
 
 __all__ = ["Entry", "AffectedItem", "IncidentHistory", "incident_history", "usernames", "FAILING_STATES",
            "IncidentLists", "incident_lists"]
@@ -63,6 +63,9 @@ class IncidentHistory:
     # The root monitor's state now (None for an Alertmanager incident): whether resolving by hand would only
     # open a new incident.
     monitor_state: str | None
+    # The locations that saw the failure (a voted monitor's), each as (name, display name), in the order
+    # they did.
+    locations: list[tuple[str, str]] = ()
 
     @property
     def still_failing(self) -> bool:
@@ -129,6 +132,9 @@ async def incident_history(sessionmaker: async_sessionmaker, principal: Principa
         if incident.monitor_id is not None and incident.status != Status.RESOLVED:
             row = await session.get(MonitorState, incident.monitor_id)
             state = row.state if row is not None else None
+        shown = dict((await session.execute(select(Location.name, Location.display_name).where(
+            Location.name.in_(list(incident.locations or []))))).all()) if incident.locations else {}
+    locations = [(loc, shown.get(loc) or loc) for loc in incident.locations or []]
 
     entries = [Entry(e.at, "event", e.kind, e.text, names.get(e.user_id)) for e in view.events]
     entries += [Entry(f.at, "flip", f.new_state, f.message or f.reason, None, f"{f.old_state} -> {f.new_state}",
@@ -140,7 +146,7 @@ async def incident_history(sessionmaker: async_sessionmaker, principal: Principa
     order = {"flip": 0, "event": 1, "notification": 2, "update": 3}
     entries.sort(key=lambda e: (e.at, order[e.source]))
     return IncidentHistory(incident, names.get(incident.acknowledged_by), names.get(incident.assigned_to),
-                           affected, entries, updates, state)
+                           affected, entries, updates, state, locations)
 
 
 @dataclass(frozen=True, slots=True)

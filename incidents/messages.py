@@ -42,6 +42,8 @@ def noc_notice(kind: str, incident: Incident, extra: str = "") -> tuple[str, str
              f"opened_at: {incident.opened_at.isoformat()}"]
     if incident.resolved_at:
         lines.append(f"resolved_at: {incident.resolved_at.isoformat()} duration_s: {incident.duration_s:.0f}")
+    if incident.locations:
+        lines.append(f"locations: {', '.join(incident.locations)}")
     if extra:
         lines.append(extra)
     return subject, "\n".join(lines)

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.db.base import Base, BigId, UTCDateTime, fk_id
@@ -113,6 +113,9 @@ class Incident(Base):
     # The desk's failures on this incident (opening or closing its ticket): the last error and how many.
     desk_error: Mapped[str | None] = mapped_column(Text)
     desk_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A voted monitor's incident: the locations (internal names) that saw the failure while it was open, in
+    # the order they did (``monitor.models.FailingLocation``); customers are never shown these names.
+    locations: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     __table_args__ = (Index("ix_incidents_status_opened", "status", "opened_at"),)
 
 

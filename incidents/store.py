@@ -16,7 +16,7 @@ from incidents.outbox import announce_to_customers, announce_to_noc
 from incidents.statuspage.fanout import announce_incident
 
 __all__ = ["add_event", "find_open", "previous_of", "open_incident", "raise_severity", "resolve_incident",
-           "absorb"]
+           "absorb", "name_location"]
 
 
 def add_event(session: AsyncSession, incident_id: int, at: datetime, kind: str, text: str = "",
@@ -65,6 +65,20 @@ async def absorb(session: AsyncSession, incident: Incident, rows: Sequence[Affec
     await session.flush()
     # A status-page subscriber of a service affected only now hears of the incident now (once).
     await announce_incident(session, incident, "opened", now)
+
+
+async def name_location(session: AsyncSession, incident: Incident, location: str, at: datetime, now: datetime,
+                        message: str = "") -> bool:
+    """One more location saw the incident's failure: listed on the incident, one timeline entry, one notice to
+    the NOC. False (nothing written) if the incident already names it: a repeat changes nothing."""
+    if location in (incident.locations or []):
+        return False
+    incident.locations = [*(incident.locations or []), location]  # a new list: the JSON column is rewritten
+    add_event(session, incident.id, at, "location", f"{location}: {message}" if message else location)
+    # One notice per location (its position makes the outbox's key), never a second for the same one.
+    await announce_to_noc(session, incident, f"location-{len(incident.locations)}", now,
+                          f"also failing from: {location}")
+    return True
 
 
 async def raise_severity(session: AsyncSession, incident: Incident, severity: Severity, at: datetime,

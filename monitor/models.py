@@ -27,7 +27,7 @@ from monitor.db.base import Base, BigId, UTCDateTime, fk_id
 __all__ = [
     "State", "DeviceKind", "Customer", "Service", "Datacenter", "NetworkDevice", "Server", "Monitor",
     "MonitorState", "ProbeResultRow", "Flip", "Heartbeat", "MaintenanceWindow", "RollupFine", "RollupArchive",
-    "WorkerItemFailure", "Location", "LocationResult", "AgentBatch", "CENTRAL",
+    "WorkerItemFailure", "Location", "LocationResult", "AgentBatch", "FailingLocation", "CENTRAL",
 ]
 
 # The location of the central service itself (its checks, its canaries: NEGAHBAN_CANARIES); never a row.
@@ -309,6 +309,28 @@ class LocationResult(Base):
     batch_id: Mapped[int | None] = fk_id("agent_batches.id", nullable=True, index=False)
     __table_args__ = (Index("ix_location_results_monitor_at", "monitor_id", "at"),
                       Index("ix_location_results_location_at", "location", "at"))
+
+
+class FailingLocation(Base):
+    """A location whose vote saw a voted monitor fail while it was in one failing state (DOWN or DEGRADED
+    since ``since``): written with the flip for the locations that confirmed it, and by the next flush for
+    each location that joins later. The unique (monitor, since, location) makes a repeat a no-op; the incident
+    engine claims the rows (``processed_at``) and names the locations on the monitor's open incident."""
+
+    __tablename__ = "failing_locations"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    monitor_id: Mapped[int] = fk_id("monitors.id", index=False)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    location: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # the vote that first counted this location failing
+    # Written with the flip: one of the locations that confirmed it (the others joined after).
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    message: Mapped[str] = mapped_column(Text, default="")
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("monitor_id", "since", "location"),)
 
 
 class AgentBatch(Base):

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.clock import Clock
-from monitor.models import ProbeResultRow, RollupArchive, RollupFine
+from monitor.models import FailingLocation, ProbeResultRow, RollupArchive, RollupFine
 from monitor.rollups import DAY, FINE_S, HOUR, Bucket, hour_slot, month_index, pack, unpack
 from monitor.work import Loop, WorkerFailures, isolate
 
@@ -167,6 +167,9 @@ def _deletes(now: datetime, keep: Retention) -> dict[str, Delete]:
         out["rollups_daily"] = delete(RollupArchive).where(RollupArchive.resolution == DAY,
                                                            RollupArchive.period < period)
     out["probe_results"] = delete(ProbeResultRow).where(ProbeResultRow.at < now - timedelta(seconds=keep.raw_s))
+    # Taken by the incident engine, they live on in the incidents that name them.
+    out["failing_locations"] = delete(FailingLocation).where(
+        FailingLocation.processed_at.is_not(None), FailingLocation.at < now - timedelta(seconds=keep.raw_s))
     return out
 
 

@@ -29,14 +29,18 @@ from monitor.evaluate import Context, Evaluation, Memory, ParentStatus, classify
 from monitor.locations import LocationBoard, voted_policy, window_s
 from monitor.maintenance import Calendar
 from monitor.models import CENTRAL, MonitorState, State
+from monitor.quorum import Vote
 from monitor.selfcheck import SelfCheck
 from monitor.store import ResultStore, StaleFlip
 from monitor.topology import Topology, parent_status
 from probes import PROBERS, Outcome, ProbeContext, ProbeResult
 
-__all__ = ["Runner", "Latest", "located_row"]
+__all__ = ["Runner", "Latest", "located_row", "NAMED_STATES"]
 
 log = logging.getLogger("negahban.runner")
+
+# The failing states of a voted monitor whose incident names the locations that see the failure.
+NAMED_STATES = frozenset({State.DOWN, State.DEGRADED})
 
 
 @dataclass(slots=True)
@@ -78,6 +82,9 @@ class Runner:
         # another node's and that node is gone) until this node checks them: as a parent, one is a suspect,
         # not a witness, so its children wait rather than confirm an outage of their own.
         self.unverified: set[int] = set()
+        # Voted monitors: the locations already written as failing (``failing_locations``) for the failing
+        # state that began at ``since``, so that each location is written once per failure, not per check.
+        self.named: dict[int, tuple[datetime, frozenset[str]]] = {}
 
     def on_flip(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -108,6 +115,7 @@ class Runner:
         self.latest.pop(monitor_id, None)
         self.store.forget(monitor_id)
         self.board.forget(monitor_id)
+        self.named.pop(monitor_id, None)
 
     async def flush(self) -> int:
         return await self.store.flush()
@@ -182,11 +190,11 @@ class Runner:
         return await self._keep(cfg, prev, result, ev, now)
 
     async def _keep(self, cfg: MonitorConfig, prev: Memory, result: ProbeResult, ev: Evaluation, now: datetime,
-                    rollup: bool = True) -> Evaluation:
+                    rollup: bool = True, failing: list[dict] = ()) -> Evaluation:
         self.memories[cfg.id] = ev.memory
         self.latest[cfg.id] = Latest(cfg, result, ev.state)
         try:
-            await self.store.record(cfg.id, now, result, ev, rollup=rollup)
+            await self.store.record(cfg.id, now, result, ev, rollup=rollup, failing=failing)
         except StaleFlip:
             # Another node flipped it meanwhile (it held the monitor, or still thought so): what it wrote is
             # the truth now; the next check is judged from it.
@@ -227,7 +235,29 @@ class Runner:
             return None  # every location blind or silent: the state is held
         ctx = replace(self.context_for(cfg, now), blind=False)  # blindness was the vote's to weigh
         ev = evaluate(prev, v.result(), voted_policy(cfg.policy), now, ctx)
-        return await self._keep(cfg, prev, v.result(), ev, now, rollup=False)
+        failing = self._failing_rows(cfg.id, ev, v, now)
+        ev = await self._keep(cfg, prev, v.result(), ev, now, rollup=False, failing=failing)
+        if failing:
+            since, known = self.named.get(cfg.id, (None, frozenset()))
+            if since != ev.memory.since:
+                known = frozenset()
+            self.named[cfg.id] = (ev.memory.since, known | {r["location"] for r in failing})
+        return ev
+
+    def _failing_rows(self, monitor_id: int, ev: Evaluation, v: Vote, now: datetime) -> list[dict]:
+        """``failing_locations`` rows for the voters failing in this vote that were not yet written for the
+        monitor's current failing state: with its flip, the locations that confirmed it; later, each
+        location that joins (the third of three, after a quorum of two), so its incident can name it."""
+        since = ev.memory.since
+        if ev.state not in NAMED_STATES or since is None or not v.failing:
+            return []
+        named_since, known = self.named.get(monitor_id, (None, frozenset()))
+        if named_since != since:
+            known = frozenset()
+        seen = self.board.seen.get(monitor_id, {})
+        return [{"monitor_id": monitor_id, "since": since, "location": loc, "state": ev.state.value, "at": now,
+                 "confirmed": ev.flip is not None, "message": seen[loc].message[:500] if loc in seen else ""}
+                for loc in v.failing if loc not in known]
 
     async def location_canary(self, location: str, index: int, result: ProbeResult) -> None:
         """Take one canary check of an agent's location; a change of its blindness is evaluated on the

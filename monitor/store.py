@@ -28,7 +28,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.evaluate import Evaluation, FlipDraft, Memory
-from monitor.models import Flip, LocationResult, Monitor, MonitorState, ProbeResultRow, RollupFine
+from monitor.models import (
+    FailingLocation,
+    Flip,
+    LocationResult,
+    Monitor,
+    MonitorState,
+    ProbeResultRow,
+    RollupFine,
+)
 from monitor.rollups import FINE_S, Bucket
 from monitor.work import WorkerFailures
 from probes.base import ProbeResult
@@ -52,23 +60,25 @@ class Pending:
     states: dict[int, Memory]
     raw: list[dict]
     located: list[dict] = field(default_factory=list)  # the central location's checks of voted monitors
+    failing: list[dict] = field(default_factory=list)  # locations joining a voted monitor's failure
 
     @classmethod
     def empty(cls) -> Pending:
-        return cls({}, {}, [], [])
+        return cls({}, {}, [], [], [])
 
     def __len__(self) -> int:
-        return len(self.rollups) + len(self.states) + len(self.raw) + len(self.located)
+        return len(self.rollups) + len(self.states) + len(self.raw) + len(self.located) + len(self.failing)
 
     def monitor_ids(self) -> set[int]:
         return ({m for m, _ in self.rollups} | set(self.states) | {r["monitor_id"] for r in self.raw}
-                | {r["monitor_id"] for r in self.located})
+                | {r["monitor_id"] for r in self.located} | {r["monitor_id"] for r in self.failing})
 
     def only(self, monitor_id: int) -> Pending:
         return Pending({k: v for k, v in self.rollups.items() if k[0] == monitor_id},
                        {k: v for k, v in self.states.items() if k == monitor_id},
                        [r for r in self.raw if r["monitor_id"] == monitor_id],
-                       [r for r in self.located if r["monitor_id"] == monitor_id])
+                       [r for r in self.located if r["monitor_id"] == monitor_id],
+                       [r for r in self.failing if r["monitor_id"] == monitor_id])
 
     def checks(self) -> int:
         return sum(b.checks for b in self.rollups.values())
@@ -80,6 +90,7 @@ class Pending:
         self.states = {k: v for k, v in self.states.items() if k not in ids}
         self.raw = [r for r in self.raw if r["monitor_id"] not in ids]
         self.located = [r for r in self.located if r["monitor_id"] not in ids]
+        self.failing = [r for r in self.failing if r["monitor_id"] not in ids]
 
 
 def _raw_row(monitor_id: int, at: datetime, result: ProbeResult) -> dict:
@@ -128,11 +139,16 @@ class ResultStore:
         """Buffer one ``location_results`` row (written by the next flush)."""
         self._pending.located.append(row)
 
+    def add_failing(self, rows: list[dict]) -> None:
+        """Buffer ``failing_locations`` rows: locations that joined a failure after its flip (next flush)."""
+        self._pending.failing.extend(rows)
+
     async def record(self, monitor_id: int, at: datetime, result: ProbeResult, ev: Evaluation,
-                     rollup: bool = True) -> int | None:
+                     rollup: bool = True, failing: list[dict] = ()) -> int | None:
         """Take one evaluated check; returns the flip's id when it flipped (written before returning).
 
-        ``rollup=False`` for a location vote: its checks were counted one by one as they came."""
+        ``rollup=False`` for a location vote: its checks were counted one by one as they came. ``failing``:
+        the ``failing_locations`` rows of a vote (with the flip when it flipped, else by the next flush)."""
         if rollup:
             self.add_check(monitor_id, at, ev.observed, result.latency_s)
         if ev.flip is None:
@@ -141,12 +157,15 @@ class ResultStore:
                 self._pending.states[monitor_id] = ev.memory
             if ev.observed != "up" or result.details.get("event"):
                 self._pending.raw.append(_raw_row(monitor_id, at, result))
+            self.add_failing(list(failing))
             return None
         self._pending.states.pop(monitor_id, None)
         self._written[monitor_id] = ev.memory.signature()
-        return await self.write_flip(monitor_id, ev.flip, ev.memory, _raw_row(monitor_id, at, result))
+        return await self.write_flip(monitor_id, ev.flip, ev.memory, _raw_row(monitor_id, at, result),
+                                     list(failing))
 
-    async def write_flip(self, monitor_id: int, flip: FlipDraft, mem: Memory, raw: dict | None) -> int:
+    async def write_flip(self, monitor_id: int, flip: FlipDraft, mem: Memory, raw: dict | None,
+                         failing: list[dict] = ()) -> int:
         """Write a flip (with its state row and result) and return its id once committed.
 
         Group commit: flips arriving while a transaction is being written wait for the next one, so a burst
@@ -157,7 +176,7 @@ class ResultStore:
                "new_state": flip.new_state.value, "reason": flip.reason, "message": flip.message,
                "root_monitor_id": flip.root_monitor_id}
         done = asyncio.get_running_loop().create_future()
-        self._flips.append((row, raw, _state_row(monitor_id, mem), done))
+        self._flips.append((row, raw, _state_row(monitor_id, mem), done, list(failing)))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_flips())
         return await done
@@ -176,7 +195,7 @@ class ResultStore:
                 elif not batch[0][3].done():
                     batch[0][3].set_exception(exc)
                 continue
-            for (*_, done), flip_id in zip(batch, ids, strict=True):
+            for (_, _, _, done, _), flip_id in zip(batch, ids, strict=True):
                 if not done.done():
                     done.set_result(flip_id)
 
@@ -204,6 +223,7 @@ class ResultStore:
             raws = [b[1] for b in batch if b[1] is not None]
             if raws:
                 await session.execute(insert(ProbeResultRow.__table__), raws)
+            await self._insert_failing(session, [r for b in batch for r in b[4]])
             await self._upsert_states(session, list({b[2]["monitor_id"]: b[2] for b in batch}.values()))
         self.flip_seq.update(seqs)
         return list(ids)
@@ -286,6 +306,7 @@ class ResultStore:
                 await session.execute(insert(ProbeResultRow.__table__), pending.raw)
             if pending.located:
                 await session.execute(insert(LocationResult.__table__), pending.located)
+            await self._insert_failing(session, pending.failing)
             await self._upsert_states(session, [_state_row(m, mem) for m, mem in pending.states.items()])
 
     async def _existing(self, ids: set[int]) -> set[int]:
@@ -300,7 +321,15 @@ class ResultStore:
             self._pending.states.setdefault(m, mem)
         self._pending.raw[:0] = pending.raw
         self._pending.located[:0] = pending.located
+        self._pending.failing[:0] = pending.failing
         self._checks += checks
+
+    @staticmethod
+    async def _insert_failing(session: AsyncSession, rows: list[dict]) -> None:
+        """A location already named for this failure (a repeat, another node's write) is left as it is."""
+        if rows:
+            await session.execute(_insert_for(session)(FailingLocation.__table__).on_conflict_do_nothing(
+                index_elements=["monitor_id", "since", "location"]), rows)
 
     async def _upsert_rollups(self, session: AsyncSession, rollups: dict[tuple[int, int], Bucket]) -> None:
         if not rollups:

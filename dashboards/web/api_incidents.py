@@ -81,13 +81,16 @@ def customer_title(i: Incident, principal: Principal) -> str:
 
 
 def incident_json(i: Incident, principal: Principal | None = None) -> dict:
-    title = i.title if principal is None or principal.is_staff else customer_title(i, principal)
+    staff = principal is None or principal.is_staff
+    title = i.title if staff else customer_title(i, principal)
     return {
         "id": i.id, "title": title, "severity": i.severity, "status": i.status, "source": i.source,
         "service_id": i.service_id, "customer_id": i.customer_id, "opened_at": i.opened_at,
         "acknowledged_at": i.acknowledged_at, "acknowledged_by": i.acknowledged_by, "assigned_to": i.assigned_to,
         "resolved_at": i.resolved_at, "duration_s": i.duration_s, "flap_count": i.flap_count,
         "previous_incident_id": i.previous_incident_id,
+        # Internal location names: staff only (customers never see where we watch from).
+        "locations": list(i.locations or []) if staff else [],
     }
 
 
@@ -107,6 +110,8 @@ class IncidentOut(BaseModel):
     duration_s: float | None
     flap_count: int
     previous_incident_id: int | None
+    locations: list[str] = Field([], description="the locations that saw the failure while the incident was "
+                                 "open, in the order they did (staff only; empty for customers)")
 
 
 class TimelineOut(BaseModel):

@@ -40,7 +40,7 @@ STATUS_WORDS = {"triggered": N_("Open, not acknowledged"), "acknowledged": N_("A
 EVENT_WORDS = {"opened": N_("Opened"), "flapped": N_("Flapped"), "upgraded": N_("Severity raised"),
                "acknowledged": N_("Acknowledged"), "assigned": N_("Assigned"), "note": N_("Note"),
                "escalated": N_("Escalated"), "resolved": N_("Resolved"),
-               "still_failing": N_("Still failing after resolve")}
+               "still_failing": N_("Still failing after resolve"), "location": N_("Also failing from")}
 SOURCE_WORDS = {"flip": N_("State change"), "notification": N_("Notification"), "update": N_("Public update")}
 DELIVERY_WORDS = {"pending": N_("waiting to be sent"), "sent": N_("sent"), "failed": N_("failed"),
                   "skipped": N_("skipped")}

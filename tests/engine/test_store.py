@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from monitor.evaluate import Memory, evaluate
-from monitor.models import Flip, Monitor, MonitorState, ProbeResultRow, RollupArchive, RollupFine
+from monitor.models import (
+    FailingLocation,
+    Flip,
+    Monitor,
+    MonitorState,
+    ProbeResultRow,
+    RollupArchive,
+    RollupFine,
+)
 from monitor.policy import load_policy
 from monitor.retention import Retention, compact_days, compact_hours, purge
 from monitor.rollups import DAY, HOUR, unpack
@@ -111,10 +119,14 @@ async def test_retention_drops_what_outlived_its_resolution(sessionmaker):
     mid = await _monitor(sessionmaker)
     store = ResultStore(sessionmaker)
     await _feed(store, mid, ["down"] * 4, T0)
+    store.add_failing([{"monitor_id": mid, "since": T0, "location": loc, "state": "DOWN", "at": T0,
+                        "processed_at": T0 if loc == "east" else None} for loc in ("east", "west")])
     await store.flush()
     await compact_hours(sessionmaker, T0 + timedelta(hours=1), hours=2)
     counts = await purge(sessionmaker, T0 + timedelta(days=8), Retention())
     assert counts["rollups_fine"] == 1 and counts["probe_results"] == 4
+    # A failing location is dropped once the incident engine took it, never before.
+    assert counts["failing_locations"] == 1 and await _count(sessionmaker, FailingLocation) == 1
     assert await _count(sessionmaker, RollupArchive) == 1  # hourly is kept 90 days
     counts = await purge(sessionmaker, T0 + timedelta(days=91), Retention())
     assert counts["rollups_hourly"] == 1

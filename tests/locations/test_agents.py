@@ -19,16 +19,28 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select, update
 
+from incidents.models import Audience
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
-from monitor.models import AgentBatch, Location, LocationResult, RollupFine
+from monitor.models import AgentBatch, FailingLocation, Location, LocationResult, RollupFine
 from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
 from probes import make_context
-from tests.locations.support import all_incidents, flips_of, monitor_id
+from tests.incident_support import channel
+from tests.locations.support import (
+    all_incidents,
+    assert_names_every_location,
+    flips_of,
+    incident_story,
+    monitor_id,
+    staff_and_customer_headers,
+)
+from tests.web_forms import get_page, login
 
 LOCATIONS = ("east", "west", "north")
+# What the staff pages show of each location (its public name); customers see none of them.
+SHOWN = {"east": "تهران", "west": "تبریز", "north": "رشت"}
 INTERVAL = 30
 
 
@@ -63,7 +75,7 @@ def _dead_port() -> int:
 
 
 def _inventory(port: int, canary_port: int, locations=LOCATIONS, extra: str = "") -> str:
-    locs = "\n".join(f"  - {{name: {n}, display_name: {n}, canaries: ['tcp:canary.test:{canary_port}']}}"
+    locs = "\n".join(f"  - {{name: {n}, display_name: {SHOWN[n]}, canaries: ['tcp:canary.test:{canary_port}']}}"
                      for n in LOCATIONS)
     return f"""
 locations:
@@ -168,6 +180,8 @@ async def world(db, clock, tmp_path):
 
 async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_naming_the_locations(world):
     await world.start()
+    await channel(world.db.sessionmaker, "noc-hook", Audience.NOC)
+    staff, customer = await staff_and_customer_headers(world.db, "acme", world.clock.now())
     web = await monitor_id(world.db, "web")
     for _ in range(2):
         await world.round()
@@ -184,6 +198,25 @@ async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_namin
     # The flip names the locations that confirmed it (a quorum: two of three); the vote names all three.
     assert sum(loc in down[0].message for loc in LOCATIONS) >= 2
     assert set(world.service.runner.latest[web].result.details["failing"]) == set(LOCATIONS)
+    # The incident names all three: the quorum from its opening, the third once it joined; more failing
+    # checks from every location add nothing (no second entry, notice or incident).
+    await assert_names_every_location(world.db, inc.id, LOCATIONS)
+    before = await incident_story(world.db, inc.id)
+    for _ in range(2):
+        await world.round()
+    after = await incident_story(world.db, inc.id)
+    assert (len(after[1]), len(after[2])) == (len(before[1]), len(before[2]))
+    assert await assert_names_every_location(world.db, inc.id, LOCATIONS)
+    async with world.db.sessionmaker() as s:  # the runner wrote each location once, not once per check
+        assert sorted((await s.execute(select(FailingLocation.location))).scalars()) == sorted(LOCATIONS)
+    seen = await (await world.client.get(f"/api/v1/incidents/{inc.id}", headers=staff)).json()
+    assert sorted(seen["locations"]) == sorted(LOCATIONS)
+    assert sum(e["kind"] == "location" for e in seen["timeline"]) >= 1
+    theirs = await (await world.client.get(f"/api/v1/incidents/{inc.id}", headers=customer)).text()
+    assert '"locations": []' in theirs and not [loc for loc in LOCATIONS if loc in theirs], theirs
+    await login(world.client, "nora")
+    status, page = await get_page(world.client, f"/incidents/{inc.id}")
+    assert status == 200 and all(f'data-location="{loc}">{SHOWN[loc]}</bdi>' in page for loc in LOCATIONS)
     for loc in LOCATIONS:
         world.mend(loc)
     for _ in range(6):

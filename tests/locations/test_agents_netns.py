@@ -18,11 +18,13 @@ import socket
 import threading
 import uuid
 
+import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
+from incidents.models import Audience
 from monitor.agents import issue_location_token
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.models import LocationResult, RollupFine
@@ -30,7 +32,15 @@ from monitor.settings import load_settings
 from negahban.agent import Agent, AgentConfig, Buffer
 from negahban.service import build_service
 from probes import make_context
-from tests.locations.support import all_incidents, flips_of, monitor_id
+from tests.incident_support import channel
+from tests.locations.support import (
+    all_incidents,
+    assert_names_every_location,
+    flips_of,
+    incident_story,
+    monitor_id,
+    staff_and_customer_headers,
+)
 from tests.netns import Netns, _ip, in_namespace, netns_available, socket_in
 
 pytestmark = [pytest.mark.skipif(not netns_available(), reason="needs root and iproute2"),
@@ -194,8 +204,10 @@ async def net(db, clock, tmp_path):
 
 
 
-async def test_a_target_cut_off_from_every_location_is_one_urgent_incident(net):
+async def test_a_target_cut_off_from_every_location_is_one_urgent_incident_naming_all_three(net):
     await net.start()
+    await channel(net.db.sessionmaker, "noc-hook", Audience.NOC)
+    staff, customer = await staff_and_customer_headers(net.db, "acme", net.clock.now())
     web_id = await monitor_id(net.db, "web")
     await net.round()
     assert net.service.runner.memories[web_id].state.value == "UP"
@@ -207,6 +219,19 @@ async def test_a_target_cut_off_from_every_location_is_one_urgent_incident(net):
     assert inc.severity == "urgent" and inc.monitor_id == web_id
     assert set(net.service.runner.latest[web_id].result.details["failing"]) == set(LOCATIONS)
     assert [f.new_state for f in await flips_of(net.db, web_id)] == ["UP", "DOWN"]
+    # Every location that saw it is named on the incident, once; another round adds nothing.
+    await assert_names_every_location(net.db, inc.id, LOCATIONS)
+    before = await incident_story(net.db, inc.id)
+    await net.round()
+    after = await incident_story(net.db, inc.id)
+    assert (len(after[1]), len(after[2])) == (len(before[1]), len(before[2]))
+    assert [i.id for i in await all_incidents(net.db)] == [inc.id]
+    base = f"http://{net.locs['east'].mgmt.root_addr}:{net.port}/api/v1/incidents/{inc.id}"
+    async with aiohttp.ClientSession() as http:
+        seen = await (await http.get(base, headers=staff)).json()
+        theirs = await (await http.get(base, headers=customer)).json()
+    assert sorted(seen["locations"]) == sorted(LOCATIONS)
+    assert theirs["locations"] == [] and "timeline" in theirs and theirs["timeline"] == []
 
 
 async def test_the_path_from_one_location_cut_is_degraded_regional_with_one_important_incident(net):
