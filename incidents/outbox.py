@@ -51,13 +51,14 @@ async def enqueue(session: AsyncSession, incident: Incident, kind: str, channels
 
 
 async def announce_to_noc(session: AsyncSession, incident: Incident, kind: str, now: datetime,
-                          extra: str = "", kinds: frozenset[str] | None = None) -> int:
-    """Tell the NOC's channels (only those of ``kinds`` when given), and every stateful channel that already
-    heard of this incident whatever its audience (a PagerDuty service reached by an escalation step must see
-    the acknowledgement and the resolution too, or its alert stays open)."""
+                          extra: str = "", kinds: frozenset[str] | None = None, stateful: bool = True) -> int:
+    """Tell the NOC's channels (only those of ``kinds`` when given), and, unless ``stateful`` is False, every
+    stateful channel that already heard of this incident whatever its audience (a PagerDuty service reached
+    by an escalation step must see the acknowledgement and the resolution too, or its alert stays open)."""
     subject, body = noc_notice(kind, incident, extra)
     channels = [ch for ch in await channels_for(session, Audience.NOC) if kinds is None or ch.kind in kinds]
-    channels += [ch for ch in await _stateful_that_heard(session, incident.id) if ch not in channels]
+    if stateful:
+        channels += [ch for ch in await _stateful_that_heard(session, incident.id) if ch not in channels]
     return await enqueue(session, incident, kind, channels, now, subject, body, noc_sms(kind, incident))
 
 

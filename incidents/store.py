@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from incidents.affected import Affected, add_affected, affected_customers
-from incidents.models import Incident, IncidentEvent, Severity, Source, Status
+from incidents.models import ChannelKind, Incident, IncidentEvent, Severity, Source, Status
 from incidents.outbox import announce_to_customers, announce_to_noc
 from incidents.statuspage.fanout import announce_incident
 
@@ -67,6 +67,11 @@ async def absorb(session: AsyncSession, incident: Incident, rows: Sequence[Affec
     await announce_incident(session, incident, "opened", now)
 
 
+# Channels a person reads when they look (mail, chat, webhooks), as against those that page (SMS, PagerDuty).
+READ_NOT_PAGED = frozenset({ChannelKind.EMAIL.value, ChannelKind.WEBHOOK.value, ChannelKind.TELEGRAM.value,
+                            ChannelKind.BALE.value})
+
+
 async def name_location(session: AsyncSession, incident: Incident, location: str, at: datetime, now: datetime,
                         message: str = "") -> bool:
     """One more location saw the incident's failure: listed on the incident, one timeline entry, one notice to
@@ -75,9 +80,10 @@ async def name_location(session: AsyncSession, incident: Incident, location: str
         return False
     incident.locations = [*(incident.locations or []), location]  # a new list: the JSON column is rewritten
     add_event(session, incident.id, at, "location", f"{location}: {message}" if message else location)
-    # One notice per location (its position makes the outbox's key), never a second for the same one.
+    # One notice per location (its position makes the outbox's key), never a second for the same one; and
+    # only to the channels one reads, not those that page: the outage already paged once.
     await announce_to_noc(session, incident, f"location-{len(incident.locations)}", now,
-                          f"also failing from: {location}")
+                          f"also failing from: {location}", kinds=READ_NOT_PAGED, stateful=False)
     return True
 
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from incidents.engine import EngineConfig, IncidentEngine
-from incidents.models import Audience, IncidentEvent, Status
+from incidents.models import Audience, ChannelKind, IncidentEvent, Status
 from monitor.models import FailingLocation
 from tests.incident_support import add, channel, flip, incidents, notices, server_with_monitor
 
 
 def _row(mid, since, location, at, confirmed=False) -> FailingLocation:
     return FailingLocation(monitor_id=mid, since=since, location=location, state="DOWN", at=at,
-                           confirmed=confirmed, message=f"{location}: refused")
+                           confirmed=confirmed, message="refused")
 
 
 async def _events(sessionmaker, kind: str) -> list[str]:
@@ -28,6 +28,7 @@ async def _events(sessionmaker, kind: str) -> list[str]:
 async def test_a_location_joining_is_named_once_and_a_late_one_reopens_nothing(sessionmaker, clock):
     mon = await server_with_monitor(sessionmaker, "web-1")
     await channel(sessionmaker, "noc", Audience.NOC)
+    await channel(sessionmaker, "noc-sms", Audience.NOC, kind=ChannelKind.SMS, address="+989120000000")
     eng = IncidentEngine(sessionmaker, clock, EngineConfig(recovery_hold_s=60))
     since = clock.now()
     await flip(sessionmaker, mon.id, since, "UP", "DOWN")
@@ -46,8 +47,10 @@ async def test_a_location_joining_is_named_once_and_a_late_one_reopens_nothing(s
     await eng.process_pending()
     (inc,) = await incidents(sessionmaker)
     assert inc.locations == ["east", "west", "north"]
-    assert await _events(sessionmaker, "location") == ["north: north: refused"]
-    assert [n.kind for n in await notices(sessionmaker)] == ["opened", "location-3"]
+    assert await _events(sessionmaker, "location") == ["north: refused"]
+    # The NOC reads of it (the webhook) but is not paged again (the SMS channel heard only the opening).
+    assert [(n.kind, n.channel_id) for n in await notices(sessionmaker)] == [
+        ("opened", 1), ("opened", 2), ("location-3", 1)]
     # Recovering: a location seen failing now changes nothing; resolved: nothing opens again.
     clock.advance(30)
     await flip(sessionmaker, mon.id, clock.now(), "DOWN", "UP")
