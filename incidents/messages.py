@@ -87,11 +87,16 @@ def noc_sms(kind: str, incident: Incident) -> str:
     return f"#{incident.id} {kind} {incident.severity}: {incident.title}"
 
 
-def notice_data(kind: str, incident: Incident) -> dict[str, Any]:
-    """The JSON a webhook receives."""
-    return {
+def notice_data(kind: str, incident: Incident, customer_title: str | None = None) -> dict[str, Any]:
+    """The JSON a webhook receives. A customer's webhook gets ``customer_title`` (the Persian subject of its
+    notice) as the title and no ``source``: the incident's own title names internal monitors."""
+    data = {
         "event": kind, "incident_id": incident.id, "severity": incident.severity, "status": incident.status,
         "title": incident.title, "source": incident.source, "opened_at": incident.opened_at.isoformat(),
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
         "duration_s": incident.duration_s, "previous_incident_id": incident.previous_incident_id,
     }
+    if customer_title is not None:
+        data["title"] = customer_title
+        del data["source"]
+    return data

@@ -33,15 +33,16 @@ async def channels_for(session: AsyncSession, audience: Audience, customer_id: i
 
 
 async def enqueue(session: AsyncSession, incident: Incident, kind: str, channels: Iterable[NotificationChannel],
-                  now: datetime, subject: str, body: str, short: str = "") -> int:
+                  now: datetime, subject: str, body: str, short: str = "", customer: bool = False) -> int:
     """Add one notice per channel unless that (incident, kind, channel) notice exists; return how many.
-    ``short`` is the notice's compact form (``data["short"]``) for channels that bill per part (SMS)."""
+    ``short`` is the notice's compact form (``data["short"]``) for channels that bill per part (SMS); a
+    ``customer`` notice's data names no internal thing (``notice_data``)."""
     wanted = {f"incident:{incident.id}:{kind}:{ch.id}": ch for ch in channels}
     if not wanted:
         return 0
     existing = set((await session.execute(
         select(Notification.dedup_key).where(Notification.dedup_key.in_(list(wanted))))).scalars())
-    data = notice_data(kind, incident) | ({"short": short} if short else {})
+    data = notice_data(kind, incident, subject if customer else None) | ({"short": short} if short else {})
     for key, channel in wanted.items():
         if key not in existing:
             session.add(Notification(dedup_key=key, channel_id=channel.id, incident_id=incident.id, kind=kind,
@@ -79,7 +80,7 @@ async def announce_to_customers(session: AsyncSession, incident: Incident, kind:
             names = await _service_names(session, incident.id, customer_id)
             subject, body = customer_notice(kind, incident, names)
             sent += await enqueue(session, incident, kind, channels, now, subject, body,
-                                  customer_sms(kind, incident, names))
+                                  customer_sms(kind, incident, names), customer=True)
     return sent
 
 
