@@ -38,7 +38,7 @@ from tickets.ledger.money import MAX_RIALS
 from tickets.ledger.payments import FINANCE_ROLES, import_payments_csv, record_payment, reverse_entry
 from tickets.ledger.statements import STATEMENT_ROLES, generate_statement, read_statement
 from tickets.ledger.visits import (
-    LEADS,
+    APPROVERS,
     RECORDERS,
     TARIFF_ROLES,
     approve_visit,
@@ -169,7 +169,7 @@ async def get_visit(request: web.Request) -> web.Response:
     return json_response(await _visit_out(request.app[DEPS].sessionmaker, request[PATH].visit_id))
 
 
-@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=LEADS, path=VISIT)
+@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=APPROVERS, path=VISIT)
 async def approve(request: web.Request) -> web.Response:
     """Approve a visit (its charge is posted if the customer caused it)."""
     sm, p, now = _ctx(request)
