@@ -10,7 +10,9 @@ import asyncio
 import csv
 import io
 import re
+import unicodedata
 from datetime import timedelta
+from pathlib import Path
 
 import jdatetime
 import pytest
@@ -18,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ledger_world import NOW, PER_TECH, PER_VISIT, entries, make_ledger_world
 from prometheus_client import CollectorRegistry
 
+from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from dashboards.web.html import TEHRAN, fa_digits
@@ -242,3 +245,139 @@ async def test_a_customer_reads_only_their_own_statement(site):
 def test_jalali_month_of_now_is_the_one_the_tests_read():
     d = jdatetime.date.fromgregorian(date=NOW.astimezone(TEHRAN).date())
     assert (d.year, d.month) == (JY, JM)
+
+
+# --- the stories in a real browser --------------------------------------------------------------------------
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _pdf_text(data: bytes) -> str:
+    """The PDF's text with Chromium's shaped Arabic-script glyphs mapped back to letters (NFKC); the
+    extractor writes digits of a right-to-left line in visual order, so callers accept either order."""
+    from pypdf import PdfReader
+    assert data.startswith(b"%PDF-")
+    return unicodedata.normalize("NFKC", "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages))
+
+
+def _read_bytes(path) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _has(text: str, words: str) -> bool:
+    return words in text or words[::-1] in text
+
+
+@pytest.mark.integration
+async def test_finance_approves_a_visit_sees_it_on_the_statement_and_a_fine_suspends_then_its_payment_lifts(
+        db, clock, chromium_path):
+    from playwright.async_api import async_playwright, expect
+
+    clock.set(NOW + timedelta(hours=2))
+    ARTIFACTS.mkdir(exist_ok=True)
+    sm = db.sessionmaker
+    w = await make_ledger_world(sm)
+    async with sm.begin() as s:
+        await create_user(s, "fin", Role.FINANCE, password="fin-pass-1")
+        await create_user(s, "cub", Role.CUSTOMER, password="cub-pass-1", customer_id=w.customer_b)
+    visit = await _visit(sm, w)
+    fine = await fines.post_fine(sm, w.finance, w.ticket_b, amount_rials=3_400_000, due_at=NOW - timedelta(hours=1),
+                                 now=NOW - timedelta(days=2))
+    deps = WebDeps(sessionmaker=sm, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
+    server = TestServer(build_app(deps), host="127.0.0.1")
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    errors: list[str] = []
+    visited: list[str] = []
+    shot = 0
+
+    def watch(page, who):
+        page.on("console", lambda m: errors.append(f"{who}: {m.text} {m.location}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"{who}: {e}"))
+        page.on("response", lambda r: errors.append(f"{who}: {r.status} {r.url}") if r.status >= 400 else None)
+        page.on("framenavigated", lambda f: visited.append(f.url) if f == page.main_frame else None)
+
+    async def snap(page, name):
+        nonlocal shot
+        shot += 1
+        await page.screenshot(path=str(ARTIFACTS / f"finance-{shot:02d}-{name}-{db.kind}.png"), full_page=True)
+
+    async def login(page, user):
+        await page.goto(f"{base}/login")
+        await page.fill("input[name=username]", user)
+        await page.fill("input[name=password]", f"{user}-pass-1")
+        await page.click("button[type=submit]")
+        await page.wait_for_url(re.compile(r"/(portal|ledger|noc)"))
+
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_FLAGS))
+            fin = await (await browser.new_context(accept_downloads=True)).new_page()
+            watch(fin, "finance")
+            await login(fin, "fin")
+
+            # 1. The visit awaiting approval, with its cause and the charge; approve it.
+            await fin.goto(f"{base}/ledger")
+            row = fin.locator(f'tr.visit[data-id="{visit.id}"]')
+            await expect(row.locator(".cause")).to_have_text("سرور مشتری")
+            await expect(row.locator(".charge")).to_have_attribute("data-rials", str(TWO_TECHS))
+            await snap(fin, "ledger-visit-pending")
+            await row.locator(".approve-visit button").click()
+            await fin.wait_for_url(re.compile(r"done=approved"))
+            await expect(fin.locator(".notice")).to_contain_text("مراجعه تأیید شد")
+            await expect(fin.locator(f'tr.visit[data-id="{visit.id}"]')).to_have_count(0)
+            await snap(fin, "ledger-visit-approved")
+
+            # 2. The month's statement of the customer shows it.
+            await fin.locator(f'tr.total[data-customer="{w.customer_a}"] a.statement-link').click()
+            await fin.wait_for_url(re.compile(rf"/ledger/statements/{w.customer_a}/{JY}/{JM}$"))
+            line = fin.locator('tr.line[data-kind="visit"]')
+            await expect(line).to_have_attribute("data-rials", str(TWO_TECHS))
+            await expect(line.locator(".amount")).to_have_text(fa_digits(f"{TWO_TECHS:,}".replace(",", "٬")) + " ریال")
+            await expect(fin.locator("h1")).to_have_text("صورت‌حساب آذر ۱۴۰۵")
+            await snap(fin, "statement")
+
+            # 3. Its CSV and PDF, downloaded through the page's links, carry the visit.
+            async with fin.expect_download() as caught:
+                await fin.click("#download-csv")
+            rows = _parse_csv(_read_bytes(await (await caught.value).path()))
+            [charge] = [r for r in rows if r["kind"] == "visit"]
+            assert (int(charge["amount_rials"]), charge["visit_id"], charge["jalali_date"]) == (
+                TWO_TECHS, str(visit.id), "1405/09/05")
+            async with fin.expect_download() as caught:
+                await fin.click("#download-pdf")
+            text = _pdf_text(_read_bytes(await (await caught.value).path()))
+            assert "آذر" in text and "acme" in text and "مراجعه به مرکز داده" in text, text
+            assert _has(text, fa_digits(f"{TWO_TECHS:,}".replace(",", "٬"))), text
+
+            # 4. A customer suspended by an unpaid fine is told why, and cannot file a technical ticket.
+            cust = await (await browser.new_context()).new_page()
+            watch(cust, "customer")
+            await login(cust, "cub")
+            await cust.goto(f"{base}/portal/tickets/new")
+            notice = cust.locator("#suspended")
+            await expect(notice).to_contain_text("پشتیبانی شما معلق است")
+            await expect(notice.locator(".fine-amount")).to_have_text("۳۴۰٬۰۰۰ تومان")
+            await expect(notice).to_contain_text("فقط تیکت‌های واحد مالی")
+            await snap(cust, "portal-suspended")
+            await notice.locator("a.statement-link").click()
+            await cust.wait_for_url(re.compile(rf"/portal/statements/{w.customer_b}/"))
+            await expect(cust.locator('tr.line[data-kind="fine"]')).to_have_attribute("data-rials", "3400000")
+            await snap(cust, "portal-statement")
+
+            # 5. Finance records the payment on the ledger; the customer's block lifts.
+            await fin.goto(f"{base}/ledger")
+            await fin.locator(f'tr.fine[data-id="{fine.id}"] .mark-paid button').click()
+            await fin.wait_for_url(re.compile(r"done=paid"))
+            await expect(fin.locator(f'tr.fine[data-id="{fine.id}"]')).to_have_count(0)
+            await snap(fin, "ledger-fine-paid")
+            await cust.goto(f"{base}/portal/tickets/new")
+            await expect(cust.locator("h1")).to_have_text("ثبت تیکت تازه")
+            await expect(cust.locator("#suspended")).to_have_count(0)
+            await snap(cust, "portal-unblocked")
+            await browser.close()
+    finally:
+        await server.close()
+    assert errors == [], errors
+    assert len(visited) >= 8, visited
+    assert [e.amount_rials for e in await entries(sm, visit_id=visit.id)] == [TWO_TECHS]

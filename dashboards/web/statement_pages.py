@@ -13,6 +13,7 @@ dates (:func:`tickets.ledger.format.statement_download_csv`). The PDF is the pag
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -39,9 +40,7 @@ CSS = Path(__file__).parent / "static" / "app.css"
 PDF_CSS = """
 @page { size: A4; margin: 14mm; }
 body { font-family: "Vazirmatn", "Noto Naskh Arabic", "Noto Sans Arabic", "DejaVu Sans", sans-serif; background: #fff; }
-.statement table { font-size: 12px; } .statement .figures { display: flex; gap: 18px; flex-wrap: wrap; }
-.statement .figures div { border: 1px solid #e4e7ec; border-radius: 8px; padding: 6px 10px; }
-.statement .figures b { display: block; font-size: 16px; }
+.statement table { font-size: 12px; }
 """
 PORTAL_ROLES = frozenset({Role.CUSTOMER})
 KIND_WORDS = {"visit": N_("Datacenter visit"), "reinstall": N_("Module reinstall"),
@@ -75,7 +74,7 @@ def _context(view: StatementView, customer: str, base: str, *, staff: bool, nonc
     prev, nxt = _neighbours(view.jalali_year, view.jalali_month)
     here = f"{base}/{view.customer_id}/{view.jalali_year}/{view.jalali_month}"
     return {
-        "v": view, "customer": customer, "staff": staff, "kind_words": KIND_WORDS,
+        "v": view, "customer": customer, "last_day": view.period_end - timedelta(seconds=1), "staff": staff, "kind_words": KIND_WORDS,
         "month_name": f"{MONTHS_FA[view.jalali_month - 1]} {fa_digits(view.jalali_year)}",
         # Customers read toman everywhere in the portal; finance reads rials (the ledger's unit).
         "money": None if staff else toman_fa,
