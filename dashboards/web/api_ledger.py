@@ -43,6 +43,7 @@ from tickets.ledger.visits import (
     TARIFF_ROLES,
     approve_visit,
     record_visit,
+    reject_visit,
     set_cause,
     set_tariff,
     visit_json,
@@ -82,6 +83,10 @@ class VisitIn(_Body):
 class CauseIn(_Body):
     cause: str
     note: str = ""
+
+
+class RejectIn(_Body):
+    reason: str = Field(min_length=1, max_length=2000, description="why the visit is not billed")
 
 
 class TariffIn(_Body):
@@ -174,6 +179,14 @@ async def approve(request: web.Request) -> web.Response:
     """Approve a visit (its charge is posted if the customer caused it)."""
     sm, p, now = _ctx(request)
     visit = await approve_visit(sm, p, request[PATH].visit_id, now=now)
+    return json_response(await _visit_out(sm, visit.id))
+
+
+@routes.post(f"{BASE}/visits/{{visit_id}}/reject", roles=APPROVERS, path=VISIT, body=RejectIn)
+async def reject(request: web.Request) -> web.Response:
+    """Reject a visit with a reason: it is not billed (a charge already posted is reversed)."""
+    sm, p, now = _ctx(request)
+    visit = await reject_visit(sm, p, request[PATH].visit_id, request[BODY].reason, now=now)
     return json_response(await _visit_out(sm, visit.id))
 
 
