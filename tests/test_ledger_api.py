@@ -56,6 +56,25 @@ async def test_a_technician_records_a_visit_a_lead_approves_it_and_the_customer_
         200, "۳۲۵٬۰۰۰ تومان", "هزینهٔ مراجعه به دیتاسنتر")
 
 
+async def test_finance_approves_or_rejects_a_visit_with_a_reason_over_the_api(api):
+    w, call = api
+    _, first = await call("tech", "POST", "/visits", json=_visit_body(w))
+    _, second = await call("tech", "POST", "/visits", json=_visit_body(w))
+    status, approved = await call("finance", "POST", f"/visits/{first['id']}/approve")
+    assert (status, approved["billing"]) == (200, "bill")
+    for body in ({}, {"reason": ""}, {"reason": "x" * 2001}):
+        assert (await call("finance", "POST", f"/visits/{second['id']}/reject", json=body))[0] == 400, body
+    assert (await call("tech", "POST", f"/visits/{second['id']}/reject", json={"reason": "no"}))[0] == 403
+    assert (await call("alice", "POST", f"/visits/{second['id']}/reject", json={"reason": "no"}))[0] == 403
+    status, rejected = await call("finance", "POST", f"/visits/{second['id']}/reject",
+                                  json={"reason": "the customer had warned us"})
+    assert (status, rejected["billing"], rejected["rejection_reason"]) == (200, "not_billable",
+                                                                           "the customer had warned us")
+    assert (await call("finance", "POST", f"/visits/{second['id']}/approve"))[0] == 400
+    status, ledger = await call("finance", "GET", f"/customers/{w.customer_a}/entries")
+    assert ledger["balance_rials"] == PER_VISIT + PER_TECH
+
+
 async def test_a_customer_cannot_read_another_customers_statement_or_the_staff_ledger(api):
     w, call = api
     status, body = await call("alice", "GET", f"/customers/{w.customer_b}/statements/1405/9")

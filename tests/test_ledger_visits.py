@@ -1,5 +1,6 @@
 """Rule 11: datacenter visits are billed to the customer only when the customer's server caused them and a
-NOC lead approved them; a change of cause after billing is a reversal, never an edit."""
+NOC lead or finance approved them; finance may reject one with a reason (never billed, a posted charge
+reversed); a change of cause after billing is a reversal, never an edit."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from tickets.ledger.visits import (
     Billing,
     approve_visit,
     billing_decision,
+    pending_visits,
     record_visit,
+    reject_visit,
     set_cause,
     set_tariff,
     settle_visit,
@@ -169,17 +172,22 @@ async def test_a_bad_visit_is_refused_naming_the_field_and_nothing_is_written(se
         assert (await s.execute(select(func.count()).select_from(DatacenterVisit))).scalar_one() == 0
 
 
-async def test_roles_technicians_record_leads_approve_and_only_leads_change_an_approved_cause(sessionmaker):
+async def test_roles_technicians_record_leads_and_finance_approve_and_only_leads_change_an_approved_cause(
+        sessionmaker):
     w = await make_ledger_world(sessionmaker)
     with pytest.raises(AccessDenied):
         await record_visit(sessionmaker, w.finance, datacenter_id=w.dc, ticket_id=w.ticket_a,
                            technician_ids=[w.tech.user_id], departed_at=NOW, returned_at=NOW, now=NOW)
     visit = await _visit(sessionmaker, w, cause=Cause.UNDETERMINED)
     await set_cause(sessionmaker, w.tech, visit.id, Cause.CUSTOMER_SERVER, now=NOW)  # before approval: fine
-    for who in (w.tech, w.finance, w.alice):
+    for who in (w.tech, w.alice, w.bob):
         with pytest.raises(AccessDenied):
             await approve_visit(sessionmaker, who, visit.id, now=NOW)
-    await approve_visit(sessionmaker, w.lead, visit.id, now=NOW)
+        with pytest.raises(AccessDenied):
+            await reject_visit(sessionmaker, who, visit.id, "no", now=NOW)
+        with pytest.raises(AccessDenied):
+            await pending_visits(sessionmaker, who)
+    await approve_visit(sessionmaker, w.finance, visit.id, now=NOW)
     with pytest.raises(LedgerInput) as caught:
         await set_cause(sessionmaker, w.tech, visit.id, Cause.COMPANY_NETWORK, now=NOW)
     assert caught.value.field == "cause"
@@ -261,3 +269,57 @@ async def test_concurrent_cause_changes_of_a_billed_visit_reverse_it_once_on_pos
     assert await total(sm, visit_id=visit.id) == 0
     async with sm() as s:
         assert (await s.get(type(visit), visit.id)).cause_version == 2
+
+
+def test_a_rejected_visit_is_never_billable():
+    for cause in Cause:
+        for approved in (True, False):
+            assert billing_decision(cause, approved, rejected=True) is Billing.NOT_BILLABLE
+
+
+async def test_finance_rejects_a_visit_with_a_reason_and_it_is_not_billed_nor_approvable(sessionmaker):
+    w = await make_ledger_world(sessionmaker)
+    visit = await _visit(sessionmaker, w)
+    for bad in ("", "   "):
+        with pytest.raises(LedgerInput) as caught:
+            await reject_visit(sessionmaker, w.finance, visit.id, bad, now=NOW)
+        assert caught.value.field == "reason"
+    with pytest.raises(LedgerInput):
+        await reject_visit(sessionmaker, w.finance, visit.id, "x" * 2001, now=NOW)
+    rejected = await reject_visit(sessionmaker, w.finance, visit.id, "  مشتری قبلاً اطلاع داده بود  ", now=NOW)
+    assert (rejected.rejected_at, rejected.rejection_reason) == (NOW, "مشتری قبلاً اطلاع داده بود")
+    again = await reject_visit(sessionmaker, w.lead, visit.id, "another", now=NOW + timedelta(hours=1))
+    assert (again.rejected_at, again.rejection_reason, again.rejected_by_id) == (
+        NOW, "مشتری قبلاً اطلاع داده بود", w.finance.user_id)
+    with pytest.raises(LedgerInput) as caught:
+        await approve_visit(sessionmaker, w.finance, visit.id, now=NOW)
+    assert caught.value.field == "visit"
+    assert await entries(sessionmaker) == [] and await pending_visits(sessionmaker, w.finance) == []
+
+
+async def test_rejecting_an_approved_visit_reverses_its_charge(sessionmaker):
+    w = await make_ledger_world(sessionmaker)
+    visit = await _visit(sessionmaker, w)
+    await approve_visit(sessionmaker, w.finance, visit.id, now=NOW)
+    assert await total(sessionmaker, customer_id=w.customer_a) == TWO_TECHS
+    await reject_visit(sessionmaker, w.finance, visit.id, "duplicate visit record", now=NOW + timedelta(hours=1))
+    rows = await entries(sessionmaker)
+    assert [e.amount_rials for e in rows] == [TWO_TECHS, -TWO_TECHS] and rows[1].reverses_id == rows[0].id
+    assert await total(sessionmaker, customer_id=w.customer_a) == 0
+
+
+async def test_pending_visits_list_the_undecided_with_the_charge_approving_would_post(sessionmaker):
+    w = await make_ledger_world(sessionmaker)
+    billable = await _visit(sessionmaker, w)
+    undetermined = await _visit(sessionmaker, w, cause=Cause.UNDETERMINED, departed=NOW - timedelta(hours=1))
+    await _visit(sessionmaker, w, cause=Cause.COMPANY_NETWORK)  # never billed: not awaiting anything
+    no_tariff = await _visit(sessionmaker, w, dc=w.dc_free, departed=NOW - timedelta(minutes=30))
+    approved = await _visit(sessionmaker, w)
+    await approve_visit(sessionmaker, w.lead, approved.id, now=NOW)
+    pending = await pending_visits(sessionmaker, w.finance)
+    assert [p.visit.id for p in pending] == [billable.id, undetermined.id, no_tariff.id]
+    assert [p.charge_rials for p in pending] == [TWO_TECHS, TWO_TECHS, None]
+    assert pending[0].customer == "acme" and pending[0].technicians == 2 and pending[0].datacenter == "afranet"
+    with pytest.raises(LedgerInput) as caught:
+        await approve_visit(sessionmaker, w.finance, undetermined.id, now=NOW, decided_only=True)
+    assert caught.value.field == "cause"

@@ -200,6 +200,46 @@ async def test_a_suspended_customer_is_told_to_pay_and_may_still_ask_finance(sit
     _customer_safe(html)
 
 
+async def test_the_portal_shows_the_suspension_before_any_submit_and_finance_lifts_it_on_the_ledger(site):
+    sm, client = site["sm"], site["client"]
+    earlier = await intake.open_ticket(sm, site["alice"], {
+        "department": "sales", "subject": "پرسش دربارهٔ تمدید", "body": "تمدید سرویس چگونه است"},
+        now=NOW - timedelta(days=5))
+    fine = await post_fine(sm, site["fara"], earlier.id, amount_rials=5_000_000, due_at=NOW - timedelta(days=1),
+                           now=NOW - timedelta(days=5))
+    async with sm.begin() as s:
+        await create_user(s, "fin", Role.FINANCE, password="fin-pass-1")
+    await _login(client, "alice", "alice-pass-1")
+    for path in ("/portal/tickets/new", "/portal/tickets", "/portal"):
+        html = await (await client.get(path)).text()
+        notice = re.search(r'<section class="card suspended".*?</section>', html, re.S)
+        assert notice, path
+        text = unescape(re.sub(r"<[^>]+>", " ", notice.group(0)))
+        assert "پشتیبانی شما معلق است" in text and "۵۰۰٬۰۰۰ تومان" in text and "۱۴۰۵/۰۹/۰۶" in text, path
+        assert "فقط تیکت‌های واحد مالی" in text and fa_digits(str(earlier.id)) in text
+        assert 'href="/portal/statements/' in notice.group(0)
+        _customer_safe(html)
+    csrf = await _csrf(client)
+    refused = await client.post("/portal/tickets/new", data=_form(site["a"], shown_article_ids="1") | {"csrf": csrf})
+    assert refused.status == 400
+    # The statement the notice links to shows the fine.
+    link = re.search(r'class="statement-link" href="([^"]+)"', html).group(1)
+    statement = await (await client.get(link)).text()
+    assert 'data-kind="fine" data-rials="5000000"' in statement
+
+    await _login(client, "fin", "fin-pass-1")
+    ledger = await (await client.get("/ledger")).text()
+    assert f'<tr class="fine overdue" data-id="{fine.id}">' in ledger
+    token = re.search(r'name="csrf-token" content="([^"]+)"', ledger).group(1)
+    paid = await client.post(f"/ledger/fines/{fine.id}/paid", data={"csrf": token}, allow_redirects=False)
+    assert paid.status == 303
+
+    await _login(client, "alice", "alice-pass-1")
+    for path in ("/portal/tickets/new", "/portal/tickets", "/portal"):
+        assert 'class="card suspended"' not in await (await client.get(path)).text(), path
+    assert (await _file(client, await _csrf(client), _form(site["a"]))).startswith("/portal/tickets/")
+
+
 async def test_another_customers_ticket_is_404_and_forms_need_the_csrf_token(site):
     bob_ticket = await intake.open_ticket(site["sm"], site["bob"], {
         "department": "sales", "subject": "zz-secret پرسش فروش", "body": "قیمت سرور اختصاصی چند است"}, now=NOW)

@@ -21,7 +21,7 @@ from tickets.ledger.fines import pay_fine_entry, post_fine_entry, unpaid_overdue
 from tickets.models import Fine, Ticket, Violation
 
 __all__ = ["RULES", "record_violation", "post_fine", "mark_fine_paid", "overdue_fine", "fine_json",
-           "FINANCE_ROLES"]
+           "FINANCE_ROLES", "suspension_of"]
 
 RULES = range(1, 20)  # the support terms have 19 rules
 FINANCE_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
@@ -88,6 +88,15 @@ async def overdue_fine(session: AsyncSession, customer_id: int, now: datetime) -
     Read from the ledger: a fine is unpaid while the entries naming it do not net to zero."""
     unpaid = await unpaid_overdue_fines(session, customer_id, now)
     return await session.get(Fine, unpaid[0].fine_id) if unpaid else None
+
+
+async def suspension_of(sm: async_sessionmaker, principal: Principal, now: datetime) -> Fine | None:
+    """The fine that suspends the reader's own support now (rule 19), if any: for a customer, the oldest of
+    their fines unpaid past its due date; staff have no support of their own to lose (None)."""
+    if principal.customer_id is None:
+        return None
+    async with sm() as session:
+        return await overdue_fine(session, principal.customer_id, now)
 
 
 def fine_json(f: Fine) -> dict:

@@ -38,11 +38,12 @@ from tickets.ledger.money import MAX_RIALS
 from tickets.ledger.payments import FINANCE_ROLES, import_payments_csv, record_payment, reverse_entry
 from tickets.ledger.statements import STATEMENT_ROLES, generate_statement, read_statement
 from tickets.ledger.visits import (
-    LEADS,
+    APPROVERS,
     RECORDERS,
     TARIFF_ROLES,
     approve_visit,
     record_visit,
+    reject_visit,
     set_cause,
     set_tariff,
     visit_json,
@@ -82,6 +83,10 @@ class VisitIn(_Body):
 class CauseIn(_Body):
     cause: str
     note: str = ""
+
+
+class RejectIn(_Body):
+    reason: str = Field(min_length=1, max_length=2000, description="why the visit is not billed")
 
 
 class TariffIn(_Body):
@@ -169,11 +174,19 @@ async def get_visit(request: web.Request) -> web.Response:
     return json_response(await _visit_out(request.app[DEPS].sessionmaker, request[PATH].visit_id))
 
 
-@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=LEADS, path=VISIT)
+@routes.post(f"{BASE}/visits/{{visit_id}}/approve", roles=APPROVERS, path=VISIT)
 async def approve(request: web.Request) -> web.Response:
     """Approve a visit (its charge is posted if the customer caused it)."""
     sm, p, now = _ctx(request)
     visit = await approve_visit(sm, p, request[PATH].visit_id, now=now)
+    return json_response(await _visit_out(sm, visit.id))
+
+
+@routes.post(f"{BASE}/visits/{{visit_id}}/reject", roles=APPROVERS, path=VISIT, body=RejectIn)
+async def reject(request: web.Request) -> web.Response:
+    """Reject a visit with a reason: it is not billed (a charge already posted is reversed)."""
+    sm, p, now = _ctx(request)
+    visit = await reject_visit(sm, p, request[PATH].visit_id, request[BODY].reason, now=now)
     return json_response(await _visit_out(sm, visit.id))
 
 

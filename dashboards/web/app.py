@@ -31,6 +31,7 @@ from dashboards.web import (
     prefs_routes,
     probe_routes,
     report_routes,
+    statement_pages,
     status_routes,
     subscribe_routes,
     templating,
@@ -72,8 +73,8 @@ ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_invento
                                   api_ledger.routes, api_status.routes, api_workers.routes, login.routes, noc_routes.routes,
                                   heartbeat_routes.routes, probe_routes.routes,
                                   portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, subscribe_routes.routes, prefs_routes.routes,
-                                  incident_pages.routes, ledger_pages.routes, maintenance_pages.routes,
-                                  monitor_pages.routes, admin_calendar_pages.routes,
+                                  incident_pages.routes, ledger_pages.routes, statement_pages.routes,
+                                  maintenance_pages.routes, monitor_pages.routes, admin_calendar_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"
 

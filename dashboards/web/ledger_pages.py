@@ -9,6 +9,12 @@ API's own body model (:class:`dashboards.web.api_ledger.ItemIn`), so an amount t
 2^63, a fraction) is refused here too, in Persian, with what was typed kept. A form that succeeds answers 303
 back to the page with its filters and ``?done=<what>``.
 
+The visits awaiting approval (rule 11) are listed with their cause and the charge approving would post;
+"approve" calls :func:`tickets.ledger.visits.approve_visit` (billed to the customer only when their server
+caused it; approving twice, or ten times at once, posts one charge: the charge's idempotency key), "reject"
+:func:`tickets.ledger.visits.reject_visit` with the reason typed. A visit whose cause is still undetermined is
+not approved here: technicians decide the cause first.
+
 Recording a datacenter visit is not offered here: the service allows technicians, the NOC and admins
 (``tickets.ledger.visits.RECORDERS``), not finance.
 """
@@ -20,12 +26,13 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
+import jdatetime
 from aiohttp import web
 from pydantic import Field, ValidationError
 
 from dashboards.web.api_ledger import ItemIn
 from dashboards.web.deps import DEPS
-from dashboards.web.html import see_other
+from dashboards.web.html import TEHRAN, see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params, ids
 from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, QUERY, RouteTable
@@ -34,9 +41,10 @@ from monitor.errors import InvalidInput, NotFound
 from tickets import fines
 from tickets.ledger.browse import browse_ledger, ledger_customers, owed_fines
 from tickets.ledger.items import record_priced_item
-from tickets.ledger.models import ItemKind
+from tickets.ledger.models import Cause, ItemKind
 from tickets.ledger.money import MAX_ID, MAX_RIALS
 from tickets.ledger.statements import STATEMENT_ROLES
+from tickets.ledger.visits import APPROVERS, approve_visit, pending_visits, reject_visit
 
 __all__ = ["routes", "LEDGER_ROLES", "parse_amount"]
 
@@ -51,7 +59,15 @@ KIND_WORDS = {"visit": N_("Datacenter visit"), "reinstall": N_("Module reinstall
               "out_of_scope": N_("Out-of-scope work"), "package": N_("Package"), "fine": N_("Fine"),
               "payment": N_("Payment"), "reversal": N_("Reversal")}
 NOTICES = {"paid": N_("The fine was marked paid; the payment is in the ledger."),
-           "item": N_("The charge was recorded in the ledger.")}
+           "item": N_("The charge was recorded in the ledger."),
+           "approved": N_("The visit was approved; if the customer's server caused it, it is billed to them."),
+           "rejected": N_("The visit was rejected; it is not billed.")}
+CAUSE_WORDS = {Cause.CUSTOMER_SERVER: N_("The customer's server"), Cause.COMPANY_NETWORK: N_("The company's network"),
+               Cause.UNDETERMINED: N_("Not determined yet")}
+REASON_MISSING = N_("Write why the visit is rejected.")
+REASON_LONG = N_("The reason is too long.")
+CAUSE_UNDECIDED = N_("The cause of this visit is not determined yet: technicians decide it before approval.")
+VISIT_REJECTED = N_("This visit was rejected; it cannot be approved.")
 
 BAD_MONTH = N_("Write the month as a Jalali year and month, for example 1405/09.")
 BAD_CUSTOMER = N_("Choose a customer from the list.")
@@ -120,6 +136,11 @@ def _filters(raw: Filters) -> tuple[dict[str, Any], str, dict[str, str]]:
     return out, "", typed
 
 
+def _this_month(now) -> tuple[int, int]:
+    d = jdatetime.date.fromgregorian(date=now.astimezone(TEHRAN).date())
+    return d.year, d.month
+
+
 def _query(customer_id: int | None, month: tuple[int, int] | None) -> dict[str, str]:
     q = {}
     if customer_id is not None:
@@ -134,6 +155,7 @@ async def _page(request: web.Request, raw: Filters, *, form: str = "", error: st
     sm, p, now = _ctx(request)
     parsed, bad_filter, typed_filters = _filters(raw)
     customers = await ledger_customers(sm, p)
+    visits = await pending_visits(sm, p) if p.role in APPROVERS else []
     view = owed = None
     if not bad_filter:
         try:
@@ -154,7 +176,8 @@ async def _page(request: web.Request, raw: Filters, *, form: str = "", error: st
         "base_query": urlencode(kept) + "&" if kept else "",
         "notice": NOTICES.get(request.query.get("done", ""), ""),
         "form": form, "error": error, "typed": typed or {}, "item_kinds": [k.value for k in ItemKind],
-        "max_rials": MAX_RIALS,
+        "max_rials": MAX_RIALS, "visits": visits, "cause_words": CAUSE_WORDS,
+        "statement_month": parsed["month"] or _this_month(now),
     }, status=status, title=N_("Ledger"))
 
 
@@ -246,3 +269,49 @@ async def item_submit(request: web.Request) -> web.Response:
         return await _page(request, Filters(customer=form.customer, month=form.month), form="item",
                            error=_why(exc), typed=typed, status=400)
     return _back(form, "item")
+
+
+# --- datacenter visits (rule 11) ---------------------------------------------------------------------------
+
+class RejectForm(BackForm):
+    reason: str = Field("", max_length=20_000, description="why the visit is not billed")
+
+
+VISIT_ERRORS = {400: ("a field over its length (JSON), or the page again with the reason in Persian",
+                      (JSON, HTML)),
+                404: "no such visit"}
+
+
+async def _visit_refused(request: web.Request, form: BackForm, visit_id: int, message: str,
+                         reason: str = "") -> web.Response:
+    return await _page(request, Filters(customer=form.customer, month=form.month), form=f"visit-{visit_id}",
+                       error=message, typed={"reason": reason}, status=400)
+
+
+@routes.post("/ledger/visits/{visit_id}/approve", roles=APPROVERS, path=ids("visit_id"), body=BackForm,
+             body_media=FORM, produces=HTML, status=303, errors=VISIT_ERRORS)
+async def visit_approve_submit(request: web.Request) -> web.Response:
+    """Approve the visit: billed to its customer when their server caused it (rule 11), once however often
+    the form is sent; a visit whose cause is undetermined, or that was rejected, is refused in Persian."""
+    sm, p, now = _ctx(request)
+    visit_id = request[PATH].visit_id
+    try:
+        await approve_visit(sm, p, visit_id, now=now, decided_only=True)
+    except InvalidInput as exc:
+        why = CAUSE_UNDECIDED if exc.field == "cause" else VISIT_REJECTED
+        return await _visit_refused(request, request[BODY], visit_id, why)
+    return _back(request[BODY], "approved")
+
+
+@routes.post("/ledger/visits/{visit_id}/reject", roles=APPROVERS, path=ids("visit_id"), body=RejectForm,
+             body_media=FORM, produces=HTML, status=303, errors=VISIT_ERRORS)
+async def visit_reject_submit(request: web.Request) -> web.Response:
+    """Reject the visit with the reason typed: it is not billed (a charge already posted is reversed)."""
+    sm, p, now = _ctx(request)
+    form, visit_id = request[BODY], request[PATH].visit_id
+    try:
+        await reject_visit(sm, p, visit_id, form.reason, now=now)
+    except InvalidInput as exc:
+        why = REASON_MISSING if "says why" in exc.reason else REASON_LONG
+        return await _visit_refused(request, form, visit_id, why, form.reason)
+    return _back(form, "rejected")

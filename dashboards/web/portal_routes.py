@@ -26,7 +26,7 @@ from dashboards.web.fa import MONTHS_FA, PRIORITY_FA, STATE_FA, percent
 from dashboards.web.html import fa_digits, jalali_date
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
-from dashboards.web.portal_sections import incident_rows, service_incidents, statement
+from dashboards.web.portal_sections import incident_rows, service_incidents, statement, suspension
 from dashboards.web.routing import HTML, PATH, RouteTable
 from dashboards.web.templating import N_, render
 from monitor.accounts import ALL_ROLES
@@ -88,7 +88,8 @@ async def portal_home(request: web.Request) -> web.Response:
     return render(request, "portal_home.html", portal_context() | {
         "cards": [_card(s, histories, days, now) for s in services], "jy": jy, "jm": jm,
         "phone_open": await phone_open(request), "is_customer": p.customer_id is not None,
-        "statement": await statement(deps.sessionmaker, p, jy, jm),
+        "statement": await statement(deps.sessionmaker, p, jy, jm), "customer_id": p.customer_id,
+        "suspended": await suspension(deps.sessionmaker, p, now),
     })
 
 

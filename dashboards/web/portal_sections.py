@@ -10,15 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import jdatetime
+
 from dashboards.web.fa import duration_fa
 from dashboards.web.templating import N_
 from incidents.lifecycle import ServiceIncident, incidents_of_service
 from monitor.accounts import Principal
 from monitor.errors import NotFound
-from tickets.ledger.format import statement_fa
+from tickets.calendar import TEHRAN
+from tickets.fines import suspension_of
+from tickets.ledger.format import jalali_fa, persian_digits, statement_fa, toman_fa
 from tickets.ledger.statements import read_statement
 
-__all__ = ["service_incidents", "incident_rows", "IncidentRow", "statement", "kind_fa", "INCIDENT_STATUS_WORDS"]
+__all__ = ["service_incidents", "incident_rows", "IncidentRow", "statement", "suspension", "kind_fa", "INCIDENT_STATUS_WORDS"]
 
 # Message ids (translated by the templates): what the customer is told about an incident's state.
 INCIDENT_STATUS_WORDS: Mapping[str, str] = {
@@ -74,3 +78,15 @@ async def statement(sm, principal: Principal, jy: int, jm: int) -> Mapping[str, 
         return statement_fa(await read_statement(sm, principal, principal.customer_id, jy, jm))
     except NotFound:
         return None
+
+
+async def suspension(sm, principal: Principal, now: datetime) -> Mapping[str, Any] | None:
+    """Why the customer's support is suspended now (rule 19), in Persian words, with the address of the
+    statement that shows the fine; None while it is not."""
+    fine = await suspension_of(sm, principal, now)
+    if fine is None:
+        return None
+    posted = jdatetime.date.fromgregorian(date=fine.created_at.astimezone(TEHRAN).date())
+    return {"amount": toman_fa(fine.amount_rials), "due": jalali_fa(fine.due_at),
+            "ticket": persian_digits(fine.ticket_id) if fine.ticket_id else None,
+            "statement": f"/portal/statements/{fine.customer_id}/{posted.year}/{posted.month}"}

@@ -21,6 +21,7 @@ from dashboards.web.html import see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import ids
 from dashboards.web.portal_routes import phone_open, portal_context
+from dashboards.web.portal_sections import suspension
 from dashboards.web.routing import FORM, HTML, PATH, RouteTable
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
@@ -79,7 +80,7 @@ async def tickets_page(request: web.Request) -> web.Response:
     rules = await _departments(sm)
     return _render(request, "portal_tickets.html", {
         "tickets": rows, "departments": {k: r.name_fa for k, r in rules.items()},
-        "phone_open": await phone_open(request)})
+        "phone_open": await phone_open(request), "suspended": await suspension(sm, p, now)})
 
 
 # --- the new-ticket form ----------------------------------------------------------------------------------
@@ -138,6 +139,7 @@ async def _form_page(request: web.Request, draft: dict, *, refusals: list[Refusa
         "chosen_priority": draft.get("priority") or "normal", "priority_help": PRIORITY_HELP,
         "shown": ",".join(map(str, shown)), "articles": list(articles),
         "errors": [_refusal(r, rule) for r in refusals], "note": note, "missing": "، ".join(missing),
+        "suspended": await suspension(sm, p, _now),
     }, status=status)
 
 

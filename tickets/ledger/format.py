@@ -12,7 +12,7 @@ import jdatetime
 from tickets.calendar import TEHRAN
 from tickets.ledger.statements import StatementView
 
-__all__ = ["persian_digits", "toman_fa", "jalali_fa", "statement_fa", "statement_csv", "KIND_FA"]
+__all__ = ["persian_digits", "toman_fa", "jalali_fa", "statement_fa", "statement_csv", "statement_download_csv", "KIND_FA"]
 
 _DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 THOUSANDS, DECIMAL, MINUS = "\u066c", "\u066b", "\u2212"
@@ -82,3 +82,28 @@ def statement_csv(view: StatementView) -> str:
                          ("closing", view.closing_rials)):
         w.writerow([label, "", "", "", value, "", "", "", "", ""])
     return out.getvalue()
+
+
+DOWNLOAD_COLUMNS = ("entry_id", "jalali_date", "posted_at_utc", "kind", "kind_fa", "amount_rials", "ticket_id",
+                    "visit_id", "reference", "reverses_id", "description")
+BOM = "\ufeff"
+
+
+def statement_download_csv(view: StatementView, *, customer: str = "", customer_facing: bool = False) -> str:
+    """The statement as the pages' CSV download: UTF-8 text starting with a byte-order mark (so that Excel
+    reads it as UTF-8 and shows the Persian columns), one row per entry in integer rials with its Jalali
+    date (Tehran) and its kind in Persian, then the opening, total and closing rows. A customer's copy leaves
+    out the ledger's internal descriptions."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(DOWNLOAD_COLUMNS)
+    for ln in view.lines:
+        date = jdatetime.datetime.fromgregorian(datetime=ln.posted_at.astimezone(TEHRAN)).strftime("%Y/%m/%d")
+        w.writerow([ln.entry_id, date, ln.posted_at.isoformat(), ln.kind, KIND_FA.get(ln.kind, ln.kind),
+                    ln.amount_rials, ln.ticket_id or "", ln.visit_id or "", ln.reference or "",
+                    ln.reverses_id or "", "" if customer_facing else ln.description])
+    summary = (("opening", "مانده از پیش", view.opening_rials), ("total", "جمع این ماه", view.total_rials),
+               ("closing", "ماندهٔ پایان ماه", view.closing_rials))
+    for label, label_fa, value in summary:
+        w.writerow([label, "", "", "", label_fa, value, "", "", "", "", customer])
+    return BOM + out.getvalue()

@@ -89,6 +89,10 @@ class DatacenterVisit(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     approved_by_id: Mapped[int | None] = fk_id("users.id", nullable=True, ondelete="SET NULL", index=False)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Finance refused to bill the visit (``rejection_reason`` says why): it is then never billed.
+    rejected_by_id: Mapped[int | None] = fk_id("users.id", nullable=True, ondelete="SET NULL", index=False)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class VisitTechnician(Base):

@@ -1,8 +1,8 @@
 """Rule 11: datacenter visits, their travel tariff, and billing by cause.
 
-A visit is billable to the customer only when its cause is the customer's server AND a NOC lead approved
-it. An undetermined cause blocks billing until someone decides it; a visit caused by the company's network or
-hardware is never billed. Changing the cause after billing posts a reversal; the posted charge is never
+A visit is billable to the customer only when its cause is the customer's server AND a NOC lead or finance
+approved it. An undetermined cause blocks billing until someone decides it; a visit caused by the company's
+network or hardware is never billed, nor one that finance rejected (with its reason). Changing the cause after billing posts a reversal; the posted charge is never
 edited. Each change of cause bumps ``cause_version``, and a charge's idempotency key is
 ``visit:<id>:v<version>``: however often (or concurrently) an approval arrives, one version bills once.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from incidents.models import Incident
 from monitor.accounts import Principal, Role, User, require_role
 from monitor.errors import NotFound
-from monitor.models import Datacenter
+from monitor.models import Customer, Datacenter
 from tickets.ledger.entries import live_entries, post, require_rials, reverse
 from tickets.ledger.errors import LedgerInput
 from tickets.ledger.models import (
@@ -34,12 +35,15 @@ from tickets.ledger.models import (
 from tickets.models import Ticket
 
 __all__ = ["Billing", "billing_decision", "visit_charge_rials", "set_tariff", "tariff_at", "record_visit",
-           "approve_visit", "set_cause", "settle_visit", "visit_json", "RECORDERS", "LEADS", "TARIFF_ROLES"]
+           "approve_visit", "reject_visit", "set_cause", "pending_visits", "PendingVisit", "APPROVERS", "settle_visit", "visit_json", "RECORDERS", "LEADS", "TARIFF_ROLES"]
 
 log = logging.getLogger("negahban.ledger")
 
 RECORDERS = frozenset({Role.TECHNICIAN, Role.NOC, Role.ADMIN})
 LEADS = frozenset({Role.NOC, Role.ADMIN})
+# Who decides whether a visit is billed: NOC leads, and finance on the /ledger page (issue 13).
+APPROVERS = frozenset({Role.NOC, Role.ADMIN, Role.FINANCE})
+REASON_MAX = 2000
 TARIFF_ROLES = frozenset({Role.FINANCE, Role.ADMIN})
 TECHNICIAN_ROLES = frozenset({Role.TECHNICIAN, Role.NOC, Role.ADMIN})
 
@@ -51,8 +55,10 @@ class Billing(enum.StrEnum):
     NOT_BILLABLE = "not_billable"
 
 
-def billing_decision(cause: str, approved: bool) -> Billing:
+def billing_decision(cause: str, approved: bool, rejected: bool = False) -> Billing:
     """Whether a visit is billed to its customer now (a pure rule)."""
+    if rejected:
+        return Billing.NOT_BILLABLE
     if cause == Cause.UNDETERMINED:
         return Billing.BLOCKED_UNDETERMINED
     if cause != Cause.CUSTOMER_SERVER:
@@ -169,14 +175,41 @@ async def _visit(session: AsyncSession, visit_id: int, *, for_update: bool = Fal
 
 
 async def approve_visit(sm: async_sessionmaker, principal: Principal, visit_id: int, *,
-                        now: datetime) -> DatacenterVisit:
-    """A NOC lead approves the visit; approving again (or concurrently) changes nothing and bills once."""
-    require_role(principal, LEADS)
+                        now: datetime, decided_only: bool = False) -> DatacenterVisit:
+    """A NOC lead or finance approves the visit; approving again (or concurrently) changes nothing and bills
+    once. A rejected visit cannot be approved (``LedgerInput`` on ``visit``); with ``decided_only`` neither can
+    one whose cause is still undetermined (``LedgerInput`` on ``cause``)."""
+    require_role(principal, APPROVERS)
     async with sm.begin() as session:
+        if decided_only and (await _visit(session, visit_id)).cause == Cause.UNDETERMINED:
+            raise LedgerInput("cause", "the visit's cause is undetermined")
         await session.execute(update(DatacenterVisit).where(DatacenterVisit.id == visit_id,
-                                                            DatacenterVisit.approved_at.is_(None))
+                                                            DatacenterVisit.approved_at.is_(None),
+                                                            DatacenterVisit.rejected_at.is_(None))
                               .values(approved_at=now, approved_by_id=principal.user_id))
         visit = await _visit(session, visit_id)
+        if visit.rejected_at is not None:
+            raise LedgerInput("visit", f"visit {visit_id} was rejected: {visit.rejection_reason}")
+        await settle_visit(session, visit, now=now, posted_by_id=principal.user_id)
+    return visit
+
+
+async def reject_visit(sm: async_sessionmaker, principal: Principal, visit_id: int, reason: str, *,
+                       now: datetime) -> DatacenterVisit:
+    """Finance (or a NOC lead) refuses to bill the visit, saying why; a charge already posted is reversed.
+    Rejecting again changes nothing (the first reason stays); an approved visit can still be rejected."""
+    require_role(principal, APPROVERS)
+    reason = (reason or "").strip()
+    if not reason:
+        raise LedgerInput("reason", "a rejection says why")
+    if len(reason) > REASON_MAX:
+        raise LedgerInput("reason", f"at most {REASON_MAX} characters")
+    async with sm.begin() as session:
+        visit = await _visit(session, visit_id, for_update=True)
+        if visit.rejected_at is None:
+            visit.rejected_at, visit.rejected_by_id, visit.rejection_reason = now, principal.user_id, reason
+            await session.flush()
+            log.info("visit_rejected visit=%s by=%s", visit.id, principal.user_id)
         await settle_visit(session, visit, now=now, posted_by_id=principal.user_id)
     return visit
 
@@ -220,7 +253,7 @@ async def _charge_amount(session: AsyncSession, visit: DatacenterVisit) -> int:
 async def settle_visit(session: AsyncSession, visit: DatacenterVisit, *, now: datetime,
                        posted_by_id: int | None = None) -> Billing:
     """Bring the ledger in line with the visit: charge it once if billable, reverse its charge if not."""
-    decision = billing_decision(visit.cause, visit.approved_at is not None)
+    decision = billing_decision(visit.cause, visit.approved_at is not None, visit.rejected_at is not None)
     charges = await live_entries(session, LedgerEntry.visit_id == visit.id)
     if decision is Billing.BILL:
         if not charges:
@@ -232,8 +265,8 @@ async def settle_visit(session: AsyncSession, visit: DatacenterVisit, *, now: da
                            description=f"datacenter visit {visit.id}")
         return decision
     for entry in charges:
-        await reverse(session, entry, now=now, posted_by_id=posted_by_id,
-                      reason=f"visit {visit.id} cause changed to {visit.cause}")
+        why = "rejected" if visit.rejected_at is not None else f"cause changed to {visit.cause}"
+        await reverse(session, entry, now=now, posted_by_id=posted_by_id, reason=f"visit {visit.id} {why}")
     return decision
 
 
@@ -243,4 +276,39 @@ def visit_json(v: DatacenterVisit, technician_ids: list[int] | None = None) -> d
             "returned_at": v.returned_at.isoformat(), "cause": v.cause, "notes": v.notes,
             "approved_at": v.approved_at.isoformat() if v.approved_at else None,
             "approved_by_id": v.approved_by_id, "technician_ids": technician_ids,
-            "billing": billing_decision(v.cause, v.approved_at is not None).value}
+            "rejected_at": v.rejected_at.isoformat() if v.rejected_at else None,
+            "rejection_reason": v.rejection_reason,
+            "billing": billing_decision(v.cause, v.approved_at is not None, v.rejected_at is not None).value}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVisit:
+    """A visit awaiting approval, as finance decides on it: what it would bill (None: no tariff in force)."""
+
+    visit: DatacenterVisit
+    datacenter: str
+    customer: str | None
+    technicians: int
+    charge_rials: int | None
+
+
+async def pending_visits(sm: async_sessionmaker, principal: Principal, *, limit: int = 100) -> list[PendingVisit]:
+    """Visits neither approved nor rejected whose cause is not the company's (those are never billed),
+    oldest first, with the charge approving each would post."""
+    require_role(principal, APPROVERS)
+    async with sm() as session:
+        rows = (await session.execute(
+            select(DatacenterVisit, Datacenter.name, Customer.display_name, Customer.name)
+            .join(Datacenter, Datacenter.id == DatacenterVisit.datacenter_id)
+            .outerjoin(Customer, Customer.id == DatacenterVisit.customer_id)
+            .where(DatacenterVisit.approved_at.is_(None), DatacenterVisit.rejected_at.is_(None),
+                   DatacenterVisit.cause != Cause.COMPANY_NETWORK)
+            .order_by(DatacenterVisit.departed_at, DatacenterVisit.id).limit(limit))).all()
+        out = []
+        for visit, dc_name, display, name in rows:
+            count = await _technician_count(session, visit.id)
+            tariff = await tariff_at(session, visit.datacenter_id, visit.departed_at)
+            charge = (visit_charge_rials(tariff.per_visit_rials, tariff.per_technician_rials, count)
+                      if tariff is not None else None)
+            out.append(PendingVisit(visit, dc_name, display or name, count, charge))
+    return out
