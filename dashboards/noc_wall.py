@@ -108,62 +108,71 @@ def _tile(row: NocRow, item: Any, changed_at: Mapping[int, datetime], incident: 
                 getattr(result, "latency_s", None) if result is not None else None, suspect, incident)
 
 
-def _matches(t: Tile, needle: str, sw: str) -> bool:
-    return any(needle in v.lower() for v in (t.name, t.target, t.service, t.customer, t.datacenter, sw))
+def _matches(row: NocRow, needle: str) -> bool:
+    return any(needle in v.lower() for v in (row.name, row.target, row.service, row.customer, row.datacenter,
+                                             row.switch))
+
+
+def _live_state(row: NocRow, item: Any) -> tuple[str, bool]:
+    """The monitor's state now and whether it is SUSPECT (UP, but its latest check failed)."""
+    if item is None:
+        return row.state, False
+    state = str(item.state)
+    result = getattr(item, "result", None)
+    return state, state == "UP" and result is not None and str(result.outcome) != "up"
 
 
 def build_wall(rows: list[NocRow], live: Mapping[int, Any], incidents: list[WallIncident], q: NocQuery,
                now: datetime, *, changed_at: Mapping[int, datetime] | None = None,
                service_ids: Mapping[int, int] | None = None, tile_limit: int = TILE_LIMIT) -> Wall:
-    """Pure. ``rows`` is the stored inventory (not overlaid), ``live`` the runner's latest states."""
+    """Pure. ``rows`` is the stored inventory (not overlaid), ``live`` the runner's latest states.
+
+    One pass over the rows counts every monitor; a tile is made only for what is drawn (the problems, or
+    the matches of a search): at 10,000 monitors that is the difference between 60 ms and a few."""
     by_monitor = {i.monitor_id: i for i in reversed(incidents) if i.monitor_id}
     by_service = {i.service_id: i for i in reversed(incidents) if i.service_id}
-    svc = service_ids or {}
-    tiles, counts = [], collections.Counter()
+    svc, changed = service_ids or {}, changed_at or {}
+    needle = q.q.strip().lower()
+    searching = bool(needle or q.state)
+    key = q.group if q.group in ("datacenter", "switch", "customer") else None
+    counts: collections.Counter = collections.Counter()
+    groups: dict[str, list[int]] = {}
+    drawn: list[Tile] = []
     for row in rows:
+        item = live.get(row.id)
+        state, suspect = _live_state(row, item)
+        counts["SUSPECT" if suspect else state] += 1
+        g = groups.setdefault(getattr(row, key) if key else "", [0, 0, 0, 0])
+        g[0] += 1
+        g[1 if state == "UP" else 2 if state in PROBLEMS else 3] += 1
+        if searching:
+            if (q.state and state != q.state) or (needle and not _matches(row, needle)):
+                continue
+        elif state not in PROBLEMS:
+            continue
         incident = by_monitor.get(row.id) or by_service.get(svc.get(row.id))
-        t = _tile(row, live.get(row.id), changed_at or {}, incident, now)
-        tiles.append((t, row))
-        counts["SUSPECT" if t.suspect else t.state] += 1
+        drawn.append(_tile(row, item, changed, incident, now))
     wall = Wall({s: counts.get(s, 0) for s in SUMMARY},
                 {u: sum(1 for i in incidents if i.severity == u) for u in URGENCIES}, incidents)
-    needle = q.q.strip().lower()
-    if needle or q.state:
-        _search(wall, [(t, r) for t, r in tiles if (not needle or _matches(t, needle, r.switch))
-                       and (not q.state or t.state == q.state)], q)
+    if searching:
+        _search(wall, drawn, q)
         return wall
-    problems = [t for t, _ in tiles if t.state in PROBLEMS]
     # Newest flip first within each state: what just broke is what the room is asking about.
-    problems.sort(key=lambda t: (PROBLEMS[t.state], -(t.since.timestamp() if t.since else now.timestamp() + 1),
-                                 t.name))
-    wall.problems, wall.more_problems = problems[:tile_limit], max(0, len(problems) - tile_limit)
-    wall.groups = _groups(tiles, q.group)
+    drawn.sort(key=lambda t: (PROBLEMS[t.state], -(t.since.timestamp() if t.since else now.timestamp() + 1),
+                              t.name))
+    wall.problems, wall.more_problems = drawn[:tile_limit], max(0, len(drawn) - tile_limit)
+    # Groups with problems first, then by name.
+    wall.groups = [GroupCount(k, *v) for k, v in sorted(groups.items(), key=lambda kv: (-kv[1][2], kv[0]))]
     return wall
 
 
-def _search(wall: Wall, found: list, q: NocQuery) -> None:
-    found.sort(key=lambda tr: (PROBLEMS.get(tr[0].state, 3 if tr[0].state != "UP" else 4), tr[0].name))
+def _search(wall: Wall, found: list[Tile], q: NocQuery) -> None:
+    found.sort(key=lambda t: (PROBLEMS.get(t.state, 3 if t.state != "UP" else 4), t.name))
     per_page = max(1, min(q.per_page, 1000))
     wall.total = len(found)
     wall.pages = max(1, -(-len(found) // per_page))
     wall.page = max(1, min(q.page, wall.pages))
-    wall.results = [t for t, _ in found[(wall.page - 1) * per_page: wall.page * per_page]]
-
-
-def _groups(tiles: list, group: str) -> list[GroupCount]:
-    acc: dict[str, list[int]] = {}
-    for t, row in tiles:
-        key = getattr(row, group) if group in ("datacenter", "switch", "customer") else ""
-        c = acc.setdefault(key, [0, 0, 0, 0])
-        c[0] += 1
-        if t.state == "UP":
-            c[1] += 1
-        elif t.state in PROBLEMS:
-            c[2] += 1
-        else:
-            c[3] += 1
-    # Groups with problems first, then by name.
-    return [GroupCount(k, *v) for k, v in sorted(acc.items(), key=lambda kv: (-kv[1][2], kv[0]))]
+    wall.results = found[(wall.page - 1) * per_page: wall.page * per_page]
 
 
 async def open_incidents(sessionmaker: async_sessionmaker, limit: int = 500) -> list[WallIncident]:
