@@ -103,17 +103,19 @@ class NocIndex:
                  latest: Callable[[], Mapping[int, Any]] = dict, ttl_s: float = 10.0) -> None:
         self._sm, self._clock, self._latest, self._ttl = sessionmaker, clock, latest, ttl_s
         self._rows: list[NocRow] = []
+        self.service_of: dict[int, int] = {}  # monitor id -> service id (the wall links a tile to its incident)
         self._loaded_at: float | None = None
         self._lock = asyncio.Lock()
 
-    async def rows(self) -> list[NocRow]:
+    async def rows(self, *, overlay: bool = True) -> list[NocRow]:
+        """The inventory; with ``overlay`` each row carries the runner's live state instead of the stored one."""
         async with self._lock:
             mono = self._clock.monotonic()
             if self._loaded_at is None or mono - self._loaded_at >= self._ttl:
                 self._rows = await self._load()
                 self._loaded_at = mono
         latest = self._latest()
-        if not latest:
+        if not latest or not overlay:
             return self._rows
         return [_overlay(r, latest.get(r.id)) for r in self._rows]
 
@@ -123,7 +125,7 @@ class NocIndex:
     async def _load(self) -> list[NocRow]:
         switch, dev, dev_dc, dev_parent = (aliased(NetworkDevice), aliased(NetworkDevice), aliased(Datacenter),
                                            aliased(NetworkDevice))
-        stmt = (select(Monitor.id, Monitor.name, Monitor.kind, Monitor.target, Service.name, Customer.name,
+        stmt = (select(Monitor.id, Monitor.service_id, Monitor.name, Monitor.kind, Monitor.target, Service.name, Customer.name,
                        Datacenter.name, dev_dc.name, switch.name, dev_parent.name, MonitorState.state,
                        MonitorState.since)
                 .outerjoin(MonitorState, MonitorState.monitor_id == Monitor.id)
@@ -137,10 +139,11 @@ class NocIndex:
                 .outerjoin(dev_parent, dev.parent_id == dev_parent.id)
                 .where(Monitor.enabled.is_(True)))
         async with self._sm() as s:
-            result = await s.execute(stmt)
-            return [NocRow(mid, name, kind, target, svc or "", cust or "", dc or ddc or "", sw or dp or "",
-                           state or State.UNKNOWN.value, since)
-                    for mid, name, kind, target, svc, cust, dc, ddc, sw, dp, state, since in result]
+            result = (await s.execute(stmt)).all()
+        self.service_of = {r[0]: r[1] for r in result if r[1] is not None}
+        return [NocRow(mid, name, kind, target, svc or "", cust or "", dc or ddc or "", sw or dp or "",
+                       state or State.UNKNOWN.value, since)
+                for mid, _sid, name, kind, target, svc, cust, dc, ddc, sw, dp, state, since in result]
 
 
 def _overlay(row: NocRow, item) -> NocRow:
@@ -160,8 +163,11 @@ class StateFeed:
     """
 
     def __init__(self, latest: Callable[[], Mapping[int, Any]], keep: int = 10_000,
-                 coalesce_s: float = 0.2) -> None:
-        self._latest = latest
+                 coalesce_s: float = 0.2, now: Callable[[], datetime] | None = None) -> None:
+        self._latest, self._now = latest, now
+        # When the feed saw each monitor's current state (``now`` given): the wall's "since" for a flip the
+        # cached inventory has not read from the database yet.
+        self.changed_at: dict[int, datetime] = {}
         self._known: dict[int, str] = {}
         self._changes: collections.deque[tuple[int, int, str]] = collections.deque(maxlen=keep)
         self.seq = 0
@@ -180,12 +186,15 @@ class StateFeed:
 
     def poke(self) -> None:
         changed = False
+        at = self._now() if self._now is not None else None
         for mid, item in list(self._latest().items()):
             state = str(item.state)
             if self._known.get(mid) != state:
                 self._known[mid] = state
                 self.seq += 1
                 self._changes.append((self.seq, mid, state))
+                if at is not None:
+                    self.changed_at[mid] = at
                 changed = True
         if changed:
             event, self._event = self._event, asyncio.Event()

@@ -329,6 +329,9 @@ async def test_a_noc_engineer_opens_a_monitor_from_the_noc_screen(world, chromiu
             await page.fill("input[name=password]", "nora-pass-1")
             await page.click("button[type=submit]")
             await page.wait_for_url(f"{base}/noc")
+            # An UP monitor is counted on the wall, not drawn: the engineer searches for it (a plain form).
+            await page.fill("#q", "web1-http")
+            await page.press("#q", "Enter")
             await page.click(f'.tile[data-id="{mid}"] a.monitor-link', timeout=10_000)
             await page.wait_for_url(f"{base}/monitors/{mid}")
             await expect(page.locator("article.monitor-page")).to_have_attribute("data-state", "UP")

@@ -1,4 +1,5 @@
-"""The NOC screen: the page, the paginated monitor list, and the live state-change stream (SSE)."""
+"""The NOC screen: the wall page and its live fragment, the paginated monitor list, and the live state-change
+stream (SSE)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,23 @@ import asyncio
 import json
 import logging
 from typing import Literal
+from urllib.parse import urlencode
 
 from aiohttp import web
 from pydantic import Field
 from sqlalchemy import select
 
 from dashboards.noc import GROUPS, NocIndex, NocQuery, StateFeed, query_rows
+from dashboards.noc_wall import build_wall, open_incidents, paused_count
 from dashboards.web.body import json_response
 from dashboards.web.deps import DEPS, WebDeps
-from dashboards.web.html import TEHRAN, esc
+from dashboards.web.fa import PRIORITY_FA, STATE_FA
+from dashboards.web.html import TEHRAN
+from dashboards.web.incident_pages import STATUS_WORDS
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import PageQuery, Params, page_of, sliced
 from dashboards.web.routing import HTML, QUERY, RouteTable
-from dashboards.web.templating import legacy_page
+from dashboards.web.templating import render
 from incidents.models import NotificationChannel
 from monitor.accounts import STAFF
 from monitor.models import State
@@ -52,7 +57,7 @@ def noc_index(deps: WebDeps) -> NocIndex:
 
 def state_feed(deps: WebDeps) -> StateFeed:
     if "noc_feed" not in deps.services:
-        deps.services["noc_feed"] = StateFeed(_latest(deps))
+        deps.services["noc_feed"] = StateFeed(_latest(deps), now=deps.clock.now)
     return deps.services["noc_feed"]
 
 
@@ -122,43 +127,47 @@ async def noc_tickets(request: web.Request) -> web.Response:
     return page_of(request, sliced(list(tickets), q), q, lambda t: _noc_ticket(t, now))
 
 
-async def _disabled_channels(deps: WebDeps) -> str:
+async def _disabled_channels(deps: WebDeps) -> list:
     """Channels a permanent delivery failure switched off: nobody hears through them until someone fixes
     the key or address (and the setting re-enables them), so the screen says so in red."""
     async with deps.sessionmaker() as session:
-        rows = (await session.execute(select(NotificationChannel).where(NotificationChannel.enabled.is_(False))
-                                      .order_by(NotificationChannel.name))).scalars().all()
-    if not rows:
-        return ""
-    items = "".join(
-        f'<li><b>{esc(ch.name)}</b> ({esc(ch.kind)}) since '
-        f'{esc(ch.disabled_at.astimezone(TEHRAN).strftime("%m-%d %H:%M") if ch.disabled_at else "?")}: '
-        f'<code>{esc(ch.disabled_reason[:300])}</code></li>' for ch in rows)
-    return (f'<section class="card alert" id="disabled-channels"><h2>Notification channels disabled '
-            f'({len(rows)})</h2><ul>{items}</ul></section>')
+        return list((await session.execute(select(NotificationChannel).where(NotificationChannel.enabled.is_(False))
+                                           .order_by(NotificationChannel.name))).scalars().all())
 
 
-@routes.get("/noc", roles=STAFF, produces=HTML)
+class NocPageQuery(Params):
+    q: str = Field("", description="search name, target, customer, datacenter, switch (first 200 characters)")
+    state: Literal[("", *State.__members__)] = ""  # type: ignore[valid-type]
+    group: Literal[GROUPS] = "datacenter"  # type: ignore[valid-type]
+    page: int = Field(1, ge=1, le=1_000_000)
+
+
+async def _wall_context(request: web.Request) -> dict:
+    deps, q = request.app[DEPS], request[QUERY]
+    index = noc_index(deps)
+    rows = await index.rows(overlay=False)
+    query = NocQuery(q=q.q[:200], state=q.state, group=q.group, page=q.page, per_page=200)
+    live = _latest(deps)()
+    wall = build_wall(rows, live, await open_incidents(deps.sessionmaker), query, deps.clock.now(),
+                      changed_at=state_feed(deps).changed_at, service_ids=index.service_of)
+    keep = urlencode({k: v for k, v in (("q", query.q), ("state", query.state), ("group", query.group)) if v
+                      and not (k == "group" and v == "datacenter")})
+    return {"wall": wall, "query": query, "base_query": keep + "&" if keep else "", "states": list(State.__members__),
+            "groups": GROUPS, "state_fa": STATE_FA, "priority_fa": PRIORITY_FA, "status_words": STATUS_WORDS,
+            "paused": await paused_count(deps.sessionmaker), "wall_query": keep}
+
+
+@routes.get("/noc", roles=STAFF, query=NocPageQuery, produces=HTML)
 async def noc_page(request: web.Request) -> web.Response:
-    """The NOC screen."""
-    disabled = await _disabled_channels(request.app[DEPS])
-    states = "".join(f'<option value="{s}">{s}</option>' for s in State.__members__)
-    body = f"""
-<header class="noc-head"><h1>NOC</h1>
-  <div class="counts" id="counts"></div></header>
-{disabled}
-<div class="filters" dir="ltr">
-  <input id="q" type="search" placeholder="search name, target, customer, datacenter, switch" size="40">
-  <select id="state"><option value="">all states</option>{states}</select>
-  <select id="group"><option value="datacenter">by datacenter</option><option value="switch">by switch</option>
-    <option value="customer">by customer</option><option value="none">no grouping</option></select>
-  <button id="prev">&lsaquo;</button><span id="pageinfo"></span><button id="next">&rsaquo;</button>
-  <span id="live" class="muted">connecting…</span>
-</div>
-<div class="noc-cols" dir="ltr">
-  <section id="monitors"></section>
-  <aside><h2>Open incidents</h2><div id="incidents" class="muted">—</div>
-         <h2>Ticket queue</h2><div id="tickets" class="muted">—</div></aside>
-</div>
-<script src="/static/noc.js" defer></script>"""
-    return legacy_page(request, "NOC", body)
+    """The NOC wall screen: the summary strip, problems first, every other monitor counted per group; works
+    without JavaScript (the search is a form), kept live by the event stream where JavaScript runs."""
+    ctx = await _wall_context(request)
+    ctx["disabled"] = await _disabled_channels(request.app[DEPS])
+    return render(request, "noc.html", ctx, title="NOC")
+
+
+@routes.get("/noc/wall", roles=STAFF, query=NocPageQuery, produces=HTML)
+async def noc_wall(request: web.Request) -> web.Response:
+    """The wall's live part alone (summary, incidents, tiles, groups), for the screen to swap in after a
+    state change arrives on the event stream."""
+    return render(request, "noc_wall.html", await _wall_context(request))

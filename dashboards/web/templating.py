@@ -112,11 +112,22 @@ def _jalali_date(at: datetime | None) -> str:
     return jalali_date(at) if _LANG.get() == "fa" else at.astimezone(TEHRAN).strftime("%Y-%m-%d")
 
 
+def _duration(seconds: float) -> str:
+    """``۲ ساعت و ۵ دقیقه`` on a Persian page, ``2 h 5 min`` on an English one."""
+    if _LANG.get() == "fa":
+        return duration_fa(seconds)
+    days, rest = divmod(int(round(seconds)), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{v} {w}" for v, w in ((days, "d"), (hours, "h"), (minutes, "min")) if v]
+    return " ".join(parts) if parts else f"{secs} s"
+
+
 def _environment_setup(env: jinja2.Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters.update(fa=_fa, rial=_rial, jalali=_jalali, jalali_date=_jalali_date, percent=percent,
-                       duration=duration_fa)
+                       duration=_duration)
 
 
 def setup(app: web.Application) -> None:

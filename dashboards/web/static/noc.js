@@ -1,10 +1,83 @@
-// The NOC screen: one page of monitors from the server (search, filters, grouping, pagination happen there),
-// kept live by server-sent events. Plain JavaScript, shipped with the package.
+// The NOC wall screen. The server renders the whole wall (it works without JavaScript: the search is a form);
+// here the wall is kept live: a state change on the event stream fetches the wall's fragment (/noc/wall, the
+// same template) and swaps it in, the search box filters as one types, and the incident cards' buttons call
+// the incidents package's own API. Plain JavaScript, shipped with the package.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  const state = { page: 1, pages: 1, tiles: new Map(), counts: {} };
+  const wall = $("wall");
+  const form = $("noc-filter");
+  const live = $("live");
+  let query = wall.dataset.query || "";
+  let inFlight = false, again = false;
+
+  // One fetch at a time; changes that arrive meanwhile cost one more fetch, not one each.
+  async function refresh() {
+    if (inFlight) { again = true; return; }
+    inFlight = true;
+    try {
+      const resp = await fetch("/noc/wall" + (query ? "?" + query : ""), { headers: { Accept: "text/html" } });
+      if (resp.ok) { wall.innerHTML = await resp.text(); bind(); loadTickets(); }
+    } finally {
+      inFlight = false;
+      if (again) { again = false; refresh(); }
+    }
+  }
+
+  function formQuery() {
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(form)) if (v && !(k === "group" && v === "datacenter")) p.set(k, v);
+    return p.toString();
+  }
+
+  let timer = null;
+  function refilter() {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      query = formQuery();
+      history.replaceState(null, "", "/noc" + (query ? "?" + query : ""));
+      refresh();
+    }, 150);
+  }
+  $("q").addEventListener("input", refilter);
+  $("state").addEventListener("change", refilter);
+  $("group").addEventListener("change", refilter);
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); refilter(); });
+
+  async function post(url, body) {
+    const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json",
+                                    "X-CSRF-Token": csrf }, body: JSON.stringify(body || {}) });
+    if (!resp.ok) live.textContent = "HTTP " + resp.status;
+    refresh();
+  }
+
+  let me = null;
+  async function whoAmI() {
+    if (me === null) {
+      const who = await fetch("/api/v1/me");
+      me = who.ok ? await who.json() : {};
+    }
+    return me;
+  }
+
+  // The cards are rendered by the server; their buttons work here without leaving the wall.
+  function bind() {
+    for (const f of wall.querySelectorAll("form.ack-form")) {
+      f.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        const id = f.closest(".incident").dataset.id;
+        post(`/api/v1/incidents/${id}/acknowledge`);
+      });
+    }
+    for (const b of wall.querySelectorAll("button.assign")) {
+      b.hidden = false;
+      b.addEventListener("click", async () => {
+        const who = await whoAmI();
+        post(`/api/v1/incidents/${b.dataset.id}/assign`, { user_id: who.user_id });
+      });
+    }
+  }
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -13,136 +86,34 @@
     return e;
   }
 
-  function params() {
-    const p = new URLSearchParams({ q: $("q").value, state: $("state").value, group: $("group").value,
-                                    page: String(state.page), per_page: "200" });
-    return p.toString();
-  }
-
-  function renderCounts() {
-    const box = $("counts");
-    box.replaceChildren();
-    for (const [s, n] of Object.entries(state.counts)) {
-      const span = el("span", { "data-state": s });
-      span.append(el("b", { class: "st st-" + s }, s), document.createTextNode(" " + n));
-      box.append(span);
-    }
-  }
-
-  function tile(m) {
-    const t = el("div", { class: "tile " + m.state, "data-id": String(m.id), "data-state": m.state,
-                          title: m.target });
-    const name = el("a", { class: "monitor-link", href: "/monitors/" + m.id });
-    name.append(el("b", {}, m.name));
-    t.append(name, el("br"), el("span", { class: "muted" },
-             [m.kind, m.customer, m.switch].filter(Boolean).join(" · ")));
-    state.tiles.set(m.id, t);
-    return t;
-  }
-
-  async function load() {
-    const resp = await fetch("/api/v1/noc/monitors?" + params(), { headers: { Accept: "application/json" } });
-    if (!resp.ok) { $("monitors").textContent = "error " + resp.status; return; }
-    const data = await resp.json();
-    state.page = data.page; state.pages = data.pages; state.counts = data.counts;
-    state.tiles.clear();
-    const root = $("monitors");
-    root.replaceChildren();
-    for (const g of data.groups) {
-      const sec = el("div", { class: "group" });
-      if ($("group").value !== "none") sec.append(el("h3", {}, g.key || "—"));
-      const grid = el("div", { class: "grid" });
-      for (const m of g.items) grid.append(tile(m));
-      sec.append(grid);
-      root.append(sec);
-    }
-    $("pageinfo").textContent = ` page ${data.page} / ${data.pages} (${data.total}) `;
-    renderCounts();
-  }
-
-  function applyChanges(changes) {
-    for (const c of changes) {
-      const t = state.tiles.get(c.id);
-      if (!t) continue;
-      const old = t.dataset.state;
-      if (old === c.state) continue;
-      t.classList.remove(old); t.classList.add(c.state); t.dataset.state = c.state;
-      state.counts[old] = Math.max(0, (state.counts[old] || 0) - 1);
-      state.counts[c.state] = (state.counts[c.state] || 0) + 1;
-    }
-    renderCounts();
-  }
-
-  function connect() {
-    const es = new EventSource("/api/v1/noc/events");
-    es.addEventListener("open", () => { $("live").textContent = "live"; });
-    es.addEventListener("state", (ev) => applyChanges(JSON.parse(ev.data)));
-    es.addEventListener("error", () => { $("live").textContent = "reconnecting…"; });
-  }
-
-  async function post(url, body) {
-    const resp = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json",
-                                    "X-CSRF-Token": csrf }, body: JSON.stringify(body || {}) });
-    if (!resp.ok) alert("failed: " + resp.status);
-    loadSide();
-  }
-
-  let me = null;
-  async function loadSide() {
-    if (me === null) {
-      const who = await fetch("/api/v1/me");
-      me = who.ok ? await who.json() : {};
-    }
-    const inc = await fetch("/api/v1/incidents");
-    if (inc.ok) renderIncidents(await inc.json());
-    const tk = await fetch("/api/v1/noc/tickets");
-    if (tk.ok) renderTickets(await tk.json());
-  }
-
-  function renderIncidents(list) {
-    const box = $("incidents");
-    box.replaceChildren();
-    if (!list.length) { box.textContent = "none"; return; }
-    for (const i of list) {
-      const row = el("div", { class: "card incident", "data-id": String(i.id) });
-      row.append(el("b", { class: "st st-" + (i.severity === "urgent" ? "DOWN" : "DEGRADED") }, i.severity),
-                 document.createTextNode(" "), el("a", { class: "open-incident", href: "/incidents/" + i.id }, i.title),
-                 document.createTextNode(" "),
-                 el("span", { class: "muted status" }, i.status + (i.assigned_to ? " → user " + i.assigned_to : "")));
-      // The incidents package's own API does the work; this screen only calls it.
-      const ack = el("button", { class: "ack" }, "ack");
-      ack.onclick = () => post(`/api/v1/incidents/${i.id}/acknowledge`);
-      const mine = el("button", { class: "assign" }, "assign to me");
-      mine.onclick = () => post(`/api/v1/incidents/${i.id}/assign`, { user_id: me.user_id });
-      const res = el("button", { class: "resolve" }, "resolve");
-      res.onclick = () => post(`/api/v1/incidents/${i.id}/resolve`, { text: "resolved from the NOC screen" });
-      row.append(el("br"), ack, mine, res);
-      box.append(row);
-    }
-  }
-
-  function renderTickets(list) {
+  async function loadTickets() {
     const box = $("tickets");
+    if (!box) return;
+    const tk = await fetch("/api/v1/noc/tickets");
+    if (!tk.ok) return;
+    const list = await tk.json();
     box.replaceChildren();
-    if (!list.length) { box.textContent = "empty"; return; }
+    if (!list.length) { box.textContent = "—"; return; }
     const table = el("table");
     for (const t of list) {
       const tr = el("tr", { class: t.overdue ? "overdue" : "" });
       tr.append(el("td", {}, "#" + t.id), el("td", {}, t.priority), el("td", {}, t.subject),
-                el("td", {}, t.first_response_due_label));
+                el("td", { dir: "ltr" }, t.first_response_due_label));
       table.append(tr);
     }
     box.append(table);
   }
 
-  let timer = null;
-  function reload() { clearTimeout(timer); timer = setTimeout(() => { state.page = 1; load(); }, 200); }
-  $("q").addEventListener("input", reload);
-  $("state").addEventListener("change", reload);
-  $("group").addEventListener("change", reload);
-  $("prev").addEventListener("click", () => { if (state.page > 1) { state.page--; load(); } });
-  $("next").addEventListener("click", () => { if (state.page < state.pages) { state.page++; load(); } });
-  load().then(connect);
-  loadSide();
-  setInterval(loadSide, 15000);
+  function connect() {
+    const es = new EventSource("/api/v1/noc/events");
+    es.addEventListener("open", () => { live.dataset.live = "on"; live.textContent = live.dataset.on || "live"; });
+    es.addEventListener("state", () => refresh());
+    es.addEventListener("error", () => { live.dataset.live = "off"; live.textContent = live.dataset.off || "…"; });
+  }
+
+  bind();
+  loadTickets();
+  connect();
+  // Durations ("down for 5 minutes") and the ticket queue age even when no state changes.
+  setInterval(refresh, 30000);
 })();
