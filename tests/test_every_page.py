@@ -40,7 +40,7 @@ PUBLIC = ("/login", "/status")
 DEPTH = 2  # links followed below the navigation (a ticket, then its service's report)
 # Not pages: downloads and feeds, API routes, and links that act (log out) or need a mailed token.
 NOT_PAGES = re.compile(r"^/(api/|metrics|probe|healthz|readyz|hb/|fonts/|static/|logout|login|status/confirm/|"
-                       r"status/unsubscribe/)|\.(pdf|csv|atom|json)$")
+                       r"status/unsubscribe/)|[./](pdf|csv|atom|json)$")
 
 
 async def _world(sm) -> None:
