@@ -350,7 +350,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
             ticket_id = int(customer.url.rsplit("/", 1)[1])
 
             tech = watch(await (await browser.new_context()).new_page())
-            await login(tech, "tara", "tara-pass-1", "/noc")
+            await login(tech, "tara", "tara-pass-1", "/desk")
             await tech.click("nav.top a[href='/desk']")
             await tech.wait_for_url(f"{base}/desk")
             row = tech.locator(f'tr.ticket[data-id="{ticket_id}"]')

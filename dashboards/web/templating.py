@@ -33,7 +33,7 @@ from dashboards.web.fa import duration_fa, percent
 from dashboards.web.html import TEHRAN, fa_digits, jalali, jalali_date
 
 __all__ = ["setup", "render", "wants_html", "error_page", "gettext", "catalog", "LANGUAGES", "LANG_COOKIE",
-           "TEMPLATES", "LOCALE", "language_of", "NAV", "N_", "render_string", "message_ids", "legacy_page"]
+           "TEMPLATES", "LOCALE", "language_of", "NAV", "N_", "render_string", "message_ids"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALE = Path(__file__).parent / "locale"
@@ -188,11 +188,6 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
     response.charset = "utf-8"
     return response
 
-
-def legacy_page(request: web.Request, title: str, body: str, *, status: int = 200) -> web.Response:
-    """A page whose body is HTML built (and escaped) in Python, inside the common layout: for pages not yet
-    moved to a template of their own."""
-    return render(request, "_legacy.html", {"body": body}, status=status, title=title)
 
 
 def render_string(template: str, context: Mapping[str, Any], *, lang: str = "fa",
