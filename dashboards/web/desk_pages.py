@@ -14,24 +14,25 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+import jdatetime
 from aiohttp import web
 from pydantic import Field
 
-from dashboards.web.api_tickets import QueueQuery
+from dashboards.web.api_tickets import QueueQuery, SlaReportQuery, _targets
 from dashboards.web.deps import DEPS
-from dashboards.web.fa import PRIORITY_FA
-from dashboards.web.html import see_other
+from dashboards.web.fa import MONTHS_FA, PRIORITY_FA
+from dashboards.web.html import TEHRAN, see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params, ids
 from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, RouteTable, parse_query
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
 from monitor.errors import InvalidInput
-from tickets import desk
+from tickets import desk, reports
 from tickets.errors import Refusal
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority
 from tickets.priority import RANK
-from tickets.sla import is_breached
+from tickets.sla import OFFICE, is_breached
 
 __all__ = ["routes", "DESK_ROLES", "STATUS_WORDS", "NOTICES"]
 
@@ -96,6 +97,34 @@ async def desk_queue_page(request: web.Request) -> web.Response:
         "base_query": urlencode(kept) + "&" if kept else "", "filters": filters,
         "statuses": [s.value for s in OPEN_STATUSES], "priorities": [x.value for x in Priority],
     }, title=N_("Ticket desk"))
+
+
+# --- the SLA report ---------------------------------------------------------------------------------------
+
+BAND_WORDS: Mapping[str, str] = {OFFICE: N_("In office hours"), "outside": N_("Outside office hours")}
+
+
+@routes.get("/desk/sla", roles=DESK_ROLES, produces=HTML, errors={400: ("a bad month, named", HTML)})
+async def desk_sla_page(request: web.Request) -> web.Response:
+    """A Jalali month's first-response figures per band (rule 11: 1 h in office hours, 3 h outside): tickets,
+    average, median and 90th percentile, breaches and those still unanswered; ``year`` and ``month`` (default:
+    this month in Tehran), the JSON report's query."""
+    sm, p, now = _ctx(request)
+    today = jdatetime.date.fromgregorian(date=now.astimezone(TEHRAN).date())
+    try:
+        q = parse_query(SlaReportQuery, {"year": str(today.year), "month": str(today.month)} | dict(request.query))
+    except InvalidInput as bad:
+        return _render(request, "desk_error.html", {
+            "field": bad.field, "field_word": {"year": N_("Year"), "month": N_("Month")}.get(bad.field, bad.field),
+            "value": request.query.get(bad.field, "")}, title=N_("Bad filter"), status=400)
+    report = await reports.monthly_sla_report(sm, p, q.year, q.month, now=now, targets=_targets(request))
+    prev = (q.year, q.month - 1) if q.month > 1 else (q.year - 1, 12)
+    after = (q.year, q.month + 1) if q.month < 12 else (q.year + 1, 1)
+    return _render(request, "desk_sla.html", {
+        "bands": list(report.values()), "band_words": BAND_WORDS, "year": q.year, "month": q.month,
+        "month_name": MONTHS_FA[q.month - 1], "prev": prev, "next": after,
+        "is_current": (q.year, q.month) == (today.year, today.month),
+    }, title=N_("SLA report"))
 
 
 # --- one ticket -------------------------------------------------------------------------------------------

@@ -52,14 +52,15 @@ def N_(message: str) -> str:
 _SERVICES, _STATUS, _NOC, _DESK = N_("Services"), N_("Status"), N_("NOC"), N_("Ticket desk")
 _LEDGER, _MAINT, _INCIDENTS = N_("Ledger"), N_("Maintenance"), N_("Incidents")
 _MONITORS = N_("Monitors")
+_SLA = N_("SLA report")
 NAV: Mapping[str, tuple[tuple[str, str], ...]] = {
     "customer": (("/portal", N_("My services")), ("/portal/tickets", N_("My tickets")), ("/status", _STATUS)),
-    "technician": (("/desk", _DESK), ("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS),
+    "technician": (("/desk", _DESK), ("/desk/sla", _SLA), ("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS),
                    ("/portal", _SERVICES)),
     "finance": (("/ledger", _LEDGER), ("/portal", _SERVICES)),
-    "noc": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/noc/maintenance", _MAINT), ("/desk", _DESK), ("/portal", _SERVICES),
+    "noc": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/noc/maintenance", _MAINT), ("/desk", _DESK), ("/desk/sla", _SLA), ("/portal", _SERVICES),
             ("/status", _STATUS)),
-    "admin": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/desk", _DESK), ("/ledger", _LEDGER), ("/noc/maintenance", _MAINT),
+    "admin": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/desk", _DESK), ("/desk/sla", _SLA), ("/ledger", _LEDGER), ("/noc/maintenance", _MAINT),
               ("/admin", N_("Admin")), ("/admin/calendar", N_("Office calendar")), ("/portal", _SERVICES),
               ("/status", _STATUS)),
 }
