@@ -8,8 +8,11 @@ from sqlalchemy import func, select
 
 from monitor.evaluate import Memory, evaluate
 from monitor.models import (
+    AgentBatch,
     FailingLocation,
     Flip,
+    Location,
+    LocationResult,
     Monitor,
     MonitorState,
     ProbeResultRow,
@@ -131,6 +134,31 @@ async def test_retention_drops_what_outlived_its_resolution(sessionmaker):
     counts = await purge(sessionmaker, T0 + timedelta(days=91), Retention())
     assert counts["rollups_hourly"] == 1
     assert await _count(sessionmaker, Flip) == 1  # flips are history: never purged here
+
+
+async def test_each_locations_checks_go_after_an_hour_when_up_and_with_the_raw_results_when_not(
+        sessionmaker, monkeypatch):
+    import monitor.retention as retention
+
+    monkeypatch.setattr(retention, "CHUNK", 7)  # several chunks, each a transaction of its own
+    mid = await _monitor(sessionmaker)
+    async with sessionmaker() as s, s.begin():
+        loc = Location(name="east")
+        s.add(loc)
+        await s.flush()
+        batch = AgentBatch(location_id=loc.id, agent_id="a1", seq=1, results=40, received_at=T0)
+        s.add(batch)
+        await s.flush()
+        s.add_all([LocationResult(location="east", monitor_id=mid, at=T0 + timedelta(seconds=i),
+                                  outcome="down" if i % 4 == 0 else "up", batch_id=batch.id) for i in range(40)])
+    counts = await purge(sessionmaker, T0 + timedelta(minutes=30), Retention())
+    assert counts["location_results"] == 0 and await _count(sessionmaker, LocationResult) == 40
+    counts = await purge(sessionmaker, T0 + timedelta(hours=2), Retention())
+    assert counts["location_results"] == 30 and await _count(sessionmaker, LocationResult) == 10   # the failed
+    assert counts["agent_batches"] == 0
+    counts = await purge(sessionmaker, T0 + timedelta(days=8), Retention())
+    assert counts["location_results"] == 10 and counts["agent_batches"] == 1
+    assert await _count(sessionmaker, LocationResult) == 0 and await _count(sessionmaker, AgentBatch) == 0
 
 
 async def test_a_monitor_deleted_before_the_flush_does_not_block_the_others(sessionmaker):
