@@ -32,6 +32,16 @@ def wait_until_answering(url: str, proc: subprocess.Popen, timeout_s: float = 60
     raise AssertionError(f"{url} did not answer 200 within {timeout_s} s")
 
 
+def stop_process(proc: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """Stop a server process the way its service manager would: SIGTERM, then SIGKILL after ``grace_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 async def status_target(status: dict) -> web.AppRunner:
     """An HTTP server on 127.0.0.1 (any free port) answering ``/`` with ``status["code"]``, read per request,
     so a test flips the target between up and down by changing the dict."""

@@ -24,6 +24,7 @@ from monitor.accounts import Role, create_user, issue_token
 from monitor.settings import load_settings
 from negahban.service import build_service
 from tests.incident_support import incidents
+from tests.loopback import stop_process
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not Path("/usr/bin/prometheus").exists()
@@ -77,13 +78,6 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # noqa: SIM115
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 async def test_one_outage_is_one_incident_and_negahbans_own_alerts_reach_the_noc_not_the_receiver(tmp_path):
@@ -153,8 +147,8 @@ scrape_configs:
                 for a in await resp.json():
                     active.setdefault(a["labels"]["alertname"], set()).update(r["name"] for r in a["receivers"])
     finally:
-        _stop(prom)
-        _stop(am)
+        stop_process(prom)
+        stop_process(am)
         smtp.stop()
         found = await incidents(svc.sessionmaker)
         await svc.stop()

@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from tests.loopback import stop_process
+
 POLL_S = 0.1
 MARIADB_PORT = int(os.environ.get("MARIADB_TEST_PORT", "3306"))  # a port nobody answers on forces a private one
 PG_TARGET = "127.0.0.1:5432"
@@ -69,13 +71,6 @@ def _is_greeting(data: bytes) -> bool:
     return len(data) > 5 and data[4] == 0x0A
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +94,7 @@ def mariadb() -> str:
             wait_for(port, proc, b"", _is_greeting)
             yield f"127.0.0.1:{port}"
         finally:
-            _stop(proc)
+            stop_process(proc)
 
 
 def _redis(*args: str, tls: bool = False) -> tuple[subprocess.Popen, int]:
@@ -125,7 +120,7 @@ def redis_tls(ca, tmp_path_factory) -> str:
     proc, port = _redis("--tls-cert-file", str(where / "cert.pem"), "--tls-key-file", str(where / "key.pem"),
                         "--tls-ca-cert-file", str(where / "ca.pem"), "--tls-auth-clients", "no", tls=True)
     yield f"127.0.0.1:{port}"
-    _stop(proc)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -136,8 +131,8 @@ def redis_servers() -> dict[str, str]:
     locked_proc, locked_port = _redis("--requirepass", REDIS_PASSWORD, "--user", user, "on", f">{password}",
                                       "~*", "+@all")
     yield {"open": f"127.0.0.1:{open_port}", "locked": f"127.0.0.1:{locked_port}"}
-    _stop(open_proc)
-    _stop(locked_proc)
+    stop_process(open_proc)
+    stop_process(locked_proc)
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -24,7 +24,7 @@ from monitor.accounts import Role, create_user, issue_token
 from monitor.settings import load_settings
 from negahban.service import build_service
 from tests.grafana_eval import Prometheus, dashboard_queries, instance_values
-from tests.loopback import wait_until_answering
+from tests.loopback import stop_process, wait_until_answering
 from tests.probes.test_blackbox_families import BLACKBOX, BLACKBOX_YML, _targets
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -92,13 +92,6 @@ def _prometheus(tmp: Path, name: str, scrape_configs: str) -> tuple[subprocess.P
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 async def _evaluate(prom: Prometheus) -> dict[int, tuple[list, list]]:
@@ -193,7 +186,7 @@ async def test_community_dashboards_find_in_negahban_what_they_find_in_blackbox_
     finally:
         await svc.stop()
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
         await dns.stop()
         for runner in servers:
             await runner.cleanup()
