@@ -7,6 +7,7 @@ shared: the body once for everyone every few seconds, the feed's entries likewis
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -56,8 +57,10 @@ async def _status_body(app: web.Application) -> str:
     deps = app[DEPS]
     view = await status_view(deps.sessionmaker, deps.clock.now())
     ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, **_words()}
-    # Visitors always read Persian (``templating.language_of``), so one render serves them all.
-    return render_string("_status_body.html", ctx, lang="fa", env=aiohttp_jinja2.get_env(app))
+    # Visitors always read Persian (``templating.language_of``), so one render serves them all; in a thread,
+    # as the view's arithmetic, so the loop answers the cached page meanwhile.
+    return await asyncio.to_thread(render_string, "_status_body.html", ctx, lang="fa",
+                                   env=aiohttp_jinja2.get_env(app))
 
 
 async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
@@ -85,7 +88,9 @@ class _Page:
 async def _whole_page(request: web.Request) -> _Page:
     resp = await status_response(request)
     raw = bytes(resp.body or b"")
-    return _Page(raw, gzip.compress(raw, compresslevel=6, mtime=0), resp.headers["Content-Type"])
+    # zlib lets go of the GIL: compressing a megabyte in a thread costs the loop nothing.
+    gz = await asyncio.to_thread(gzip.compress, raw, compresslevel=6, mtime=0)
+    return _Page(raw, gz, resp.headers["Content-Type"])
 
 
 @routes.get("/status", public=True, produces=HTML)
