@@ -40,6 +40,7 @@ from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
 from incidents.pagerduty import PagerDutyNotifier
 from incidents.signed_webhook import SignedWebhookNotifier
 from incidents.sms import GhasedakNotifier, HttpSmsNotifier, KavenegarNotifier
+from incidents.statuspage.maintenance_notices import MaintenanceNotices
 from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.agents import Ingest
 from monitor.clock import Clock, SystemClock
@@ -269,7 +270,9 @@ def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, 
     return IncidentWorkers(sm, clock, http, _notifiers(settings, http, clock), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
                            periodic=PeriodicConfig(escalation_policy=settings.escalation_policy,
-                                                   escalation=escalation),
+                                                   escalation=escalation,
+                                                   maintenance_notices=MaintenanceNotices(
+                                                       channels=tuple(parse_channels(settings.support_channels)))),
                            registry=registry, in_maintenance=in_maintenance, failures=failures)
 
 
@@ -348,6 +351,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
+                             "maintenance_changed": incidents.maintenance_changed,
                              INGEST: ingest,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,
