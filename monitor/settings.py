@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import SettingsError
+from probes.allow import parse_networks
 
 __all__ = ["Settings", "load_settings"]
 
@@ -116,6 +117,9 @@ class Settings(BaseSettings):
     pagerduty_source: str = "negahban"
     # Webhooks are signed (X-Negahban-Signature, HMAC-SHA256) when this secret is set.
     webhook_signing_secret: SecretStr | None = None
+    # Status-page webhooks (visitors' URLs, signed with keys derived from the secret above, so offered only
+    # when it is set) reach public addresses only, and these networks besides ("10.0.0.0/8, 127.0.0.0/8").
+    status_webhook_allow: str = ""
     # Notification channels: "name: kind audience address; ..." (see incidents.channel_config).
     notification_channels: str = ""
     # Escalation policies per severity (and customer) and on-call rotations (see incidents.escalation_policy).
@@ -128,6 +132,12 @@ class Settings(BaseSettings):
             label, sep, target = part.partition(":")
             if not sep or not label.strip() or not target.strip():
                 raise ValueError(f"{part!r}: expected 'label: value' entries separated by ';'")
+        return value
+
+    @field_validator("status_webhook_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError naming the part that is not a network
         return value
 
     @field_validator("canaries")

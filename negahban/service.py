@@ -40,7 +40,9 @@ from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
 from incidents.pagerduty import PagerDutyNotifier
 from incidents.signed_webhook import SignedWebhookNotifier
 from incidents.sms import GhasedakNotifier, HttpSmsNotifier, KavenegarNotifier
+from incidents.statuspage.fanout import WEBHOOK_KIND
 from incidents.statuspage.maintenance_notices import MaintenanceNotices
+from incidents.statuspage.webhooks import StatusWebhookNotifier
 from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.agents import Ingest
 from monitor.clock import Clock, SystemClock
@@ -59,6 +61,7 @@ from monitor.settings import Settings
 from monitor.store import ResultStore
 from monitor.work import Loop, WorkerFailures
 from probes import ProbeContext, make_context
+from probes.allow import parse_networks as parse_allow
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
 
@@ -167,6 +170,10 @@ class Service:
             await self.extras["loop_lag"].stop()
         if "http" in self.extras:
             await self.extras["http"].close()
+        status_webhooks = self.extras["incidents"].dispatcher.notifiers.get(WEBHOOK_KIND) \
+            if "incidents" in self.extras else None
+        if status_webhooks is not None:
+            await status_webhooks.close()
         if self.extras.get("incident_db") not in (None, self.engine):
             await self.extras["incident_db"].dispose()
         await self.engine.dispose()
@@ -196,6 +203,8 @@ def _notifiers(settings: Settings, http: aiohttp.ClientSession, clock: Clock) ->
         "email": EmailNotifier(s.smtp_host, s.smtp_port, s.smtp_sender, username=s.smtp_username,
                                password=s.smtp_password, starttls=s.smtp_starttls),
         "pagerduty": PagerDutyNotifier(http, base_url=s.pagerduty_events_url, source=s.pagerduty_source)}
+    if signing:  # status-page webhooks: each subscription signed with its own key derived from this one
+        notifiers[WEBHOOK_KIND] = StatusWebhookNotifier(signing, parse_allow(s.status_webhook_allow), clock.now)
     if s.sms_gateway_url:
         notifiers["sms"] = HttpSmsNotifier(http, s.sms_gateway_url, method=s.sms_method, encoding=s.sms_encoding,
                                            to_field=s.sms_to_field, text_field=s.sms_text_field,
@@ -352,6 +361,9 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
                              "maintenance_changed": incidents.maintenance_changed,
+                             # status-page webhooks are offered when their deliveries can be signed
+                             **({"status_webhook_allow": parse_allow(settings.status_webhook_allow)}
+                                if _secret(settings.webhook_signing_secret) else {}),
                              INGEST: ingest,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy import select
 
 from dashboards.status import FeedEntry, feed_entries, status_view
 from dashboards.web.cache import RenderCache
@@ -25,7 +26,9 @@ from dashboards.web.portal_sections import SEVERITY_FA
 from dashboards.web.routing import HTML, RouteTable
 from dashboards.web.templating import gettext as _
 from dashboards.web.templating import render, render_string
+from incidents.statuspage.notices import public_name
 from incidents.statuspage.updates import STATUS_FA
+from monitor.models import Service
 
 __all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "atom_feed", "ATOM"]
 
@@ -43,9 +46,9 @@ STATUS_CACHE = web.AppKey("status_cache", RenderCache)
 
 
 def status_cache(clock) -> RenderCache:
-    # Three keys: the page's body, the whole page as sent on a GET, and the feed (never anything a caller
-    # chooses, such as its Host, so that no caller can push the page out).
-    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=3, stale_s=STATUS_STALE_S)
+    # Four keys: the page's body, the whole page as sent on a GET, the feed and the components of the webhook
+    # form (never anything a caller chooses, such as its Host, so that no caller can push the page out).
+    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=4, stale_s=STATUS_STALE_S)
 
 
 def _words() -> dict[str, Mapping[str, str]]:
@@ -60,15 +63,30 @@ async def _status_body(app: web.Application) -> str:
     return render_string("_status_body.html", ctx, lang="fa", env=aiohttp_jinja2.get_env(app))
 
 
+async def _components(app: web.Application) -> list[tuple[int, str]]:
+    """The services a webhook may follow: those on the status page, by their public names."""
+    async with app[DEPS].sessionmaker() as s:
+        rows = (await s.execute(select(Service.id, Service.display_name).where(Service.public_status.is_(True))
+                                .order_by(Service.display_name, Service.id))).all()
+    return [(sid, public_name(name)) for sid, name in rows]
+
+
 async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
-                          done: bool = False, status: int = 200) -> web.Response:
+                          done: bool = False, status: int = 200, webhook: dict[str, Any] | None = None
+                          ) -> web.Response:
     """The status page (its shared body) with the subscription form, as given. The page carries no token
     and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
     the form needs none). It does not reload itself: a timed refresh is an accessibility failure (WCAG 2.2.1,
     axe's ``meta-refresh``); its "last updated" line says how old it is."""
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(request.app))
+    hooks = "status_webhook_allow" in request.app[DEPS].services  # offered when deliveries can be signed
+    components = await request.app[STATUS_CACHE].get("components", lambda: _components(request.app)) \
+        if hooks else []
     return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
-                                           "form_field": field, "form_done": done},
+                                           "form_field": field, "form_done": done, "webhooks": hooks,
+                                           "components": components,
+                                           "hook": {"url": "", "chosen": [], "error": "", "field": "",
+                                                    "done": False, **(webhook or {})}},
                   status=status, title="وضعیت سرویس‌ها")
 
 
