@@ -28,7 +28,7 @@ from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.api_agents import INGEST
 from dashboards.web.app import build_app
-from dashboards.web.deps import DEPS, WebDeps, parse_channels
+from dashboards.web.deps import DEPS, Company, WebDeps, parse_channels
 from dashboards.web.heartbeat_routes import ping_limits
 from incidents.alertmanager import RECEIVER_WORKER, AlertmanagerConfig
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
@@ -356,6 +356,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     runner.on_flip(noc_feed.nudge)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    public_url=settings.public_url.rstrip("/") if settings.public_url else None,
+                   company=Company.of(settings.company_name, settings.company_logo),
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,

@@ -23,7 +23,7 @@ from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA
 from dashboards.web.portal_sections import SEVERITY_FA
-from dashboards.web.routing import HTML, RouteTable
+from dashboards.web.routing import HTML, JSON, RouteTable
 from dashboards.web.templating import gettext as _
 from dashboards.web.templating import render, render_string
 from incidents.statuspage.notices import public_name
@@ -58,7 +58,7 @@ def _words() -> dict[str, Mapping[str, str]]:
 async def _status_body(app: web.Application) -> str:
     deps = app[DEPS]
     view = await status_view(deps.sessionmaker, deps.clock.now())
-    ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, **_words()}
+    ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, "company": deps.company, **_words()}
     # Visitors always read Persian (``templating.language_of``), so one render serves them all.
     return render_string("_status_body.html", ctx, lang="fa", env=aiohttp_jinja2.get_env(app))
 
@@ -125,9 +125,10 @@ def _rfc3339(at: datetime) -> str:
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def atom_feed(entries: list[FeedEntry], base: str, now: datetime) -> bytes:
-    """Pure: the Atom document (RFC 4287) of ``entries`` (newest first); ``base`` is the site's address.
-    Built with ElementTree, which escapes every text and attribute."""
+def atom_feed(entries: list[FeedEntry], base: str, now: datetime, company: str = "") -> bytes:
+    """Pure: the Atom document (RFC 4287) of ``entries`` (newest first); ``base`` is the site's address,
+    ``company`` its author ("" for the product's name). Built with ElementTree, which escapes every text and
+    attribute."""
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent, tag, text=None, **attrs):
@@ -143,7 +144,7 @@ def atom_feed(entries: list[FeedEntry], base: str, now: datetime) -> bytes:
     sub(feed, "link", rel="self", type=ATOM, href=f"{base}/status/feed.atom")
     sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/status")
     author = sub(feed, "author")
-    sub(author, "name", _("Negahban"))
+    sub(author, "name", company or _("Negahban"))
     for e in entries:
         entry = sub(feed, "entry")
         sub(entry, "id", f"{base}/status/updates/{e.id}")
@@ -172,9 +173,27 @@ async def status_feed(request: web.Request) -> web.Response:
     if doc is None:
         if len(feed.documents) >= 4:   # a caller's Host header is no reason to keep many
             feed.documents.clear()
-        doc = feed.documents[base] = atom_feed(feed.entries, base, deps.clock.now())
+        doc = feed.documents[base] = atom_feed(feed.entries, base, deps.clock.now(), deps.company.name)
     return web.Response(body=doc, content_type=ATOM, charset="utf-8")
 
 
 async def _load_feed(sm) -> _Feed:
     return _Feed(await feed_entries(sm))
+
+
+# An SVG logo is an image, never a document: opened on its own it runs nothing and loads nothing.
+LOGO_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+LOGO_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
+
+
+@routes.get("/status/logo", public=True, produces="image/*",
+            errors={404: ("no logo is set (NEGAHBAN_COMPANY_LOGO)", (JSON, HTML))})
+async def company_logo(request: web.Request) -> web.Response:
+    """The company's logo (``NEGAHBAN_COMPANY_LOGO``), with the type its first bytes told at start-up; its
+    address names its content (``?v=``), so it may be cached for a long time."""
+    company = request.app[DEPS].company
+    if not company.logo or company.logo_type not in LOGO_TYPES:
+        raise web.HTTPNotFound(text="no logo")
+    return web.Response(body=company.logo, headers={
+        "Content-Type": company.logo_type, "Cache-Control": "public, max-age=86400",
+        "Content-Security-Policy": LOGO_CSP, "Content-Disposition": "inline"})

@@ -132,7 +132,8 @@ async def subscribe(request: web.Request) -> web.Response:
     return await status_response(request, done=True)
 
 
-WEBHOOK_ERRORS = {**SUBSCRIBE_ERRORS, 404: ("webhooks are not offered here (no signing secret is set)", HTML)}
+WEBHOOK_ERRORS = {**SUBSCRIBE_ERRORS, 404: ("webhooks are not offered here (no signing secret is set)",
+                                             (JSON, HTML))}
 RESOLVE = "status_webhook_resolve"  # a test's resolver; by default the system's
 
 
