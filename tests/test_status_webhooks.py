@@ -80,8 +80,10 @@ class World:
 
     async def confirm_from(self, request: dict) -> None:
         """What the receiver's owner does with the confirmation request: POST its confirm link."""
-        resp = await self.client.post(urlsplit(request["json"]["confirm_url"]).path)
-        assert resp.status == 200, await resp.text()
+        resp = await self.client.post(urlsplit(request["json"]["confirm_url"]).path, headers=HTML)
+        page = await resp.text()
+        assert resp.status == 200 and "درخواستی امضاشده به این نشانی می‌فرستیم" in page, page
+        assert "http://127.0.0.1:" in page and "/hook" not in page  # the URL shown only by its host
 
 
 async def _world(sm, clock, web_allow, notifier_allow):
