@@ -9,7 +9,6 @@ never silently probes something other than what its file says.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,8 @@ from pydantic import ValidationError
 
 from monitor.errors import InvalidInput
 from probes import SPECS, SpecBase
+from probes.allow import Network, target_allowed
+from probes.allow import parse_networks as _parse_networks
 
 __all__ = ["Module", "load_modules", "parse_modules", "target_allowed", "parse_networks"]
 
@@ -176,25 +177,9 @@ def load_modules(path: str | Path) -> dict[str, Module]:
     return parse_modules(Path(path).read_text(encoding="utf-8"))
 
 
-def parse_networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+def parse_networks(text: str) -> list[Network]:
     """``"10.0.0.0/8, 127.0.0.0/8"``: the non-public networks /probe may reach (``NEGAHBAN_PROBE_ALLOW``)."""
-    out = []
-    for part in (p.strip() for p in text.split(",")):
-        if part:
-            try:
-                out.append(ipaddress.ip_network(part, strict=False))
-            except ValueError:
-                raise InvalidInput("NEGAHBAN_PROBE_ALLOW", f"{part!r} is not a network like 10.0.0.0/8") from None
-    return out
-
-
-def target_allowed(address: str, allowed: list) -> bool:
-    """An ad-hoc probe reaches public addresses, and others (loopback, private, link-local such as a cloud's
-    169.254.169.254 metadata service) only inside the networks an admin allowed: a staff token must not turn the
-    monitor into a way into the company's own network."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if any(ip in net for net in allowed):
-        return True
-    return ip.is_global and not ip.is_multicast
+    try:
+        return _parse_networks(text)
+    except ValueError as exc:
+        raise InvalidInput("NEGAHBAN_PROBE_ALLOW", str(exc)) from None

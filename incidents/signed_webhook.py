@@ -51,10 +51,12 @@ class SignedWebhookNotifier:
     """POSTs the notice as JSON (the same fields as ``WebhookNotifier``), signed; ``now`` is the clock."""
 
     def __init__(self, session: aiohttp.ClientSession, secret: str, now: Callable[[], datetime],
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, allow_redirects: bool = True) -> None:
         if not secret:
             raise ValueError("a signed webhook needs a non-empty secret")
         self.session, self.secret, self.now, self.timeout_s = session, secret.encode(), now, timeout_s
+        # Off for an address a visitor chose: a redirect could lead to an address the guard refuses.
+        self.allow_redirects = allow_redirects
 
     async def send(self, address: str, message: Message) -> None:
         payload = {"subject": message.subject, "body": message.body, **message.data,
@@ -65,7 +67,7 @@ class SignedWebhookNotifier:
         if message.idempotency_key:
             headers["Idempotency-Key"] = message.idempotency_key
         try:
-            async with self.session.post(address, data=body, headers=headers,
+            async with self.session.post(address, data=body, headers=headers, allow_redirects=self.allow_redirects,
                                          timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as resp:
                 if resp.status >= 300:
                     raise http_failure(resp.status, await resp.text())

@@ -23,6 +23,7 @@ from incidents.escalation import escalate_due
 from incidents.escalation_policy import EscalationConfig
 from incidents.metrics import IncidentMetrics
 from incidents.notifiers import Notifier
+from incidents.statuspage.maintenance_notices import MaintenanceNotices, announce_maintenance_due
 from incidents.wakeloop import run_woken
 from monitor.clock import Clock
 from monitor.work import Loop, WorkerFailures
@@ -52,6 +53,8 @@ class PeriodicConfig:
     escalation: EscalationConfig = EscalationConfig()  # policies and rotations from the settings
     interval_s: float = 15.0  # escalation runs this often
     reconcile_every: int = 4  # reconcile with Alertmanager every N escalation intervals
+    # Subscribers' maintenance notices (rule 18), swept every escalation interval.
+    maintenance_notices: MaintenanceNotices = MaintenanceNotices()
 
 
 class IncidentWorkers:
@@ -76,7 +79,9 @@ class IncidentWorkers:
         self._tasks: list[asyncio.Task] = []
         self._stages: list[Stage] = []
         self._stop = asyncio.Event()
-        self._timers = (asyncio.Event(), asyncio.Event())  # the periodic loops' wake-ups (set only to stop)
+        # The periodic loops' wake-ups: escalation, reconciliation (set only to stop), maintenance notices
+        # (also set after the NOC plans a window, through ``maintenance_changed``).
+        self._timers = (asyncio.Event(), asyncio.Event(), asyncio.Event())
 
     def follow(self, event: asyncio.Event) -> None:
         """Wake ``event`` whenever incidents change."""
@@ -123,6 +128,18 @@ class IncidentWorkers:
             self.incidents_changed()
         return resolved
 
+    async def maintenance_notice_pass(self) -> int:
+        """Queue the subscribers' maintenance notices that are due (each once per subscriber)."""
+        queued = await announce_maintenance_due(self.sessionmaker, self.clock.now(),
+                                                self.periodic.maintenance_notices, self.failures)
+        if queued:
+            self.dispatcher.wake.set()
+        return queued
+
+    def maintenance_changed(self) -> None:
+        """Wake the maintenance-notice sweep now (a window was planned)."""
+        self._timers[2].set()
+
     def _every(self, one_pass, wake: asyncio.Event, interval_s: float, event: str):
         async def run() -> None:
             await run_woken(one_pass, wake, interval_s, self._stop.is_set, log, event)
@@ -130,12 +147,15 @@ class IncidentWorkers:
 
     def loops(self) -> list[Loop]:
         """Every loop of the outage path, the later stages included (reconciliation only with a URL)."""
-        escalation_wake, reconcile_wake = self._timers
+        escalation_wake, reconcile_wake, maintenance_wake = self._timers
         out = [Loop("incident_engine", self.engine.one_pass, task=self.engine.run,
                     workers=("incident_engine", "incident_recovery")),
                Loop("dispatcher", self.dispatcher.one_pass, task=self.dispatcher.run),
                Loop("escalation", self.escalation_pass, task=self._every(
-                   self.escalation_pass, escalation_wake, self.periodic.interval_s, "escalation_pass_failed"))]
+                   self.escalation_pass, escalation_wake, self.periodic.interval_s, "escalation_pass_failed")),
+               Loop("maintenance_notices", self.maintenance_notice_pass, task=self._every(
+                   self.maintenance_notice_pass, maintenance_wake, self.periodic.interval_s,
+                   "maintenance_notice_pass_failed"))]
         if self.alertmanager.url:
             out.append(Loop("alertmanager_reconcile", self.reconcile_pass, task=self._every(
                 self.reconcile_pass, reconcile_wake, self.periodic.interval_s * self.periodic.reconcile_every,

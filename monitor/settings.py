@@ -16,8 +16,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import SettingsError
+from probes.allow import parse_networks
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "logo_type", "MAX_LOGO_BYTES"]
 
 ENV_PREFIX = "NEGAHBAN_"
 
@@ -116,6 +117,14 @@ class Settings(BaseSettings):
     pagerduty_source: str = "negahban"
     # Webhooks are signed (X-Negahban-Signature, HMAC-SHA256) when this secret is set.
     webhook_signing_secret: SecretStr | None = None
+    # The company as customers see it: its name on the status page and in every page's title (Persian, as
+    # customers read it; unset: the product's name), and its logo, an image file read once at start-up
+    # (PNG, JPEG, GIF, WebP or SVG, at most 512 KiB; its type is told by its first bytes, not its name).
+    company_name: str = Field("", max_length=100)
+    company_logo: Path | None = None
+    # Status-page webhooks (visitors' URLs, signed with keys derived from the secret above, so offered only
+    # when it is set) reach public addresses only, and these networks besides ("10.0.0.0/8, 127.0.0.0/8").
+    status_webhook_allow: str = ""
     # Notification channels: "name: kind audience address; ..." (see incidents.channel_config).
     notification_channels: str = ""
     # Escalation policies per severity (and customer) and on-call rotations (see incidents.escalation_policy).
@@ -128,6 +137,26 @@ class Settings(BaseSettings):
             label, sep, target = part.partition(":")
             if not sep or not label.strip() or not target.strip():
                 raise ValueError(f"{part!r}: expected 'label: value' entries separated by ';'")
+        return value
+
+    @field_validator("status_webhook_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError naming the part that is not a network
+        return value
+
+    @field_validator("company_name")
+    @classmethod
+    def _company_name(cls, value: str) -> str:
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in value):
+            raise ValueError("must be one line without control characters")
+        return value.strip()
+
+    @field_validator("company_logo")
+    @classmethod
+    def _company_logo(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            logo_type(value)  # ValueError saying why the file is no logo
         return value
 
     @field_validator("canaries")
@@ -156,6 +185,31 @@ class Settings(BaseSettings):
         if not (value.startswith("sqlite+aiosqlite://") or value.startswith("postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
+
+
+MAX_LOGO_BYTES = 512 * 1024
+_LOGO_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+               (b"GIF89a", "image/gif"))
+
+
+def logo_type(path: Path) -> str:
+    """The content type of a logo file, told by its first bytes (``ValueError`` if it is not a readable
+    PNG, JPEG, GIF, WebP or SVG image of at most ``MAX_LOGO_BYTES``)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot be read: {exc.strerror or exc}") from None
+    if not data or len(data) > MAX_LOGO_BYTES:
+        raise ValueError(f"must be an image file of 1 to {MAX_LOGO_BYTES} bytes (is {len(data)})")
+    for magic, kind in _LOGO_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    head = data[:1024].lstrip(b"\xef\xbb\xbf").lstrip()
+    if head.startswith((b"<svg", b"<?xml")) and b"<svg" in data[:4096]:
+        return "image/svg+xml"
+    raise ValueError("is not a PNG, JPEG, GIF, WebP or SVG image")
 
 
 def _file_values(env: dict[str, str]) -> dict[str, object]:

@@ -28,7 +28,7 @@ from dashboards.metrics import ProbeExposition
 from dashboards.noc import NocIndex, StateFeed
 from dashboards.web.api_agents import INGEST
 from dashboards.web.app import build_app
-from dashboards.web.deps import DEPS, WebDeps, parse_channels
+from dashboards.web.deps import DEPS, Company, WebDeps, parse_channels
 from dashboards.web.heartbeat_routes import ping_limits
 from incidents.alertmanager import RECEIVER_WORKER, AlertmanagerConfig
 from incidents.channel_config import ChannelSpec, parse_notification_channels, sync_channels
@@ -40,6 +40,9 @@ from incidents.notifiers import EmailNotifier, Notifier, WebhookNotifier
 from incidents.pagerduty import PagerDutyNotifier
 from incidents.signed_webhook import SignedWebhookNotifier
 from incidents.sms import GhasedakNotifier, HttpSmsNotifier, KavenegarNotifier
+from incidents.statuspage.fanout import WEBHOOK_KIND
+from incidents.statuspage.maintenance_notices import MaintenanceNotices
+from incidents.statuspage.webhooks import StatusWebhookNotifier
 from incidents.workers import IncidentWorkers, PeriodicConfig
 from monitor.agents import Ingest
 from monitor.clock import Clock, SystemClock
@@ -58,6 +61,7 @@ from monitor.settings import Settings
 from monitor.store import ResultStore
 from monitor.work import Loop, WorkerFailures
 from probes import ProbeContext, make_context
+from probes.allow import parse_networks as parse_allow
 from tickets.auto_ticketing import AutoTicketer
 from tickets.ledger.metrics import register_ledger_collector
 
@@ -166,6 +170,10 @@ class Service:
             await self.extras["loop_lag"].stop()
         if "http" in self.extras:
             await self.extras["http"].close()
+        status_webhooks = self.extras["incidents"].dispatcher.notifiers.get(WEBHOOK_KIND) \
+            if "incidents" in self.extras else None
+        if status_webhooks is not None:
+            await status_webhooks.close()
         if self.extras.get("incident_db") not in (None, self.engine):
             await self.extras["incident_db"].dispose()
         await self.engine.dispose()
@@ -195,6 +203,8 @@ def _notifiers(settings: Settings, http: aiohttp.ClientSession, clock: Clock) ->
         "email": EmailNotifier(s.smtp_host, s.smtp_port, s.smtp_sender, username=s.smtp_username,
                                password=s.smtp_password, starttls=s.smtp_starttls),
         "pagerduty": PagerDutyNotifier(http, base_url=s.pagerduty_events_url, source=s.pagerduty_source)}
+    if signing:  # status-page webhooks: each subscription signed with its own key derived from this one
+        notifiers[WEBHOOK_KIND] = StatusWebhookNotifier(signing, parse_allow(s.status_webhook_allow), clock.now)
     if s.sms_gateway_url:
         notifiers["sms"] = HttpSmsNotifier(http, s.sms_gateway_url, method=s.sms_method, encoding=s.sms_encoding,
                                            to_field=s.sms_to_field, text_field=s.sms_text_field,
@@ -269,7 +279,9 @@ def _incident_workers(settings: Settings, sm: async_sessionmaker, clock: Clock, 
     return IncidentWorkers(sm, clock, http, _notifiers(settings, http, clock), alertmanager=alertmanager,
                            engine=EngineConfig(recovery_hold_s=settings.incident_recovery_hold_seconds),
                            periodic=PeriodicConfig(escalation_policy=settings.escalation_policy,
-                                                   escalation=escalation),
+                                                   escalation=escalation,
+                                                   maintenance_notices=MaintenanceNotices(
+                                                       channels=tuple(parse_channels(settings.support_channels)))),
                            registry=registry, in_maintenance=in_maintenance, failures=failures)
 
 
@@ -344,10 +356,15 @@ async def build_service(settings: Settings, clock: Clock | None = None,
     runner.on_flip(noc_feed.nudge)
     deps = WebDeps(sessionmaker=sm, clock=clock, registry=registry, cookie_secure=settings.cookie_secure,
                    public_url=settings.public_url.rstrip("/") if settings.public_url else None,
+                   company=Company.of(settings.company_name, settings.company_logo),
                    services={"runner": runner, "scheduler": scheduler, "noc_index": noc_index,
                              "noc_feed": noc_feed, "incidents": incidents,
                              "alertmanager": incidents.alertmanager, "worker_failures": incidents.failures,
                              "incidents_changed": incidents.incidents_changed, "heartbeats": heartbeats,
+                             "maintenance_changed": incidents.maintenance_changed,
+                             # status-page webhooks are offered when their deliveries can be signed
+                             **({"status_webhook_allow": parse_allow(settings.status_webhook_allow)}
+                                if _secret(settings.webhook_signing_secret) else {}),
                              INGEST: ingest,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,

@@ -74,7 +74,9 @@ async def site(db, clock):
     latest: dict = {}
     runner = type("LiveStates", (), {"latest": latest})()
     deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False,
-                   services={"runner": runner}, support_channels=[("تلفن اضطراری", "۰۲۱-۰۰۰۰۰۰۰۰")])
+                   # webhooks offered (and audited with the page), reaching public addresses only
+                   services={"runner": runner, "status_webhook_allow": []},
+                   support_channels=[("تلفن اضطراری", "۰۲۱-۰۰۰۰۰۰۰۰")])
     server = TestServer(build_app(deps), host="127.0.0.1")
     await server.start_server()
     world.update(base=str(server.make_url("")).rstrip("/"), deps=deps, latest=latest, kind=db.kind)

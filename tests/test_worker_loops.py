@@ -37,9 +37,11 @@ from incidents.models import (
     Source,
     Status,
 )
+from incidents.statuspage.subscriptions import confirm, subscribe_email
 from incidents.store import open_incident
 from monitor.accounts import Role, create_user, issue_token
 from monitor.inventory import apply_inventory, parse_inventory
+from monitor.maintenance import create_window
 from monitor.models import (
     Customer,
     Flip,
@@ -51,6 +53,7 @@ from monitor.models import (
     Server,
     WorkerItemFailure,
 )
+from monitor.models import Service as ServiceRow
 from monitor.rollups import DAY, FINE_S, HOUR, Bucket, pack
 from monitor.settings import load_settings
 from monitor.work import MAX_ITEM_ATTEMPTS
@@ -478,6 +481,33 @@ async def poison_heartbeat_sweep(env: Env) -> None:
     assert await env.run("heartbeat_sweep") == [1]
 
 
+async def poison_maintenance_notices(env: Env) -> None:
+    """Three planned windows on a public service; the database refuses the notices of one. Its window is set
+    aside after a few passes; the two others are announced on the first pass, once."""
+    ids = await http_monitors(env, ["pub-a"])
+    async with env.sm() as s, s.begin():
+        await s.execute(update(ServiceRow).values(public_status=True, display_name="پرتال"))
+    await subscribe_email(env.sm, "ali@example.com", "http://status.test", env.clock.now(),
+                          new_token=lambda: "t" * 40)
+    await confirm(env.sm, "t" * 40, env.clock.now())
+    start = env.clock.now() + timedelta(days=1)
+    bad, *good = [(await create_window(env.sm, starts_at=start + timedelta(hours=i), now=env.clock.now(),
+                                       ends_at=start + timedelta(hours=i, minutes=30),
+                                       monitor_id=ids["pub-a"])).id for i in range(3)]
+    await refuse(env, "notifications", "INSERT", f"NEW.dedup_key LIKE 'status:maintenance:{bad}:%'",
+                 "notice refused")
+    try:
+        assert await env.run("maintenance_notices", MAX_ITEM_ATTEMPTS + 1) == [2, 0, 0, 0]
+    finally:
+        await allow(env, "notifications")
+    assert env.failures("maintenance_notices", "gave_up") == 1
+    assert_set_aside((await env.ledger("maintenance_notices")).get(f"window:{bad}"), "notice refused")
+    async with env.sm() as s:
+        keys = sorted((await s.execute(select(Notification.dedup_key).where(
+            Notification.dedup_key.like("status:maintenance:%")))).scalars())
+    assert [k.split(":")[2] for k in keys] == sorted(str(g) for g in good)
+
+
 POISONS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "checks": poison_checks,
     "catalog_reload": poison_catalog_reload,
@@ -491,6 +521,7 @@ POISONS: dict[str, Callable[[Env], Awaitable[None]]] = {
     "alertmanager_reconcile": poison_alertmanager_reconcile,
     "auto_ticketing": poison_auto_ticketing,
     "heartbeat_sweep": poison_heartbeat_sweep,
+    "maintenance_notices": poison_maintenance_notices,
 }
 
 

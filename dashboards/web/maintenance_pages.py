@@ -134,4 +134,7 @@ async def maintenance_submit(request: web.Request) -> web.Response:
         typed = form.model_dump(exclude={"csrf"}) | {"field": exc.field}
         why = exc.reason if exc.reason in _FIELD_WORDS.values() else _FIELD_WORDS.get(exc.field, REFUSED)
         return await _page(request, error=why, typed=typed, status=400)
+    wake = deps.services.get("maintenance_changed")  # subscribers hear of it now, not at the next sweep
+    if wake is not None:
+        wake()
     return see_other("/noc/maintenance?done=created")

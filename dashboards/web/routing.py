@@ -82,8 +82,12 @@ def parse_query(model: type[BaseModel], query: Mapping[str, str]) -> BaseModel:
 
 async def _form(request: web.Request, model: type[BaseModel]) -> BaseModel:
     form = await request.post()
+    # A field typed as a list takes every value of its name (a group of checkboxes); the others the last.
+    many = {name for name, f in model.model_fields.items() if getattr(f.annotation, "__origin__", None) is list}
+    values: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
+    values |= {k: [v for v in form.getall(k) if isinstance(v, str)] for k in many if k in form}
     try:
-        return model.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
+        return model.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput(*_first_error(exc)) from None
 

@@ -36,4 +36,5 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """``on_response_prepare``: runs for every response, errors and static files included."""
     for name, value in _FIXED.items():
         response.headers.setdefault(name, value)
-    response.headers["Content-Security-Policy"] = content_security_policy(request.get(_NONCE))
+    # A response that is not a page (an image a company gave, which may be an SVG) may set a stricter one.
+    response.headers.setdefault("Content-Security-Policy", content_security_policy(request.get(_NONCE)))

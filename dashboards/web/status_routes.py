@@ -17,16 +17,19 @@ from xml.etree import ElementTree as ET
 
 import aiohttp_jinja2
 from aiohttp import web
+from sqlalchemy import select
 
 from dashboards.status import FeedEntry, feed_entries, status_view
 from dashboards.web.cache import RenderCache
 from dashboards.web.deps import DEPS
 from dashboards.web.fa import STATE_FA
 from dashboards.web.portal_sections import SEVERITY_FA
-from dashboards.web.routing import HTML, RouteTable
+from dashboards.web.routing import HTML, JSON, RouteTable
 from dashboards.web.templating import gettext as _
 from dashboards.web.templating import render, render_string
+from incidents.statuspage.notices import public_name
 from incidents.statuspage.updates import STATUS_FA
+from monitor.models import Service
 
 __all__ = ["routes", "STATUS_CACHE", "status_cache", "status_response", "atom_feed", "ATOM"]
 
@@ -44,9 +47,9 @@ STATUS_CACHE = web.AppKey("status_cache", RenderCache)
 
 
 def status_cache(clock) -> RenderCache:
-    # Three keys: the page's body, the whole page as sent on a GET, and the feed (never anything a caller
-    # chooses, such as its Host, so that no caller can push the page out).
-    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=3, stale_s=STATUS_STALE_S)
+    # Four keys: the page's body, the whole page as sent on a GET, the feed and the components of the webhook
+    # form (never anything a caller chooses, such as its Host, so that no caller can push the page out).
+    return RenderCache(clock.monotonic, ttl_s=STATUS_TTL_S, max_entries=4, stale_s=STATUS_STALE_S)
 
 
 def _words() -> dict[str, Mapping[str, str]]:
@@ -56,22 +59,37 @@ def _words() -> dict[str, Mapping[str, str]]:
 async def _status_body(app: web.Application) -> str:
     deps = app[DEPS]
     view = await status_view(deps.sessionmaker, deps.clock.now())
-    ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, **_words()}
+    ctx: dict[str, Any] = {"view": view, "channels": deps.support_channels, "company": deps.company, **_words()}
     # Visitors always read Persian (``templating.language_of``), so one render serves them all; in a thread,
     # as the view's arithmetic, so the loop answers the cached page meanwhile.
     return await asyncio.to_thread(render_string, "_status_body.html", ctx, lang="fa",
                                    env=aiohttp_jinja2.get_env(app))
 
 
+async def _components(app: web.Application) -> list[tuple[int, str]]:
+    """The services a webhook may follow: those on the status page, by their public names."""
+    async with app[DEPS].sessionmaker() as s:
+        rows = (await s.execute(select(Service.id, Service.display_name).where(Service.public_status.is_(True))
+                                .order_by(Service.display_name, Service.id))).all()
+    return [(sid, public_name(name)) for sid, name in rows]
+
+
 async def status_response(request: web.Request, *, email: str = "", error: str = "", field: str | None = None,
-                          done: bool = False, status: int = 200) -> web.Response:
+                          done: bool = False, status: int = 200, webhook: dict[str, Any] | None = None
+                          ) -> web.Response:
     """The status page (its shared body) with the subscription form, as given. The page carries no token
     and no cookie: on a GET it is the same for every visitor (``dashboards.web.subscribe_routes`` says why
     the form needs none). It does not reload itself: a timed refresh is an accessibility failure (WCAG 2.2.1,
     axe's ``meta-refresh``); its "last updated" line says how old it is."""
     body = await request.app[STATUS_CACHE].get("status", lambda: _status_body(request.app))
+    hooks = "status_webhook_allow" in request.app[DEPS].services  # offered when deliveries can be signed
+    components = await request.app[STATUS_CACHE].get("components", lambda: _components(request.app)) \
+        if hooks else []
     return render(request, "status.html", {"body": body, "form_email": email, "form_error": error,
-                                           "form_field": field, "form_done": done},
+                                           "form_field": field, "form_done": done, "webhooks": hooks,
+                                           "components": components,
+                                           "hook": {"url": "", "chosen": [], "error": "", "field": "",
+                                                    "done": False, **(webhook or {})}},
                   status=status, title="وضعیت سرویس‌ها")
 
 
@@ -112,9 +130,10 @@ def _rfc3339(at: datetime) -> str:
     return at.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def atom_feed(entries: list[FeedEntry], base: str, now: datetime) -> bytes:
-    """Pure: the Atom document (RFC 4287) of ``entries`` (newest first); ``base`` is the site's address.
-    Built with ElementTree, which escapes every text and attribute."""
+def atom_feed(entries: list[FeedEntry], base: str, now: datetime, company: str = "") -> bytes:
+    """Pure: the Atom document (RFC 4287) of ``entries`` (newest first); ``base`` is the site's address,
+    ``company`` its author ("" for the product's name). Built with ElementTree, which escapes every text and
+    attribute."""
     ET.register_namespace("", ATOM_NS)
 
     def sub(parent, tag, text=None, **attrs):
@@ -130,7 +149,7 @@ def atom_feed(entries: list[FeedEntry], base: str, now: datetime) -> bytes:
     sub(feed, "link", rel="self", type=ATOM, href=f"{base}/status/feed.atom")
     sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/status")
     author = sub(feed, "author")
-    sub(author, "name", _("Negahban"))
+    sub(author, "name", company or _("Negahban"))
     for e in entries:
         entry = sub(feed, "entry")
         sub(entry, "id", f"{base}/status/updates/{e.id}")
@@ -159,9 +178,27 @@ async def status_feed(request: web.Request) -> web.Response:
     if doc is None:
         if len(feed.documents) >= 4:   # a caller's Host header is no reason to keep many
             feed.documents.clear()
-        doc = feed.documents[base] = atom_feed(feed.entries, base, deps.clock.now())
+        doc = feed.documents[base] = atom_feed(feed.entries, base, deps.clock.now(), deps.company.name)
     return web.Response(body=doc, content_type=ATOM, charset="utf-8")
 
 
 async def _load_feed(sm) -> _Feed:
     return _Feed(await feed_entries(sm))
+
+
+# An SVG logo is an image, never a document: opened on its own it runs nothing and loads nothing.
+LOGO_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+LOGO_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml")
+
+
+@routes.get("/status/logo", public=True, produces="image/*",
+            errors={404: ("no logo is set (NEGAHBAN_COMPANY_LOGO)", (JSON, HTML))})
+async def company_logo(request: web.Request) -> web.Response:
+    """The company's logo (``NEGAHBAN_COMPANY_LOGO``), with the type its first bytes told at start-up; its
+    address names its content (``?v=``), so it may be cached for a long time."""
+    company = request.app[DEPS].company
+    if not company.logo or company.logo_type not in LOGO_TYPES:
+        raise web.HTTPNotFound(text="no logo")
+    return web.Response(body=company.logo, headers={
+        "Content-Type": company.logo_type, "Cache-Control": "public, max-age=86400",
+        "Content-Security-Policy": LOGO_CSP, "Content-Disposition": "inline"})

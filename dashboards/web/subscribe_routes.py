@@ -38,8 +38,11 @@ from incidents.statuspage.subscriptions import (
     look_up_confirm,
     look_up_manage,
     subscribe_email,
+    subscribe_webhook,
     unsubscribe,
 )
+from incidents.statuspage.webhooks import WebhookRefused
+from monitor.errors import InvalidInput
 
 __all__ = ["routes", "SubscribeLimits"]
 
@@ -59,6 +62,12 @@ class SubscribeLimits:
 
 class SubscribeForm(Params):
     email: str = Field("", max_length=1000, description="the visitor's e-mail address")
+
+
+class WebhookForm(Params):
+    url: str = Field("", max_length=2000, description="the webhook's URL (http or https)")
+    services: list[int] = Field(default_factory=list, max_length=500,
+                                description="the services to follow (none: every service on the status page)")
 
 
 class TokenPath(Params):
@@ -121,6 +130,46 @@ async def subscribe(request: web.Request) -> web.Response:
     queued = await subscribe_email(deps.sessionmaker, address, _site_url(request), deps.clock.now())
     log.info("status_subscribe queued=%s", queued)
     return await status_response(request, done=True)
+
+
+WEBHOOK_ERRORS = {**SUBSCRIBE_ERRORS, 404: ("webhooks are not offered here (no signing secret is set)",
+                                             (JSON, HTML))}
+RESOLVE = "status_webhook_resolve"  # a test's resolver; by default the system's
+
+
+@routes.post("/status/subscribe/webhook", public=True, body=WebhookForm, body_media=FORM, produces=HTML,
+             errors=WEBHOOK_ERRORS)
+async def subscribe_hook(request: web.Request) -> web.Response:
+    """Subscribe a webhook URL to chosen services: a confirmation request, carrying the confirm link and the
+    signing key, is queued to the URL itself; a private or metadata address is refused (SSRF)."""
+    deps, form = request.app[DEPS], request[BODY]
+    allowed = deps.services.get("status_webhook_allow")
+    if allowed is None:
+        raise web.HTTPNotFound(text="webhooks are not offered here")
+    hook = {"url": form.url if form.url.isprintable() else "", "chosen": form.services}
+    if _cross_site(request):
+        return await status_response(request, status=403, webhook={
+            **hook, "error": _("This form can only be sent from our status page.")})
+    limits: SubscribeLimits = deps.services.setdefault(LIMITS, SubscribeLimits())
+    now_s = deps.clock.monotonic()
+    wait = limits.per_client.take(request.remote or "", now_s) or limits.per_address.take(
+        f"hook:{form.url.strip()}", now_s)
+    if wait:
+        resp = await status_response(request, status=429, webhook={
+            **hook, "error": _("Too many requests. Please try again in a few minutes.")})
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    kw = {"resolve": deps.services[RESOLVE]} if RESOLVE in deps.services else {}
+    try:
+        queued = await subscribe_webhook(deps.sessionmaker, form.url, form.services, _site_url(request),
+                                         deps.clock.now(), allowed=allowed, **kw)
+    except WebhookRefused as exc:
+        return await status_response(request, status=400, webhook={**hook, "error": exc.fa, "field": exc.field})
+    except InvalidInput as exc:
+        return await status_response(request, status=400, webhook={
+            **hook, "field": exc.field, "error": _("One of the chosen services is not on the status page.")})
+    log.info("status_webhook_subscribe queued=%s", queued)
+    return await status_response(request, webhook={"done": True})
 
 
 def _link_page(request: web.Request, action: str, found: LinkState, done: bool = False) -> web.Response:

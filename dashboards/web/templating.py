@@ -163,6 +163,13 @@ def _nav(request: web.Request, role: str | None) -> list[tuple[str, str, bool]]:
             for path, label in items if path in known]
 
 
+def _company(request: web.Request):
+    from dashboards.web.deps import DEPS, Company
+
+    deps = request.app.get(DEPS)
+    return deps.company if deps is not None else Company()
+
+
 def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None, *,
            status: int = 200, title: str = "") -> web.Response:
     """Render ``template`` for this request: the page context plus everything the base layout uses."""
@@ -181,6 +188,7 @@ def render(request: web.Request, template: str, context: Mapping[str, Any] | Non
             "role": role, "is_staff": bool(principal is not None and principal.is_staff), "csrf": request.get(CSRF) if principal is not None else None,
             "nav": _nav(request, role), "path": request.path, "title": title,
             "languages": LANGUAGES if role not in (None, "customer") else (),
+            "company_name": _company(request).name,
         }
         ctx.update(context or {})
         response = aiohttp_jinja2.render_template(template, request, ctx, status=status)

@@ -51,13 +51,17 @@ async def public_components(session: AsyncSession, incident: Incident) -> dict[i
     return {sid: public_name(name) for sid, name in rows}
 
 
-async def _subscribers(session: AsyncSession, service_ids: set[int]) -> list[tuple[StatusSubscription, list[int]]]:
-    """Active subscriptions that chose one of ``service_ids`` (or all), each with the ids it hears about."""
+async def _subscribers(session: AsyncSession, service_ids: set[int], confirmed_before: datetime | None = None
+                       ) -> list[tuple[StatusSubscription, list[int]]]:
+    """Active subscriptions that chose one of ``service_ids`` (or all), each with the ids it hears about;
+    with ``confirmed_before``, only those confirmed earlier."""
     if not service_ids:
         return []
-    rows = (await session.execute(select(StatusSubscription).where(
-        StatusSubscription.state == SubscriptionState.ACTIVE, StatusSubscription.channel_id.is_not(None))
-        .order_by(StatusSubscription.id))).scalars()
+    stmt = select(StatusSubscription).where(StatusSubscription.state == SubscriptionState.ACTIVE,
+                                            StatusSubscription.channel_id.is_not(None))
+    if confirmed_before is not None:
+        stmt = stmt.where(StatusSubscription.confirmed_at < confirmed_before)
+    rows = (await session.execute(stmt.order_by(StatusSubscription.id))).scalars()
     out = []
     for sub in rows:
         chosen = set(sub.service_ids or []) & service_ids if sub.service_ids else service_ids
@@ -120,13 +124,16 @@ async def announce_update(session: AsyncSession, incident: Incident, update: Pub
 
 
 async def announce_maintenance(session: AsyncSession, window_id: int, kind: str, start: datetime,
-                               end: datetime, title: str, components: dict[int, str], now: datetime) -> int:
-    """A maintenance occurrence ``scheduled`` or ``starting`` on ``components`` (id -> public name)."""
+                               end: datetime, title: str, components: dict[int, str], now: datetime,
+                               channels: list[tuple[str, str]] | None = None) -> int:
+    """A maintenance occurrence ``scheduled``, ``starting`` or ``ended`` on ``components`` (id -> public
+    name); ``channels`` are the other ways to reach support (rule 18). An end is told only to those who
+    subscribed before it (a later subscriber has nothing to hear of)."""
     sent = 0
-    for sub, ids in await _subscribers(session, set(components)):
+    for sub, ids in await _subscribers(session, set(components), end if kind == "ended" else None):
         names = [components[i] for i in ids]
         notice = maintenance_notice(kind, title, start, end, names, f"{sub.site_url}/status",
-                                    unsubscribe_url(sub))
+                                    unsubscribe_url(sub), channels)
         extra = {"starts_at": start.isoformat(), "ends_at": end.isoformat()}
         event = f"maintenance:{window_id}:{int(start.timestamp())}:{kind}"
         sent += await enqueue_for(session, sub, event, notice, _data(sub, f"maintenance.{kind}", names, extra),

@@ -74,15 +74,30 @@ def update_notice(status: str | None, text: str, at: datetime, names: list[str],
                   f"{word} — {jalali(at)}\n{text}" + _footer(status_url, unsubscribe_url))
 
 
+def _other_ways(channels: list[tuple[str, str]]) -> str:
+    """Rule 18: while the portal may be unavailable, the other ways to reach support."""
+    if not channels:
+        return ""
+    lines = "\n".join(f"- {label}: {persian_digits(value)}" for label, value in channels)
+    return f"\n\nدر این مدت از این راه‌ها با پشتیبانی در تماس باشید:\n{lines}"
+
+
 def maintenance_notice(kind: str, title: str, start: datetime, end: datetime, names: list[str],
-                       status_url: str, unsubscribe_url: str) -> Notice:
+                       status_url: str, unsubscribe_url: str,
+                       channels: list[tuple[str, str]] | None = None) -> Notice:
+    """``scheduled``, ``starting`` or ``ended``; the first two name the other ways to reach support."""
     what, title = names_fa(names), public_title(title)
+    if kind == "ended":
+        return Notice(f"پایان نگهداری: {what}",
+                      f"{title} روی {what} در {jalali(end)} به پایان رسید."
+                      + _footer(status_url, unsubscribe_url))
+    other = _other_ways(channels or [])
     if kind == "starting":
         return Notice(f"آغاز نگهداری: {what}",
-                      f"{title} روی {what} آغاز شد و تا {jalali(end)} ادامه دارد."
+                      f"{title} روی {what} آغاز شد و تا {jalali(end)} ادامه دارد." + other
                       + _footer(status_url, unsubscribe_url))
     return Notice(f"نگهداری برنامه‌ریزی‌شده: {what}",
-                  f"{title} روی {what} از {jalali(start)} تا {jalali(end)} انجام می‌شود."
+                  f"{title} روی {what} از {jalali(start)} تا {jalali(end)} انجام می‌شود." + other
                   + _footer(status_url, unsubscribe_url))
 
 

@@ -29,13 +29,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from incidents.models import ChannelKind, NotificationChannel
-from incidents.statuspage.fanout import SUBSCRIBER, enqueue_for
+from incidents.statuspage.fanout import SUBSCRIBER, WEBHOOK_KIND, enqueue_for
 from incidents.statuspage.models import StatusSubscription, SubscriptionKind, SubscriptionState
-from incidents.statuspage.notices import confirm_notice
+from incidents.statuspage.notices import confirm_notice, public_name
+from incidents.statuspage.webhooks import check_reachable, check_webhook_url, mask_url, system_resolve
 from monitor.errors import InvalidInput
+from monitor.models import Service
 
 __all__ = ["CONFIRM_TTL", "RESEND_AFTER", "EmailRefused", "check_email", "token_digest", "subscribe_email",
-           "look_up_confirm", "confirm", "look_up_manage", "unsubscribe", "LinkState"]
+           "subscribe_webhook", "look_up_confirm", "confirm", "look_up_manage", "unsubscribe", "LinkState"]
 
 CONFIRM_TTL = timedelta(hours=48)
 RESEND_AFTER = timedelta(minutes=10)
@@ -97,7 +99,8 @@ async def _channel(session: AsyncSession, sub: StatusSubscription) -> Notificati
         if found is not None:
             found.address, found.enabled, found.disabled_reason, found.disabled_at = sub.address, True, "", None
             return found
-    channel = NotificationChannel(name=f"status-subscriber-{sub.id}", kind=ChannelKind.EMAIL, address=sub.address,
+    kind = ChannelKind.EMAIL if sub.kind == SubscriptionKind.EMAIL else WEBHOOK_KIND
+    channel = NotificationChannel(name=f"status-subscriber-{sub.id}", kind=kind, address=sub.address,
                                   audience=SUBSCRIBER, enabled=True)
     session.add(channel)
     await session.flush()
@@ -111,25 +114,60 @@ async def _send_confirmation(session: AsyncSession, sub: StatusSubscription, now
     sub.confirm_sha256, sub.confirm_expires_at = token_digest(token), now + CONFIRM_TTL
     sub.confirm_sends, sub.confirm_sent_at = (sub.confirm_sends or 0) + 1, now
     await _channel(session, sub)
-    notice = confirm_notice(_confirm_url(sub.site_url, token), sub.confirm_expires_at, [])
-    await enqueue_for(session, sub, f"confirm:{sub.confirm_sends}", notice,
-                      {"event": "subscription.confirm", "subscription_id": sub.id}, now)
+    names = [public_name(n) for n in (await session.execute(select(Service.display_name).where(
+        Service.id.in_(sub.service_ids)).order_by(Service.id))).scalars()] if sub.service_ids else []
+    notice = confirm_notice(_confirm_url(sub.site_url, token), sub.confirm_expires_at, names)
+    data = {"event": "subscription.confirm", "subscription_id": sub.id}
+    if sub.kind == SubscriptionKind.WEBHOOK:  # a machine reads it: the link as a field, and what it covers
+        data |= {"confirm_url": _confirm_url(sub.site_url, token), "components": names,
+                 "expires_at": sub.confirm_expires_at.isoformat()}
+    await enqueue_for(session, sub, f"confirm:{sub.confirm_sends}", notice, data, now)
 
 
 async def subscribe_email(sessionmaker: async_sessionmaker, address: str, site_url: str, now: datetime, *,
                           new_token: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> bool:
     """Ask ``address`` to confirm a subscription to every public service. Return whether a confirmation
     mail was queued (for logs and tests; the visitor is told the same either way)."""
-    clean = check_email(address)
+    return await _subscribe(sessionmaker, SubscriptionKind.EMAIL, check_email(address), [], site_url, now,
+                            new_token)
+
+
+async def _public_ids(sessionmaker: async_sessionmaker, service_ids: list[int]) -> list[int]:
+    """``service_ids`` sorted, once each, if every one is a public service; else ``InvalidInput`` naming
+    ``services``."""
+    wanted = sorted(set(service_ids))
+    async with sessionmaker() as session:
+        found = set((await session.execute(select(Service.id).where(
+            Service.id.in_(wanted), Service.public_status.is_(True)))).scalars()) if wanted else set()
+    if set(wanted) - found:
+        raise InvalidInput("services", "one of the chosen services is not on the status page")
+    return wanted
+
+
+async def subscribe_webhook(sessionmaker: async_sessionmaker, url: str, service_ids: list[int], site_url: str,
+                            now: datetime, *, allowed: list, resolve=system_resolve,
+                            new_token: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> bool:
+    """Ask the owner of ``url`` to confirm a subscription to ``service_ids`` (none: every public service):
+    the confirmation POST goes to the URL itself. Refused (``WebhookRefused``, ``InvalidInput``) before
+    anything is written for a malformed URL, an address outside the public internet and ``allowed``, or a
+    service not on the status page. Return whether a confirmation was queued."""
+    clean = check_webhook_url(url)
+    await check_reachable(clean, allowed, resolve)
+    ids = await _public_ids(sessionmaker, service_ids)
+    return await _subscribe(sessionmaker, SubscriptionKind.WEBHOOK, clean, ids, site_url, now, new_token)
+
+
+async def _subscribe(sessionmaker: async_sessionmaker, kind: SubscriptionKind, clean: str, service_ids: list[int],
+                     site_url: str, now: datetime, new_token: Callable[[], str]) -> bool:
     site_url = site_url.rstrip("/")
     for _attempt in range(2):  # a concurrent first subscription of the same address: the second one reads it
         try:
             async with sessionmaker() as session, session.begin():
                 sub = (await session.execute(select(StatusSubscription).where(
-                    StatusSubscription.kind == SubscriptionKind.EMAIL, StatusSubscription.address == clean))
+                    StatusSubscription.kind == kind, StatusSubscription.address == clean))
                 ).scalar_one_or_none()
                 if sub is None:
-                    sub = StatusSubscription(kind=SubscriptionKind.EMAIL, address=clean, service_ids=[],
+                    sub = StatusSubscription(kind=kind, address=clean, service_ids=service_ids,
                                              state=SubscriptionState.PENDING, site_url=site_url,
                                              manage_token=secrets.token_urlsafe(32), confirm_sends=0,
                                              created_at=now)
@@ -142,6 +180,7 @@ async def subscribe_email(sessionmaker: async_sessionmaker, address: str, site_u
                     return False
                 else:  # pending and due another mail, or coming back after unsubscribing
                     sub.state, sub.site_url, sub.unsubscribed_at = SubscriptionState.PENDING, site_url, None
+                    sub.service_ids = service_ids
                 await _send_confirmation(session, sub, now, new_token)
                 return True
         except IntegrityError:
@@ -159,7 +198,9 @@ class LinkState:
 
 
 def _mask(address: str) -> str:
-    """``ali@example.com`` -> ``a**@example.com``: enough for its owner to recognise it."""
+    """``ali@example.com`` -> ``a**@example.com``: enough for its owner to recognise it (a URL: its host)."""
+    if "://" in address:
+        return mask_url(address)
     local, _, domain = address.partition("@")
     return f"{local[:1]}{'*' * max(2, len(local) - 1)}@{domain}"
 
