@@ -507,3 +507,19 @@ async def test_the_ticket_page_shows_the_services_monitors_and_incident(site):
     status, html = await _page(client, f"/desk/tickets/{ticket.id}")
     assert f'<a href="/monitors/{mon.id}">acme-web-http</a>' in html and 'data-state="DOWN"' in html and "قطع" in html
     assert f'<a href="/incidents/{inc.id}">{fa_digits(inc.id)}</a>' in html and "قطعی وب آکمه" in html
+
+
+async def test_the_portal_ticket_list_pages_in_the_database(site):
+    client = site["client"]
+    extra = await intake.open_ticket(site["sm"], site["alice"], {
+        "department": "sales", "subject": "خرید سرور مجازی", "body": "یک سرور مجازی با دو هسته می‌خواهم"},
+        now=NOW + timedelta(minutes=30))
+    await _login(client, "alice", "alice-pass-1")
+    status, first = await _page(client, "/portal/tickets?limit=1")
+    assert status == 200 and f'data-id="{extra.id}"' in first and f'data-id="{site["urgent"].id}"' not in first
+    assert "صفحه ۱ / ۲" in first
+    link = unescape(re.search(r'<a rel="next" href="([^"]+)"', first).group(1))
+    status, second = await _page(client, "/portal/tickets" + link)
+    assert status == 200 and f'data-id="{site["urgent"].id}"' in second and f'data-id="{extra.id}"' not in second
+    status, html = await _page(client, "/portal/tickets?page=0")
+    assert status == 400 and '<code dir="ltr">page</code>' in html

@@ -36,7 +36,7 @@ from tickets.persian import fa_digits, require_persian
 from tickets.priority import RANK, URGENT_BUT_UP
 from tickets.sla import is_breached
 
-__all__ = ["get_ticket", "list_tickets", "add_message", "answer", "add_note", "assign", "close",
+__all__ = ["get_ticket", "list_tickets", "count_tickets", "add_message", "answer", "add_note", "assign", "close",
            "close_without_answer", "lower_priority", "mark_urgent_misuse", "queue", "queue_count", "QueueFilter",
            "QUEUE_SCOPES", "UNDECIDED", "INTERNAL", "names", "Names", "ticket_json", "message_json",
            "CLOSE_REASONS"]
@@ -94,10 +94,21 @@ async def get_ticket(sm: async_sessionmaker, principal: Principal, ticket_id: in
     return ticket, list(messages)
 
 
+async def count_tickets(sm: async_sessionmaker, principal: Principal) -> int:
+    """How many tickets the reader may list (a customer: their own)."""
+    stmt = scope(select(func.count()).select_from(Ticket), principal, Ticket.customer_id)
+    async with sm() as session:
+        return int((await session.execute(stmt)).scalar_one())
+
+
 async def list_tickets(sm: async_sessionmaker, principal: Principal, *, now: datetime,
-                       customer_id: int | None = None, status: str | None = None) -> list[Ticket]:
-    """A customer's own tickets; staff may filter by customer (an export, audited) or list all."""
+                       customer_id: int | None = None, status: str | None = None, limit: int | None = None,
+                       offset: int = 0) -> list[Ticket]:
+    """A customer's own tickets, newest first; staff may filter by customer (an export, audited) or list all.
+    ``limit``/``offset`` page it in the database."""
     stmt = scope(select(Ticket), principal, Ticket.customer_id).order_by(Ticket.opened_at.desc(), Ticket.id)
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(offset)
     if customer_id is not None:
         stmt = stmt.where(Ticket.customer_id == customer_id)
     if status is not None:
