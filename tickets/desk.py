@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, Role, User, require_role, scope
@@ -22,15 +22,32 @@ from monitor.models import Customer, Service
 from tickets import audit
 from tickets.calendar import jalali_text
 from tickets.errors import Refusal, TicketClosed
-from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority, Status, Ticket, TicketMessage
+from tickets.models import (
+    CLOSED_STATUSES,
+    OPEN_STATUSES,
+    Priority,
+    Scope,
+    Status,
+    Ticket,
+    TicketMessage,
+    Violation,
+)
 from tickets.persian import fa_digits, require_persian
-from tickets.priority import RANK
+from tickets.priority import RANK, URGENT_BUT_UP
 from tickets.sla import is_breached
 
-__all__ = ["get_ticket", "list_tickets", "add_message", "answer", "assign", "close", "close_without_answer",
-           "lower_priority", "queue", "names", "Names", "ticket_json", "message_json", "CLOSE_REASONS"]
+__all__ = ["get_ticket", "list_tickets", "count_tickets", "add_message", "answer", "add_note", "assign", "close",
+           "close_without_answer", "lower_priority", "mark_urgent_misuse", "queue", "queue_count", "QueueFilter",
+           "QUEUE_SCOPES", "UNDECIDED", "INTERNAL", "names", "Names", "ticket_json", "message_json",
+           "CLOSE_REASONS"]
 
 CLOSE_REASONS = ("incomplete_information", "duplicate", "out_of_scope", "violation", "no_reply")
+# A staff-only note on the thread: never shown to the customer, never an answer (the clock keeps running).
+INTERNAL = "internal"
+NOTE_MAX = 5000
+# The queue's scope filter: rule 5's two scopes, or not decided yet (``tickets.scope`` is NULL).
+UNDECIDED = "undecided"
+QUEUE_SCOPES = (Scope.IN.value, Scope.OUT.value, UNDECIDED)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -65,19 +82,33 @@ async def _scoped_ticket(session: AsyncSession, principal: Principal, ticket_id:
 
 async def get_ticket(sm: async_sessionmaker, principal: Principal, ticket_id: int, *,
                      now: datetime) -> tuple[Ticket, list[TicketMessage]]:
+    """The ticket and its thread; a customer's thread leaves out the staff's internal notes."""
     async with sm.begin() as session:
         ticket = await _scoped_ticket(session, principal, ticket_id)
-        messages = (await session.execute(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
-                                          .order_by(TicketMessage.at, TicketMessage.id))).scalars().all()
+        stmt = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
+        if not principal.is_staff:  # internal notes are staff-only
+            stmt = stmt.where(TicketMessage.author_kind != INTERNAL)
+        messages = (await session.execute(stmt.order_by(TicketMessage.at, TicketMessage.id))).scalars().all()
         await audit.record(session, principal, audit.READ_TICKET, customer_id=ticket.customer_id,
                            subject=f"ticket {ticket_id}", now=now)
     return ticket, list(messages)
 
 
+async def count_tickets(sm: async_sessionmaker, principal: Principal) -> int:
+    """How many tickets the reader may list (a customer: their own)."""
+    stmt = scope(select(func.count()).select_from(Ticket), principal, Ticket.customer_id)
+    async with sm() as session:
+        return int((await session.execute(stmt)).scalar_one())
+
+
 async def list_tickets(sm: async_sessionmaker, principal: Principal, *, now: datetime,
-                       customer_id: int | None = None, status: str | None = None) -> list[Ticket]:
-    """A customer's own tickets; staff may filter by customer (an export, audited) or list all."""
+                       customer_id: int | None = None, status: str | None = None, limit: int | None = None,
+                       offset: int = 0) -> list[Ticket]:
+    """A customer's own tickets, newest first; staff may filter by customer (an export, audited) or list all.
+    ``limit``/``offset`` page it in the database."""
     stmt = scope(select(Ticket), principal, Ticket.customer_id).order_by(Ticket.opened_at.desc(), Ticket.id)
+    if limit is not None:
+        stmt = stmt.limit(limit).offset(offset)
     if customer_id is not None:
         stmt = stmt.where(Ticket.customer_id == customer_id)
     if status is not None:
@@ -143,6 +174,26 @@ async def answer(sm: async_sessionmaker, principal: Principal, ticket_id: int, b
     return message
 
 
+async def add_note(sm: async_sessionmaker, principal: Principal, ticket_id: int, body: str, *,
+                   now: datetime) -> TicketMessage:
+    """A staff-only internal note on the thread (also on a closed ticket): the customer never reads it, and it
+    neither answers the ticket nor stops the first-response clock."""
+    require_role(principal, STAFF)
+    text = (body or "").strip()
+    draft = {"ticket_id": ticket_id, "body": body}
+    if not text:
+        raise Refusal("empty_note", "body", "متن یادداشت داخلی را بنویسید.", draft=draft)
+    if len(text) > NOTE_MAX:
+        raise Refusal("note_too_long", "body",
+                      f"یادداشت داخلی حداکثر {fa_digits(NOTE_MAX)} نویسه است.", draft=draft)
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        message = TicketMessage(ticket_id=ticket.id, author_id=principal.user_id, author_kind=INTERNAL,
+                                body=text, at=now)
+        session.add(message)
+    return message
+
+
 async def _staff_ticket(sm_session: AsyncSession, principal: Principal, ticket_id: int) -> Ticket:
     require_role(principal, STAFF)
     return await _scoped_ticket(sm_session, principal, ticket_id)
@@ -196,19 +247,88 @@ async def lower_priority(sm: async_sessionmaker, principal: Principal, ticket_id
     return ticket
 
 
-async def queue(sm: async_sessionmaker, principal: Principal, *, status: str | None = None,
-                priority: str | None = None) -> list[Ticket]:
-    """Open tickets for staff: those awaiting a first response first, by due time; then the rest by due.
-    ``status`` (one of the open statuses) and ``priority`` narrow it; the caller has validated them."""
+async def mark_urgent_misuse(sm: async_sessionmaker, principal: Principal, ticket_id: int, *, note: str = "",
+                             now: datetime) -> Violation:
+    """Rule 14: staff confirm that an urgent ticket was filed while the service was up. The ticket keeps the
+    ``urgent_but_service_up`` flag and a violation of rule 14 is recorded on it (rule 19: finance may fine
+    it). Only an urgent ticket can be marked, and only once."""
     require_role(principal, STAFF)
-    stmt = (select(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
-            .order_by(Ticket.first_response_at.is_not(None), Ticket.first_response_due, Ticket.id))
-    if status is not None:
-        stmt = stmt.where(Ticket.status == status)
-    if priority is not None:
-        stmt = stmt.where(Ticket.priority == priority)
+    draft = {"ticket_id": ticket_id, "note": note}
+    async with sm.begin() as session:
+        ticket = await _scoped_ticket(session, principal, ticket_id)
+        if ticket.priority != Priority.URGENT and ticket.requested_priority != Priority.URGENT:
+            raise Refusal("not_urgent", "priority",
+                          "فقط تیکتی که «ضروری» ثبت شده می‌تواند سوءاستفاده از اولویت ضروری علامت بخورد.",
+                          draft=draft)
+        already = (await session.execute(select(Violation.id).where(
+            Violation.ticket_id == ticket.id, Violation.rule == 14).limit(1))).first()
+        if already is not None:
+            raise Refusal("already_marked", "priority",
+                          "این تیکت پیش‌تر به‌عنوان سوءاستفاده از اولویت ضروری علامت خورده است.", draft=draft)
+        ticket.priority_flag = URGENT_BUT_UP
+        violation = Violation(ticket_id=ticket.id, rule=14, note=(note or "").strip() or URGENT_BUT_UP,
+                              recorded_by_id=principal.user_id, recorded_at=now)
+        session.add(violation)
+    return violation
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The staff queue's filters (validated by the caller): an open ``status``, a ``priority``, a
+    ``department`` key, ``overdue`` (unanswered past the first-response due time), ``mine`` (assigned to the
+    reader) and ``scope`` (``in``, ``out`` or ``undecided``)."""
+
+    status: str | None = None
+    priority: str | None = None
+    department: str | None = None
+    overdue: bool = False
+    mine: bool = False
+    scope: str | None = None
+
+
+def _queue_where(stmt, principal: Principal, f: QueueFilter, now: datetime | None):
+    stmt = stmt.where(Ticket.status.in_(OPEN_STATUSES))
+    if f.status is not None:
+        stmt = stmt.where(Ticket.status == f.status)
+    if f.priority is not None:
+        stmt = stmt.where(Ticket.priority == f.priority)
+    if f.department is not None:
+        stmt = stmt.where(Ticket.department == f.department)
+    if f.overdue:
+        if now is None:
+            raise ValueError("the overdue filter needs now")
+        stmt = stmt.where(Ticket.first_response_at.is_(None), Ticket.first_response_due < now)
+    if f.mine:
+        stmt = stmt.where(Ticket.assignee_id == principal.user_id)
+    if f.scope == UNDECIDED:
+        stmt = stmt.where(Ticket.scope.is_(None))
+    elif f.scope is not None:
+        stmt = stmt.where(Ticket.scope == f.scope)
+    return stmt
+
+
+async def queue(sm: async_sessionmaker, principal: Principal, f: QueueFilter = QueueFilter(), *,
+                now: datetime | None = None, limit: int | None = None, offset: int = 0) -> list[Ticket]:
+    """Open tickets for staff: those awaiting a first response first, by due time; then the rest by due.
+    ``f`` narrows it (``now`` is needed for ``overdue``); ``limit``/``offset`` page it in the database."""
+    require_role(principal, STAFF)
+    stmt = _queue_where(select(Ticket), principal, f, now).order_by(
+        Ticket.first_response_at.is_not(None), Ticket.first_response_due, Ticket.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
     async with sm() as session:
         return list((await session.execute(stmt)).scalars())
+
+
+async def queue_count(sm: async_sessionmaker, principal: Principal, f: QueueFilter = QueueFilter(), *,
+                      now: datetime | None = None) -> int:
+    """How many open tickets :func:`queue` has under ``f`` (all pages)."""
+    require_role(principal, STAFF)
+    stmt = _queue_where(select(func.count()).select_from(Ticket), principal, f, now)
+    async with sm() as session:
+        return int((await session.execute(stmt)).scalar_one())
 
 
 @dataclass(frozen=True)

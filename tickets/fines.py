@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from monitor.accounts import STAFF, Principal, Role, require_role
@@ -20,7 +21,7 @@ from tickets.errors import Refusal
 from tickets.ledger.fines import pay_fine_entry, post_fine_entry, unpaid_overdue_fines
 from tickets.models import Fine, Ticket, Violation
 
-__all__ = ["RULES", "record_violation", "post_fine", "mark_fine_paid", "overdue_fine", "fine_json",
+__all__ = ["RULES", "record_violation", "violations_of", "post_fine", "mark_fine_paid", "overdue_fine", "fine_json",
            "FINANCE_ROLES", "suspension_of"]
 
 RULES = range(1, 20)  # the support terms have 19 rules
@@ -46,6 +47,14 @@ async def record_violation(sm: async_sessionmaker, principal: Principal, ticket_
                               recorded_at=now)
         session.add(violation)
     return violation
+
+
+async def violations_of(sm: async_sessionmaker, principal: Principal, ticket_id: int) -> list[Violation]:
+    """The violations recorded on a ticket, oldest first (staff)."""
+    require_role(principal, STAFF)
+    async with sm() as session:
+        return list((await session.execute(select(Violation).where(Violation.ticket_id == ticket_id)
+                                            .order_by(Violation.recorded_at, Violation.id))).scalars())
 
 
 async def post_fine(sm: async_sessionmaker, principal: Principal, ticket_id: int, *, amount_rials: int,

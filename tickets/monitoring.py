@@ -10,19 +10,24 @@ open the ticket and mark its incident claimed in one commit.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from incidents.models import Incident
+from incidents.models import Status as IncidentStatus
+from monitor.accounts import STAFF, Principal, require_role
 from monitor.errors import NotFound
-from monitor.models import Service
+from monitor.models import Monitor, MonitorState, Server, Service, State
 from tickets.calendar import load_calendar
 from tickets.departments import TECHNICAL
 from tickets.models import CLOSED_STATUSES, Priority, Source, Status, Ticket, TicketMessage
 from tickets.sla import SlaTargets, first_response_due
 
-__all__ = ["open_monitoring_ticket", "close_monitoring_ticket"]
+__all__ = ["open_monitoring_ticket", "close_monitoring_ticket", "watch_of", "Watch", "WatchedMonitor",
+           "WatchedIncident"]
 
 log = logging.getLogger("negahban.tickets")
 
@@ -62,3 +67,65 @@ async def close_monitoring_ticket(session: AsyncSession, *, incident_id: int, bo
     ticket.status, ticket.closed_at = Status.CLOSED, now
     log.info("ticket_closed id=%s incident=%s", ticket.id, incident_id)
     return ticket
+
+
+@dataclass(frozen=True)
+class WatchedMonitor:
+    id: int
+    name: str
+    state: str
+    since: datetime | None
+
+
+@dataclass(frozen=True)
+class WatchedIncident:
+    id: int
+    title: str
+    status: str
+    severity: str
+    opened_at: datetime
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What monitoring sees of a ticket's service: its monitors' current states (worst first) and the
+    incident (the ticket's own, else the service's open one)."""
+
+    monitors: tuple[WatchedMonitor, ...] = ()
+    incident: WatchedIncident | None = None
+    more_monitors: int = 0
+
+
+_WORST = {State.DOWN: 0, State.UNREACHABLE: 1, State.DEGRADED: 2, State.UNKNOWN: 3, State.MAINTENANCE: 4,
+          State.UP: 5}
+WATCH_LIMIT = 20
+
+
+async def watch_of(sm: async_sessionmaker, principal: Principal, *, service_id: int | None,
+                   incident_id: int | None, limit: int = WATCH_LIMIT) -> Watch:
+    """Staff: the enabled monitors of ``service_id`` (directly or through its servers) with their current
+    state, at most ``limit`` of them, worst first, and the linked incident: ``incident_id`` if given, else the
+    newest unresolved incident of the service."""
+    require_role(principal, STAFF)
+    monitors: list[WatchedMonitor] = []
+    incident = None
+    async with sm() as session:
+        if service_id is not None:
+            servers = select(Server.id).where(Server.service_id == service_id)
+            rows = (await session.execute(
+                select(Monitor.id, Monitor.name, MonitorState.state, MonitorState.since)
+                .outerjoin(MonitorState, MonitorState.monitor_id == Monitor.id)
+                .where(Monitor.enabled.is_(True),
+                       or_(Monitor.service_id == service_id, Monitor.server_id.in_(servers))))).all()
+            monitors = [WatchedMonitor(r.id, r.name, r.state or State.UNKNOWN, r.since) for r in rows]
+            monitors.sort(key=lambda m: (_WORST.get(m.state, 3), m.name))
+        row = await session.get(Incident, incident_id) if incident_id is not None else None
+        if row is None and service_id is not None:
+            row = (await session.execute(
+                select(Incident).where(Incident.service_id == service_id,
+                                       Incident.status != IncidentStatus.RESOLVED)
+                .order_by(Incident.opened_at.desc(), Incident.id.desc()).limit(1))).scalar_one_or_none()
+        if row is not None:
+            incident = WatchedIncident(row.id, row.title, row.status, row.severity, row.opened_at, row.resolved_at)
+    return Watch(tuple(monitors[:limit]), incident, max(0, len(monitors) - limit))

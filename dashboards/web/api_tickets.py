@@ -90,11 +90,23 @@ OpenStatus = Literal[tuple(s.value for s in OPEN_STATUSES)]  # type: ignore[vali
 PriorityName = Literal[tuple(p.value for p in Priority)]  # type: ignore[valid-type]
 
 
+QueueScope = Literal[desk.QUEUE_SCOPES]  # type: ignore[valid-type]
+
+
 class QueueQuery(PageQuery):
     """The staff queue's filters (the JSON queue and the desk's page take the same)."""
 
     status: OpenStatus | None = Field(None, description="only tickets in this open status")
     priority: PriorityName | None = Field(None, description="only tickets of this priority")
+    department: str | None = Field(None, min_length=1, max_length=30, pattern=r"^[a-z][a-z0-9_]*$",
+                                   description="only tickets of this department (its key, e.g. technical)")
+    overdue: bool = Field(False, description="only tickets unanswered past their first-response due time")
+    mine: bool = Field(False, description="only tickets assigned to the reader")
+    scope: QueueScope | None = Field(None, description="rule 5: in, out, or undecided (not set yet)")
+
+    def queue_filter(self) -> desk.QueueFilter:
+        return desk.QueueFilter(status=self.status, priority=self.priority, department=self.department,
+                                overdue=self.overdue, mine=self.mine, scope=self.scope)
 
 
 class ArticlesQuery(PageQuery):
@@ -231,11 +243,11 @@ async def list_articles(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/desk/queue", roles=STAFF, query=QueueQuery, paginated=True)
 async def queue(request: web.Request) -> web.Response:
-    """The desk's queue by due time (optionally one status or priority)."""
+    """The desk's queue by due time, narrowed by status, priority, department, overdue, mine and scope."""
     sm, principal, now = _ctx(request)
     q = request[QUERY]
-    rows = await desk.queue(sm, principal, status=q.status, priority=q.priority)
-    return page_of(request, sliced(rows, q), q, lambda t: desk.ticket_json(t, now))
+    rows = await desk.queue(sm, principal, q.queue_filter(), now=now, limit=q.limit + 1, offset=q.offset)
+    return page_of(request, rows, q, lambda t: desk.ticket_json(t, now))
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/answer", roles=STAFF, path=TICKET, body=Text, status=201)

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from dashboards.web.api_tickets import QueueQuery, SlaReportQuery, _targets
 from dashboards.web.deps import DEPS
-from dashboards.web.fa import MONTHS_FA, PRIORITY_FA
+from dashboards.web.fa import MONTHS_FA, PRIORITY_FA, STATE_FA
 from dashboards.web.html import TEHRAN, see_other
 from dashboards.web.middleware import PRINCIPAL
 from dashboards.web.params import Params, ids
@@ -28,11 +28,13 @@ from dashboards.web.routing import BODY, FORM, HTML, JSON, PATH, RouteTable, par
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
 from monitor.errors import InvalidInput
-from tickets import desk, reports
+from tickets import desk, fines, packages, reports
+from tickets.departments import load_departments
 from tickets.errors import Refusal
 from tickets.models import CLOSED_STATUSES, OPEN_STATUSES, Priority
+from tickets.monitoring import watch_of
 from tickets.priority import RANK
-from tickets.sla import OFFICE, is_breached
+from tickets.sla import BANDS, OFFICE, is_breached
 
 __all__ = ["routes", "DESK_ROLES", "STATUS_WORDS", "NOTICES"]
 
@@ -52,9 +54,21 @@ STATUS_WORDS: Mapping[str, str] = {
 PRIORITY_EN = {"urgent": N_("Urgent"), "important": N_("Important"), "normal": N_("Normal")}
 NOTICES: Mapping[str, str] = {
     "answered": N_("The answer was sent to the customer."), "assigned": N_("The ticket is now assigned to you."),
-    "priority": N_("The priority was changed."), "closed": N_("The ticket was closed.")}
+    "priority": N_("The priority was changed."), "closed": N_("The ticket was closed."),
+    "note": N_("The internal note was saved; the customer does not see it."),
+    "scope_in": N_("The ticket is now in scope."),
+    "scope_out": N_("The ticket is now out of scope; the customer is offered paid work or a package."),
+    "misuse": N_("The urgent priority was marked as misused and a violation of rule 14 recorded."),
+    "violation": N_("The violation was recorded; finance may fine it."),
+    "incomplete": N_("The ticket was closed without an answer: incomplete information.")}
+INCIDENT_WORDS: Mapping[str, str] = {"triggered": N_("Triggered"), "acknowledged": N_("Acknowledged"),
+                                     "resolved": N_("Resolved")}
+BAND_WORDS: Mapping[str, str] = {OFFICE: N_("In office hours"), "outside": N_("Outside office hours")}
+SCOPE_WORDS: Mapping[str, str] = {"in": N_("In scope"), "out": N_("Out of scope"), "undecided": N_("Scope not decided")}
 FILTER_FIELDS = {"status": N_("Status filter"), "priority": N_("Priority filter"), "page": N_("Page"),
-                 "limit": N_("Rows per page")}
+                 "limit": N_("Rows per page"),
+                 "department": N_("Department filter"), "overdue": N_("Overdue filter"), "mine": N_("Mine filter"),
+                 "scope": N_("Scope filter")}
 
 
 def _ctx(request: web.Request):
@@ -75,8 +89,10 @@ def _render(request: web.Request, template: str, context: dict[str, Any], *, tit
 
 @routes.get("/desk", roles=DESK_ROLES, produces=HTML, errors={400: ("a bad filter, named", HTML)})
 async def desk_queue_page(request: web.Request) -> web.Response:
-    """The queue of open tickets by first-response due time, filtered by ``status`` and ``priority`` (the JSON
-    queue's filters), ``limit`` (default 50) a page."""
+    """The queue of open tickets by first-response due time, with each one's band (rule 17: 1 h in office
+    hours, 3 h outside) and a countdown to its due time, filtered by ``status``, ``priority``, ``department``,
+    ``overdue``, ``mine`` and ``scope`` (the JSON queue's filters), ``limit`` (default 50) a page; the page is
+    read from the database, not sliced in memory."""
     sm, p, now = _ctx(request)
     try:
         q = parse_query(QueueQuery, {"limit": str(PAGE_SIZE)} | dict(request.query))
@@ -84,24 +100,32 @@ async def desk_queue_page(request: web.Request) -> web.Response:
         return _render(request, "desk_error.html", {
             "field": bad.field, "field_word": FILTER_FIELDS.get(bad.field, bad.field),
             "value": request.query.get(bad.field, "")}, title=N_("Bad filter"), status=400)
-    rows = await desk.queue(sm, p, status=q.status, priority=q.priority)
-    pages = max(1, math.ceil(len(rows) / q.limit))
-    shown = rows[q.offset:q.offset + q.limit]
+    f = q.queue_filter()
+    total = await desk.queue_count(sm, p, f, now=now)
+    pages = max(1, math.ceil(total / q.limit))
+    shown = await desk.queue(sm, p, f, now=now, limit=q.limit, offset=q.offset)
     named = await desk.names(sm, p, shown)
-    filters = {k: v for k, v in (("status", q.status), ("priority", q.priority)) if v}
+    async with sm() as session:
+        departments = {k: r.name_fa for k, r in (await load_departments(session)).items()}
+    filters = {k: v for k, v in (("status", q.status), ("priority", q.priority), ("department", q.department),
+                                 ("scope", q.scope)) if v}
+    filters |= {k: "1" for k, v in (("overdue", q.overdue), ("mine", q.mine)) if v}
     kept = filters | ({"limit": q.limit} if q.limit != PAGE_SIZE else {})
+    targets = _targets(request)
     return _render(request, "desk_queue.html", {
         "tickets": [{"t": t, "overdue": t.first_response_at is None and is_breached(t.first_response_due, None, now)}
                     for t in shown],
-        "names": named, "total": len(rows), "page": q.page, "pages": pages,
+        "names": named, "total": total, "page": q.page, "pages": pages,
         "base_query": urlencode(kept) + "&" if kept else "", "filters": filters,
         "statuses": [s.value for s in OPEN_STATUSES], "priorities": [x.value for x in Priority],
+        "departments": departments, "scopes": list(desk.QUEUE_SCOPES), "scope_words": SCOPE_WORDS,
+        "band_words": BAND_WORDS, "band_hours": {b: int(targets.of(b).total_seconds() // 3600) for b in BANDS},
+        "now_iso": now.isoformat(),
     }, title=N_("Ticket desk"))
 
 
 # --- the SLA report ---------------------------------------------------------------------------------------
 
-BAND_WORDS: Mapping[str, str] = {OFFICE: N_("In office hours"), "outside": N_("Outside office hours")}
 
 
 @routes.get("/desk/sla", roles=DESK_ROLES, produces=HTML, errors={400: ("a bad month, named", HTML)})
@@ -130,10 +154,13 @@ async def desk_sla_page(request: web.Request) -> web.Response:
 # --- one ticket -------------------------------------------------------------------------------------------
 
 async def _ticket_page(request: web.Request, ticket_id: int, *, typed: str = "", waiting: bool = False,
-                       error: Refusal | None = None, error_form: str = "", status: int = 200) -> web.Response:
+                       error: Refusal | None = None, error_form: str = "", status: int = 200,
+                       kept: Mapping[str, str] | None = None) -> web.Response:
     sm, p, now = _ctx(request)
     ticket, messages = await desk.get_ticket(sm, p, ticket_id, now=now)
     named = await desk.names(sm, p, [ticket], messages)
+    watch = await watch_of(sm, p, service_id=ticket.service_id, incident_id=ticket.incident_id)
+    violations = await fines.violations_of(sm, p, ticket_id)
     done = request.query.get("done", "")
     lower = [x.value for x in Priority if RANK[x] <= RANK[Priority(ticket.priority)] and x != ticket.priority]
     return _render(request, "desk_ticket.html", {
@@ -141,13 +168,20 @@ async def _ticket_page(request: web.Request, ticket_id: int, *, typed: str = "",
         "overdue": is_breached(ticket.first_response_due, ticket.first_response_at, now),
         "notice": NOTICES.get(done, ""),
         "typed": typed, "waiting": waiting, "error": error.message if error else "", "error_form": error_form,
-        "lower_priorities": lower, "mine": ticket.assignee_id == p.user_id,
+        "lower_priorities": lower, "mine": ticket.assignee_id == p.user_id, "kept": kept or {},
+        "watch": watch, "state_fa": STATE_FA, "incident_words": INCIDENT_WORDS, "violations": violations,
+        "scope_words": SCOPE_WORDS, "band_words": BAND_WORDS, "rules": list(fines.RULES),
+        "misuse_marked": any(v.rule == 14 for v in violations),
+        "can_mark_misuse": Priority.URGENT in (ticket.priority, ticket.requested_priority),
+        "internal": desk.INTERNAL,
     }, title=N_("Ticket"), status=status)
 
 
 @routes.get("/desk/tickets/{ticket_id}", roles=DESK_ROLES, path=TICKET, produces=HTML)
 async def desk_ticket_page(request: web.Request) -> web.Response:
-    """One ticket: its thread, its facts and the forms (answer, assign to me, priority, close)."""
+    """One ticket: its thread (internal notes marked), its facts, what monitoring sees of its service (the
+    monitors' states, the incident) and the forms (answer, internal note, assign to me, priority, rule 14's
+    misuse, scope, a violation, close, close as incomplete information)."""
     return await _ticket_page(request, request[PATH].ticket_id)
 
 
@@ -219,3 +253,98 @@ async def desk_close_submit(request: web.Request) -> web.Response:
     ticket_id = request[PATH].ticket_id
     await desk.close(sm, p, ticket_id, now=now)
     return _back(ticket_id, "closed")
+
+
+class NoteForm(Params):
+    body: str = Field("", max_length=20000, description="the internal note (staff only)")
+    csrf: str = Field("", max_length=200)
+
+
+class ScopeForm(Params):
+    scope: str = Field("", max_length=40, description="rule 5: in or out")
+    csrf: str = Field("", max_length=200)
+
+
+class MisuseForm(Params):
+    note: str = Field("", max_length=2000, description="why the urgent priority was misused")
+    csrf: str = Field("", max_length=200)
+
+
+class ViolationForm(Params):
+    rule: str = Field("", max_length=40, description="the rule of the terms violated (1 to 19)")
+    note: str = Field("", max_length=2000)
+    csrf: str = Field("", max_length=200)
+
+
+_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+
+
+@routes.post("/desk/tickets/{ticket_id}/note", roles=DESK_ROLES, path=TICKET, body=NoteForm, body_media=FORM,
+             produces=HTML, status=303, errors=ERRORS)
+async def desk_note_submit(request: web.Request) -> web.Response:
+    """An internal note on the thread: staff read it, the customer never does; it is not an answer."""
+    sm, p, now = _ctx(request)
+    ticket_id, form = request[PATH].ticket_id, request[BODY]
+    try:
+        await desk.add_note(sm, p, ticket_id, form.body, now=now)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="note", status=400,
+                                  kept={"note": form.body})
+    return _back(ticket_id, "note")
+
+
+@routes.post("/desk/tickets/{ticket_id}/scope", roles=DESK_ROLES, path=TICKET, body=ScopeForm, body_media=FORM,
+             produces=HTML, status=303, errors=ERRORS)
+async def desk_scope_submit(request: web.Request) -> web.Response:
+    """Rule 5: set the ticket in scope (free) or out of scope (paid work or a package; an active package of
+    the customer's is attached)."""
+    sm, p, now = _ctx(request)
+    ticket_id, form = request[PATH].ticket_id, request[BODY]
+    try:
+        out = await packages.set_scope(sm, p, ticket_id, form.scope, today=now.astimezone(TEHRAN).date())
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="scope", status=400)
+    return _back(ticket_id, f"scope_{out['scope']}")
+
+
+@routes.post("/desk/tickets/{ticket_id}/misuse", roles=DESK_ROLES, path=TICKET, body=MisuseForm,
+             body_media=FORM, produces=HTML, status=303, errors=ERRORS)
+async def desk_misuse_submit(request: web.Request) -> web.Response:
+    """Rule 14: mark an urgent ticket as filed while the service was up (a violation of rule 14 is recorded)."""
+    sm, p, now = _ctx(request)
+    ticket_id, form = request[PATH].ticket_id, request[BODY]
+    try:
+        await desk.mark_urgent_misuse(sm, p, ticket_id, note=form.note, now=now)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="misuse", status=400,
+                                  kept={"misuse_note": form.note})
+    return _back(ticket_id, "misuse")
+
+
+@routes.post("/desk/tickets/{ticket_id}/violation", roles=DESK_ROLES, path=TICKET, body=ViolationForm,
+             body_media=FORM, produces=HTML, status=303, errors=ERRORS)
+async def desk_violation_submit(request: web.Request) -> web.Response:
+    """Rule 19: record which rule of the terms the ticket violated (finance may then fine it)."""
+    sm, p, now = _ctx(request)
+    ticket_id, form = request[PATH].ticket_id, request[BODY]
+    typed = form.rule.strip().translate(_DIGITS)
+    try:
+        rule = int(typed) if typed.isdigit() else 0
+        await fines.record_violation(sm, p, ticket_id, rule=rule, note=form.note.strip(), now=now)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="violation", status=400,
+                                  kept={"rule": form.rule, "violation_note": form.note})
+    return _back(ticket_id, "violation")
+
+
+@routes.post("/desk/tickets/{ticket_id}/close-incomplete", roles=DESK_ROLES, path=TICKET, body=CsrfForm,
+             body_media=FORM, produces=HTML, status=303, errors=ERRORS)
+async def desk_close_incomplete_submit(request: web.Request) -> web.Response:
+    """Rule 13: close the ticket without an answer because its information is missing or wrong."""
+    sm, p, now = _ctx(request)
+    ticket_id = request[PATH].ticket_id
+    try:
+        await desk.close_without_answer(sm, p, ticket_id, reason="incomplete_information", now=now)
+    except Refusal as refusal:
+        return await _ticket_page(request, ticket_id, error=refusal, error_form="close", status=400)
+    return _back(ticket_id, "incomplete")

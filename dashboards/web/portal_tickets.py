@@ -9,6 +9,7 @@ submit whose articles were not yet seen shows them first and asks again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,12 +20,13 @@ from dashboards.web.deps import DEPS
 from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import see_other
 from dashboards.web.middleware import PRINCIPAL
-from dashboards.web.params import ids
+from dashboards.web.params import PageQuery, ids
 from dashboards.web.portal_routes import phone_open, portal_context
 from dashboards.web.portal_sections import suspension
-from dashboards.web.routing import FORM, HTML, PATH, RouteTable
+from dashboards.web.routing import FORM, HTML, PATH, RouteTable, parse_query
 from dashboards.web.templating import N_, render
 from monitor.accounts import Role
+from monitor.errors import InvalidInput
 from tickets import desk, intake, kb
 from tickets.departments import FIELD_LABELS, DepartmentRule, load_departments
 from tickets.errors import DuplicateTicket, Refusal, SupportSuspended
@@ -37,6 +39,7 @@ __all__ = ["routes", "PRIORITY_FA", "PRIORITY_HELP"]
 routes = RouteTable()
 CUSTOMER = {Role.CUSTOMER}
 TICKET = ids("ticket_id")
+PAGE_SIZE = 50
 # Rule 14, in the words of the support terms (message ids; fa.po holds the Persian).
 PRIORITY_HELP = {
     "urgent": N_("The server or service is unreachable."),
@@ -74,12 +77,23 @@ def _label(rule: DepartmentRule | None, name: str) -> str:
 
 @routes.get("/portal/tickets", roles=CUSTOMER, produces=HTML)
 async def tickets_page(request: web.Request) -> web.Response:
-    """The customer's tickets: status, department, first-response due time, newest first."""
+    """The customer's tickets: status, department, first-response due time, newest first, ``limit`` (default
+    50) a page, read from the database a page at a time."""
     sm, p, now = _ctx(request)
-    rows = await desk.list_tickets(sm, p, now=now)
+    try:
+        q = parse_query(PageQuery, {"limit": str(PAGE_SIZE)} | dict(request.query))
+    except InvalidInput as bad:
+        return render(request, "bad_filter.html", {
+            "field": bad.field, "field_word": {"page": N_("Page"), "limit": N_("Rows per page")}.get(
+                bad.field, bad.field), "value": request.query.get(bad.field, ""), "back": "/portal/tickets"},
+            status=400, title=N_("Bad filter"))
+    total = await desk.count_tickets(sm, p)
+    rows = await desk.list_tickets(sm, p, now=now, limit=q.limit, offset=q.offset)
     rules = await _departments(sm)
     return _render(request, "portal_tickets.html", {
         "tickets": rows, "departments": {k: r.name_fa for k, r in rules.items()},
+        "page": q.page, "pages": max(1, math.ceil(total / q.limit)), "total": total,
+        "base_query": f"limit={q.limit}&" if q.limit != PAGE_SIZE else "",
         "phone_open": await phone_open(request), "suspended": await suspension(sm, p, now)})
 
 
