@@ -28,7 +28,7 @@ __all__ = [
     "PasswordVerifier", "hash_password_async",
     "new_token", "token_digest", "principal_for_token", "scope", "require_role", "create_user",
     "issue_token", "AccountRefusal", "add_user", "list_users", "list_tokens", "change_role", "set_active",
-    "revoke_token", "MIN_PASSWORD",
+    "revoke_token", "issue_named_token", "MIN_PASSWORD",
 ]
 
 
@@ -317,3 +317,16 @@ async def revoke_token(session: AsyncSession, actor: Principal, user_id: int, to
     token.revoked_at = now
     await session.flush()
     return True
+
+
+async def issue_named_token(session: AsyncSession, actor: Principal, user_id: int, name: str,
+                            now: datetime) -> str:
+    """As an admin, issue a token named ``name`` for an active user; the token is returned in clear once."""
+    require_role(actor, {Role.ADMIN})
+    user = await _user(session, user_id)
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise AccountRefusal("token_name", "name", "a token needs a name of up to 100 characters")
+    if not user.active:
+        raise AccountRefusal("inactive_user", "name", "the user is deactivated")
+    return await issue_token(session, user.id, name, now)
