@@ -14,7 +14,7 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, String, func, select
+from sqlalchemy import Boolean, String, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -268,9 +268,11 @@ async def _refuse_losing_the_last_admin(session: AsyncSession, user: User, code:
     """Refuse a change that leaves no active admin (nobody could administer accounts any more)."""
     if user.role != Role.ADMIN or not user.active:
         return
-    others = (await session.execute(select(func.count()).select_from(User).where(
-        User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id))).scalar_one()
-    if others == 0:
+    # Every active admin's row is locked, in one order: of two admins demoting each other at once on
+    # PostgreSQL, the second waits for the first and then sees it gone, instead of both passing.
+    admins = (await session.execute(select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True))
+                                    .order_by(User.id).with_for_update())).scalars().all()
+    if not [i for i in admins if i != user.id]:
         raise AccountRefusal(code, field, "this is the last active admin")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import text
 
 from monitor.accounts import (
     AccountRefusal,
@@ -18,6 +19,7 @@ from monitor.accounts import (
     create_user,
     issue_token,
     list_tokens,
+    list_users,
     principal_for_token,
     principal_of,
     revoke_token,
@@ -148,3 +150,42 @@ async def test_a_deactivated_users_tokens_stop_working(sessionmaker, world):
         await set_active(s, world["ada"], world["tara"].user_id, False)
     async with sessionmaker() as s:
         assert await principal_for_token(s, token) is None
+
+
+async def test_two_admins_deactivating_each_other_at_once_leave_one_admin(pg_db):
+    """On PostgreSQL two transactions run at once: the second waits on the admins' rows and is refused."""
+    import asyncio
+
+    sm = pg_db.sessionmaker
+    async with sm.begin() as s:
+        ada = principal_of(await create_user(s, "ada", Role.ADMIN, password="ada-pass-1"))
+        bea = principal_of(await create_user(s, "bea", Role.ADMIN, password="bea-pass-1"))
+    first_locked, second_done = asyncio.Event(), asyncio.Event()
+
+    async def second_is_waiting() -> None:
+        """Until the other transaction waits on a row lock (asked of PostgreSQL, not timed) or has finished."""
+        async with sm() as s:
+            while not second_done.is_set() and not (await s.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"))).scalar_one():
+                await s.rollback()
+                await asyncio.sleep(0.01)
+
+    async def first():
+        async with sm.begin() as s:
+            await set_active(s, ada, bea.user_id, False)
+            first_locked.set()
+            await second_is_waiting()  # keep this transaction open until the second one waits on its locks
+
+    async def second():
+        await first_locked.wait()
+        try:
+            async with sm.begin() as s:
+                await set_active(s, bea, ada.user_id, False)
+        finally:
+            second_done.set()
+
+    results = await asyncio.gather(first(), second(), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], AccountRefusal) and results[1].code == "last_admin"
+    async with sm() as s:
+        assert [(u.username, u.active) for u in await list_users(s)] == [("ada", True), ("bea", False)]

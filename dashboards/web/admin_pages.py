@@ -36,7 +36,7 @@ TOKEN = ids("user_id", "token_id")
 ERRORS = {400: ("a field over its length (JSON), or the page again with the reason in Persian and the form "
                 "as typed", (JSON, HTML))}
 
-ROLE_WORDS = {Role.ADMIN: N_("Admin"), Role.NOC: N_("NOC"), Role.TECHNICIAN: N_("Technician"),
+ROLE_WORDS = {Role.ADMIN: N_("Administrator"), Role.NOC: N_("NOC"), Role.TECHNICIAN: N_("Technician"),
               Role.FINANCE: N_("Finance"), Role.CUSTOMER: N_("Customer")}
 # Each refusal of monitor.accounts in the reader's language, and the form field it marks.
 REFUSALS = {
