@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.db.base import Base, BigId, UTCDateTime, fk_id
-from monitor.errors import AccessDenied, InvalidInput
+from monitor.errors import AccessDenied, InvalidInput, NotFound
+from monitor.models import Customer
 
 __all__ = [
     "Role", "STAFF", "ALL_ROLES", "User", "ApiToken", "Principal", "hash_password", "verify_password",
     "PasswordVerifier", "hash_password_async",
     "new_token", "token_digest", "principal_for_token", "scope", "require_role", "create_user",
+    "issue_token", "AccountRefusal", "add_user", "list_users", "list_tokens", "change_role", "set_active",
+    "revoke_token", "issue_named_token", "MIN_PASSWORD",
 ]
 
 
@@ -180,3 +184,151 @@ async def issue_token(session: AsyncSession, user_id: int, name: str, now: datet
     session.add(ApiToken(user_id=user_id, name=name, digest=token_digest(token), created_at=now))
     await session.flush()
     return token
+
+
+# Administering accounts (the admin's pages and API). Each function takes the acting admin's principal and a
+# session whose transaction the caller commits; a refusal is an ``AccountRefusal`` naming the field, with a
+# code the pages turn into Persian, and nothing is written.
+
+MIN_PASSWORD = 10
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,99}")
+
+
+class AccountRefusal(InvalidInput):
+    """An account change that is refused: ``code`` says why (``last_admin``, ``self_deactivation``,
+    ``customer_unverified``, ...), ``field`` names the form field."""
+
+    def __init__(self, code: str, field: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.code = code
+
+
+async def _customer_for(session: AsyncSession, role: Role, customer_id: int | None) -> int | None:
+    """The customer a user of ``role`` belongs to: a verified customer for a customer user (rule 3: support
+    belongs only to a verified owner), none for staff."""
+    if role is not Role.CUSTOMER:
+        if customer_id is not None:
+            raise AccountRefusal("staff_with_customer", "customer_id", "a staff user belongs to no customer")
+        return None
+    if customer_id is None:
+        raise AccountRefusal("customer_required", "customer_id", "a customer user must name its customer")
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise AccountRefusal("customer_unknown", "customer_id", f"no such customer {customer_id}")
+    if not customer.verified:
+        raise AccountRefusal("customer_unverified", "customer_id", f"customer {customer.name!r} is not verified")
+    return customer_id
+
+
+async def add_user(session: AsyncSession, actor: Principal, username: str, role: Role | str, *,
+                   customer_id: int | None = None, password: str | None = None, display_name: str = "",
+                   email: str | None = None) -> tuple[User, str | None]:
+    """Create a user as ``actor`` (an admin). Without ``password`` one is generated and returned (to be shown
+    once); with one, ``None`` is returned in its place."""
+    require_role(actor, {Role.ADMIN})
+    username = (username or "").strip().lower()
+    if not USERNAME.fullmatch(username):
+        raise AccountRefusal("username_invalid", "username",
+                             "2 to 100 of a-z, 0-9, '.', '_', '-', starting with a letter or digit")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise AccountRefusal("role_unknown", "role", f"{role!r} is not one of {', '.join(Role)}") from None
+    customer_id = await _customer_for(session, role, customer_id)
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    elif len(password) < MIN_PASSWORD:
+        raise AccountRefusal("password_short", "password", f"at least {MIN_PASSWORD} characters")
+    if (await session.execute(select(User.id).where(User.username == username))).first() is not None:
+        raise AccountRefusal("username_taken", "username", f"user {username!r} already exists")
+    user = await create_user(session, username, role, password=password, customer_id=customer_id,
+                             display_name=display_name.strip(), email=(email or "").strip() or None)
+    return user, generated
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.execute(select(User).order_by(User.username))).scalars())
+
+
+async def list_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
+    """A user's tokens, newest first; the rows carry only the digest, never the token."""
+    return list((await session.execute(select(ApiToken).where(ApiToken.user_id == user_id)
+                                       .order_by(ApiToken.id.desc()))).scalars())
+
+
+async def _user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id}")
+    return user
+
+
+async def _refuse_losing_the_last_admin(session: AsyncSession, user: User, code: str, field: str) -> None:
+    """Refuse a change that leaves no active admin (nobody could administer accounts any more)."""
+    if user.role != Role.ADMIN or not user.active:
+        return
+    # Every active admin's row is locked, in one order: of two admins demoting each other at once on
+    # PostgreSQL, the second waits for the first and then sees it gone, instead of both passing.
+    admins = (await session.execute(select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True))
+                                    .order_by(User.id).with_for_update())).scalars().all()
+    if not [i for i in admins if i != user.id]:
+        raise AccountRefusal(code, field, "this is the last active admin")
+
+
+async def change_role(session: AsyncSession, actor: Principal, user_id: int, role: Role | str, *,
+                      customer_id: int | None = None) -> User:
+    """Give ``user_id`` the role ``role`` (a customer user names a verified customer); refused when it takes
+    away the last active admin."""
+    require_role(actor, {Role.ADMIN})
+    user = await _user(session, user_id)
+    try:
+        role = Role(role)
+    except ValueError:
+        raise AccountRefusal("role_unknown", "role", f"{role!r} is not one of {', '.join(Role)}") from None
+    if role is not Role.ADMIN:
+        await _refuse_losing_the_last_admin(session, user, "last_admin", "role")
+    user.role, user.customer_id = role.value, await _customer_for(session, role, customer_id)
+    await session.flush()
+    return user
+
+
+async def set_active(session: AsyncSession, actor: Principal, user_id: int, active: bool) -> User:
+    """Deactivate (no login, no token works) or reactivate ``user_id``; an admin cannot deactivate
+    themselves, and the last active admin cannot be deactivated."""
+    require_role(actor, {Role.ADMIN})
+    user = await _user(session, user_id)
+    if not active:
+        if user.id == actor.user_id:
+            raise AccountRefusal("self_deactivation", "active", "an admin cannot deactivate themselves")
+        await _refuse_losing_the_last_admin(session, user, "last_admin", "active")
+    user.active = active
+    await session.flush()
+    return user
+
+
+async def revoke_token(session: AsyncSession, actor: Principal, user_id: int, token_id: int,
+                       now: datetime) -> bool:
+    """Revoke ``user_id``'s token ``token_id``; True when it was live (revoking twice is harmless)."""
+    require_role(actor, {Role.ADMIN})
+    token = await session.get(ApiToken, token_id)
+    if token is None or token.user_id != user_id:
+        raise NotFound(f"token {token_id} of user {user_id}")
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    await session.flush()
+    return True
+
+
+async def issue_named_token(session: AsyncSession, actor: Principal, user_id: int, name: str,
+                            now: datetime) -> str:
+    """As an admin, issue a token named ``name`` for an active user; the token is returned in clear once."""
+    require_role(actor, {Role.ADMIN})
+    user = await _user(session, user_id)
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise AccountRefusal("token_name", "name", "a token needs a name of up to 100 characters")
+    if not user.active:
+        raise AccountRefusal("inactive_user", "name", "the user is deactivated")
+    return await issue_token(session, user.id, name, now)

@@ -365,6 +365,7 @@ async def build_service(settings: Settings, clock: Clock | None = None,
                              # status-page webhooks are offered when their deliveries can be signed
                              **({"status_webhook_allow": parse_allow(settings.status_webhook_allow)}
                                 if _secret(settings.webhook_signing_secret) else {}),
+                             "escalation": escalation,
                              INGEST: ingest,
                              "probe_context": ctx, "blackbox_modules": blackbox_modules, "probe_allow": probe_allow,
                              "heartbeat_limits": ping_limits(settings.heartbeat_pings_per_token_per_minute,

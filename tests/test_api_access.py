@@ -11,11 +11,12 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
+from sqlalchemy import select
 
 from dashboards.web.app import ROUTE_TABLES, build_app
 from dashboards.web.deps import WebDeps
-from incidents.models import Incident, IncidentAffected
-from monitor.accounts import Role, create_user, issue_token
+from incidents.models import Incident, IncidentAffected, NotificationChannel
+from monitor.accounts import ApiToken, Role, create_user, issue_token
 from monitor.models import Customer, Monitor, Service
 
 SECRET = "zz-secret-of-b"
@@ -41,15 +42,21 @@ async def _world(sm, now) -> dict:
         await s.flush()
         s.add(IncidentAffected(incident_id=inc.id, key=f"monitor:{mb.id}", monitor_id=mb.id, service_id=sb.id,
                                customer_id=b.id, added_at=now))
-        users = {}
+        users, user_ids = {}, {}
         for name, role, cid in (("alice", Role.CUSTOMER, a.id), ("bob", Role.CUSTOMER, b.id),
                                 ("nora", Role.NOC, None)):
             u = await create_user(s, name, role, customer_id=cid)
-            users[name] = await issue_token(s, u.id, "t", now)
+            users[name], user_ids[name] = await issue_token(s, u.id, "t", now), u.id
+        channel = NotificationChannel(name=f"b-{SECRET}", kind="sms", address="0912", audience="customer",
+                                      customer_id=b.id)
+        s.add(channel)
+        await s.flush()
+        token_id = (await s.execute(select(ApiToken.id).where(ApiToken.user_id == user_ids["bob"]))).scalar_one()
         desk_ids = await _desk_rows_of_b(s, b.id, sb.id, now)
         ledger_ids = await _ledger_rows_of(s, b.id, now)
         return {"tokens": users, "b": {"service_id": sb.id, "monitor_id": mb.id, "customer_id": b.id, **desk_ids,
-                                       **ledger_ids, "incident_id": inc.id}}
+                                       **ledger_ids, "incident_id": inc.id, "user_id": user_ids["bob"],
+                                       "token_id": token_id, "channel_id": channel.id}}
 
 
 async def _desk_rows_of_b(s, customer_id: int, service_id: int, now) -> dict:

@@ -20,10 +20,11 @@ from tickets.errors import Refusal
 from tickets.models import AuditEntry
 
 __all__ = ["record", "disclose", "list_entries", "entry_json", "READ_TICKET", "EXPORT_TICKETS",
-           "READ_REPORT", "READ_STATEMENT", "DISCLOSURE"]
+           "READ_REPORT", "READ_STATEMENT", "DISCLOSURE", "ACTIONS"]
 
 READ_TICKET, EXPORT_TICKETS = "read_ticket", "export_tickets"
 READ_REPORT, READ_STATEMENT, DISCLOSURE = "read_report", "read_statement", "disclosure"
+ACTIONS = (READ_TICKET, EXPORT_TICKETS, READ_REPORT, READ_STATEMENT, DISCLOSURE)
 
 
 async def record(session: AsyncSession, principal: Principal, action: str, *, customer_id: int | None,
@@ -56,11 +57,14 @@ async def disclose(sm: async_sessionmaker, principal: Principal, *, customer_id:
 
 
 async def list_entries(sm: async_sessionmaker, principal: Principal, *, customer_id: int | None = None,
-                       limit: int = 200) -> list[AuditEntry]:
+                       action: str | None = None, limit: int = 200, offset: int = 0) -> list[AuditEntry]:
+    """Entries newest first, of one customer and one action when given."""
     require_role(principal, {Role.ADMIN})
-    stmt = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    stmt = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit).offset(offset)
     if customer_id is not None:
         stmt = stmt.where(AuditEntry.customer_id == customer_id)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
     async with sm() as session:
         return list((await session.execute(stmt)).scalars())
 

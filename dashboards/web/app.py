@@ -9,7 +9,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from dashboards.metrics_page import MetricsPage
 from dashboards.web import (
+    admin_audit_pages,
     admin_calendar_pages,
+    admin_channel_pages,
+    admin_pages,
     api_agents,
     api_incidents,
     api_inventory,
@@ -75,6 +78,7 @@ ROUTE_TABLES: list[RouteTable] = [metrics_routes, api_agents.routes, api_invento
                                   portal_routes.routes, portal_tickets.routes, desk_pages.routes, report_routes.routes, status_routes.routes, subscribe_routes.routes, prefs_routes.routes,
                                   incident_pages.routes, ledger_pages.routes, statement_pages.routes,
                                   maintenance_pages.routes, monitor_pages.routes, admin_calendar_pages.routes,
+                                  admin_pages.routes, admin_channel_pages.routes, admin_audit_pages.routes,
                                   openapi.routes]
 STATIC = Path(__file__).parent / "static"
 

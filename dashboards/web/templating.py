@@ -61,7 +61,9 @@ NAV: Mapping[str, tuple[tuple[str, str], ...]] = {
     "noc": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/noc/maintenance", _MAINT), ("/desk", _DESK), ("/desk/sla", _SLA), ("/portal", _SERVICES),
             ("/status", _STATUS)),
     "admin": (("/noc", _NOC), ("/incidents", _INCIDENTS), ("/monitors", _MONITORS), ("/desk", _DESK), ("/desk/sla", _SLA), ("/ledger", _LEDGER), ("/noc/maintenance", _MAINT),
-              ("/admin", N_("Admin")), ("/admin/calendar", N_("Office calendar")), ("/portal", _SERVICES),
+              ("/admin", N_("Admin")), ("/admin/users", N_("Users and roles")), ("/admin/calendar", N_("Office calendar")),
+              ("/admin/channels", N_("Notification channels")), ("/admin/escalation", N_("Escalation policies")),
+              ("/admin/audit", N_("Audit log")), ("/portal", _SERVICES),
               ("/status", _STATUS)),
 }
 
