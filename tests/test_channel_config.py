@@ -99,8 +99,11 @@ async def test_the_service_builds_a_notifier_for_each_configured_kind(clock):
     async with aiohttp.ClientSession() as http:
         assert sorted(_notifiers(bare, http, clock)) == ["email", "pagerduty", "webhook"]
         built = _notifiers(full, http, clock)
-    assert sorted(built) == ["bale", "email", "ghasedak", "kavenegar", "pagerduty", "sms", "telegram", "webhook"]
+    # With a signing secret, status-page webhook subscribers get signed deliveries of their own too.
+    assert sorted(built) == ["bale", "email", "ghasedak", "kavenegar", "pagerduty", "sms", "status_webhook",
+                             "telegram", "webhook"]
     assert type(built["webhook"]).__name__ == "SignedWebhookNotifier"
+    assert type(built["status_webhook"]).__name__ == "StatusWebhookNotifier"
 
 
 async def test_start_up_writes_the_channels_the_settings_name_or_fails_naming_the_setting(sessionmaker):
