@@ -5,9 +5,12 @@ answers 4xx/5xx. Attach one :class:`PageWatch` to a browser context; every page 
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
-__all__ = ["PageWatch"]
+_AWAY_FROM_LOGIN = re.compile(r"^(?!.*/login).*$")
+
+__all__ = ["PageWatch", "browser_login"]
 
 
 class PageWatch:
@@ -51,3 +54,13 @@ class PageWatch:
             self._refused_documents.add(response.url)
         if response.status >= 400 and self._same_origin(response.url) and request.resource_type != "document":
             self.problems.append(f"{response.status} for {request.resource_type} {response.url}")
+
+
+async def browser_login(page, base: str, username: str, password: str, landing: str | None = None) -> None:
+    """Log in through the login form as a person would; wait for ``landing`` (a path), or for any page but the
+    login form when it is not given."""
+    await page.goto(f"{base}/login")
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}{landing}" if landing else _AWAY_FROM_LOGIN)

@@ -19,7 +19,7 @@ from dashboards.web.deps import WebDeps
 from dashboards.web.html import jalali
 from monitor.accounts import Role, create_user
 from monitor.models import Customer, Service
-from tests.browser_watch import PageWatch
+from tests.browser_watch import PageWatch, browser_login
 from tickets.calendar import TEHRAN
 from tickets.models import Ticket
 
@@ -43,14 +43,6 @@ async def _world(sm) -> int:
         return sa.id
 
 
-async def _login(page, base: str, username: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", f"{username}-pass-1")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
-
-
 async def test_a_ticket_opened_on_a_day_an_admin_closed_gets_the_three_hour_target(db, clock, chromium_path):
     from playwright.async_api import async_playwright, expect
 
@@ -70,7 +62,7 @@ async def test_a_ticket_opened_on_a_day_an_admin_closed_gets_the_three_hour_targ
                 context = await browser.new_context()
                 watches.append(PageWatch(context, base))
                 page = await context.new_page()
-                await _login(page, base, username)
+                await browser_login(page, base, username, f"{username}-pass-1")
                 return page
 
             admin = await page_of("ada")

@@ -17,19 +17,11 @@ from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from monitor.accounts import ApiToken, Role, User, create_user, token_digest
-from tests.browser_watch import PageWatch
+from tests.browser_watch import PageWatch, browser_login
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
-
-
-async def _login(page, base: str, username: str, password: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
 
 
 async def test_an_admin_creates_a_technician_who_then_logs_in(db, clock, chromium_path):
@@ -52,7 +44,7 @@ async def test_an_admin_creates_a_technician_who_then_logs_in(db, clock, chromiu
                 context = await browser.new_context()
                 watches.append(PageWatch(context, base))
                 page = await context.new_page()
-                await _login(page, base, username, password)
+                await browser_login(page, base, username, password)
                 return page
 
             admin = await page_of("ada", "ada-pass-1")

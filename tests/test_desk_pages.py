@@ -22,6 +22,7 @@ from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import jalali
 from monitor.accounts import Role, create_user, principal_of
 from monitor.models import Customer, Service
+from tests.browser_watch import browser_login
 from tests.web_forms import HTML
 from tests.web_forms import csrf as _csrf
 from tests.web_forms import get_page as _page
@@ -322,13 +323,6 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
     base = str(server.make_url("")).rstrip("/")
     violations: list[str] = []
 
-    async def login(page, username, password, landing):
-        await page.goto(f"{base}/login")
-        await page.fill("input[name=username]", username)
-        await page.fill("input[name=password]", password)
-        await page.click("button[type=submit]")
-        await page.wait_for_url(f"{base}{landing}")
-
     def watch(page):
         page.on("console", lambda m: violations.append(m.text)
                 if m.type == "error" and "Content Security Policy" in m.text else None)
@@ -338,7 +332,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium_path, args=list(CHROMIUM_FLAGS))
             customer = watch(await (await browser.new_context()).new_page())
-            await login(customer, "alice", "alice-pass-1", "/portal")
+            await browser_login(customer, base, "alice", "alice-pass-1", "/portal")
             await customer.goto(f"{base}/portal/tickets/new")
             await customer.select_option("#f-department", "technical")
             await customer.select_option("#f-service_id", str(world["a"]))
@@ -352,7 +346,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
             ticket_id = int(customer.url.rsplit("/", 1)[1])
 
             tech = watch(await (await browser.new_context()).new_page())
-            await login(tech, "tara", "tara-pass-1", "/desk")
+            await browser_login(tech, base, "tara", "tara-pass-1", "/desk")
             await tech.click("nav.top a[href='/desk']")
             await tech.wait_for_url(f"{base}/desk")
             row = tech.locator(f'tr.ticket[data-id="{ticket_id}"]')

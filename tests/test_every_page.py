@@ -28,7 +28,7 @@ from incidents.models import Incident, IncidentAffected
 from monitor.accounts import Role, create_user, principal_of
 from monitor.maintenance import create_window
 from monitor.models import Customer, Datacenter, Flip, Monitor, MonitorState, Server, Service
-from tests.browser_watch import PageWatch
+from tests.browser_watch import PageWatch, browser_login
 from tickets import desk, fines, intake
 
 pytestmark = pytest.mark.integration
@@ -122,11 +122,7 @@ async def _walk_role(browser, base: str, role: Role) -> tuple[list[str], list[st
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     watch = PageWatch(context, base)
     page = await context.new_page()
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", USERS[role])
-    await page.fill("input[name=password]", f"{USERS[role]}-pass-1")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(re.compile(r"^(?!.*/login).*$"))
+    await browser_login(page, base, USERS[role], f"{USERS[role]}-pass-1")
     nav = await _links(page, base, "nav.top ul.links a")
     seen_kinds = {_kind(p) for p in nav}
     queue, visited = [(path, 0) for path in nav], []

@@ -21,7 +21,7 @@ from monitor.accounts import Role, create_user
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.settings import load_settings
 from negahban.service import build_service
-from tests.browser_watch import PageWatch
+from tests.browser_watch import PageWatch, browser_login
 from tests.loopback import status_target
 from tests.test_browser import ARTIFACTS
 from tests.test_portal_tickets import NOW
@@ -74,11 +74,7 @@ monitors:
             noc_ctx, visitor_ctx = await browser.new_context(), await browser.new_context()
             watches = [PageWatch(noc_ctx, base), PageWatch(visitor_ctx, base)]
             noc = await noc_ctx.new_page()
-            await noc.goto(f"{base}/login")
-            await noc.fill("input[name=username]", "nora")
-            await noc.fill("input[name=password]", "nora-pass-1")
-            await noc.click("button[type=submit]")
-            await noc.wait_for_url(f"{base}/noc")
+            await browser_login(noc, base, "nora", "nora-pass-1", "/noc")
             # The monitor's number, from its page.
             await noc.click("nav.top a[href='/monitors']")
             await noc.click("a:has-text('acme-home') >> nth=0")

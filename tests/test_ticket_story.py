@@ -14,20 +14,12 @@ from dashboards.pdf import CHROMIUM_FLAGS
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from monitor.accounts import Role, create_user
-from tests.browser_watch import PageWatch
+from tests.browser_watch import PageWatch, browser_login
 from tests.test_browser import ARTIFACTS
 from tests.test_portal_tickets import NOW, _world
 from tickets.models import Ticket
 
 SUBJECT, BODY = "قطعی سرور", "سرور من از صبح قطع است و سایت بالا نمی‌آید"
-
-
-async def _login(page, base: str, username: str, password: str, landing: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{landing}")
 
 
 async def _fill(page, service_id: int, *, server_address: str) -> None:
@@ -60,7 +52,7 @@ async def test_a_ticket_from_the_knowledge_base_to_the_answer_the_sla_report_and
             customer_ctx, tech_ctx = await browser.new_context(), await browser.new_context()
             watches = [PageWatch(customer_ctx, base), PageWatch(tech_ctx, base)]
             customer = await customer_ctx.new_page()
-            await _login(customer, base, "alice", "alice-pass-1", "/portal")
+            await browser_login(customer, base, "alice", "alice-pass-1", "/portal")
             await customer.click("a[href='/portal/tickets/new'] >> nth=0")
             await _fill(customer, world["a"], server_address="")
             await customer.click("#submit-ticket")
@@ -91,7 +83,7 @@ async def test_a_ticket_from_the_knowledge_base_to_the_answer_the_sla_report_and
             # A technician answers within the hour; the month's SLA report counts it, met.
             clock.advance(minutes=20)
             tech = await tech_ctx.new_page()
-            await _login(tech, base, "tara", "tara-pass-1", "/desk")
+            await browser_login(tech, base, "tara", "tara-pass-1", "/desk")
             await tech.click(f'tr.ticket[data-id="{ticket_id}"] .subject a')
             await tech.wait_for_url(f"{base}/desk/tickets/{ticket_id}")
             answer = "سلام، دیواره آتش سرور باز شد و سایت اکنون بالا است"
