@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from dashboards.web.app import build_app
 from dashboards.web.deps import WebDeps
 from dashboards.web.html import jalali
+from dashboards.web.status_routes import STATUS_CACHE, STATUS_TTL_S
 from incidents.affected import affected_by_monitor
 from incidents.models import Audience, Incident, IncidentEvent, Notification, Severity, Source, Status
 from incidents.statuspage.models import PublicUpdate
@@ -33,6 +34,7 @@ from tests.web_forms import login as _login
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 UPDATE_FA = "سرور اصلی از دسترس خارج شده است و در حال بررسی آن هستیم."
+RESOLVED_FA = "سرور اصلی دوباره در دسترس است."
 
 
 async def _world(sm, now) -> dict:
@@ -328,6 +330,25 @@ async def test_a_noc_engineer_acknowledges_and_publishes_and_a_visitor_reads_it(
             await expect(visitor.locator(".incidents-public .public-update p")).to_have_text(UPDATE_FA)
             assert "acme-web-http" not in await visitor.content()
             await visitor.screenshot(path=str(ARTIFACTS / f"status-update-{db.kind}.png"), full_page=True)
+            # A second update, then resolved with a reason: the visitor reads the incident under the past ones,
+            # with both updates, newest first.
+            clock.advance(minutes=20)
+            await staff.fill("#update-text", RESOLVED_FA)
+            await staff.select_option("#update-status", "resolved")
+            await staff.click("#publish")
+            await staff.wait_for_url(f"{base}/incidents/{iid}#updates")
+            await staff.fill("#resolve-text", "سرور اصلی دوباره راه‌اندازی شد")
+            await staff.check("#resolve-confirm")
+            await staff.click("#resolve")
+            await expect(staff.locator("dd.status")).to_have_attribute("data-status", "resolved")
+            clock.advance(seconds=STATUS_TTL_S + 1)
+            await visitor.reload()   # the old page at once; one render in the background replaces it
+            await server.app[STATUS_CACHE].settled()
+            await visitor.reload()
+            past = visitor.locator(f'.incidents-public.past .incident-public[data-id="{iid}"]')
+            await expect(past.locator(".public-update p")).to_have_text([RESOLVED_FA, UPDATE_FA])
+            await expect(visitor.locator(f'.incidents-public:not(.past) [data-id="{iid}"]')).to_have_count(0)
+            await visitor.screenshot(path=str(ARTIFACTS / f"status-history-{db.kind}.png"), full_page=True)
             await browser.close()
     finally:
         await server.close()
