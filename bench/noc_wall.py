@@ -66,6 +66,8 @@ def pct(values: list[float], p: float) -> float:
 
 def fmt(name: str, values: list[float], target: float | None = None) -> str:
     tail = f" (target <= {target:g})" if target else ""
+    if not values:  # Chromium reports no first paint for a load it served from an unchanged frame
+        return f"{name} n=0{tail}"
     return (f"{name} n={len(values)} first={values[0]:.1f} p50={statistics.median(values):.1f} "
             f"p99={pct(values, 99):.1f} max={max(values):.1f}{tail}")
 
