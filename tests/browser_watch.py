@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 _AWAY_FROM_LOGIN = re.compile(r"^(?!.*/login).*$")
 
-__all__ = ["PageWatch", "browser_login"]
+__all__ = ["PageWatch", "browser_login", "start_site"]
 
 
 class PageWatch:
@@ -64,3 +64,17 @@ async def browser_login(page, base: str, username: str, password: str, landing: 
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}{landing}" if landing else _AWAY_FROM_LOGIN)
+
+
+async def start_site(sessionmaker, clock):
+    """The web app on an ephemeral loopback port for a browser story: (server, base URL). Close the server."""
+    from aiohttp.test_utils import TestServer
+    from prometheus_client import CollectorRegistry
+
+    from dashboards.web.app import build_app
+    from dashboards.web.deps import WebDeps
+
+    deps = WebDeps(sessionmaker=sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
+    server = TestServer(build_app(deps), host="127.0.0.1")
+    await server.start_server()
+    return server, str(server.make_url("")).rstrip("/")

@@ -10,16 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from dashboards.pdf import CHROMIUM_FLAGS
-from dashboards.web.app import build_app
-from dashboards.web.deps import WebDeps
 from dashboards.web.html import jalali
 from monitor.accounts import Role, create_user
 from monitor.models import Customer, Service
-from tests.browser_watch import PageWatch, browser_login
+from tests.browser_watch import PageWatch, browser_login, start_site
 from tickets.calendar import TEHRAN
 from tickets.models import Ticket
 
@@ -49,10 +45,7 @@ async def test_a_ticket_opened_on_a_day_an_admin_closed_gets_the_three_hour_targ
     clock.set(NOW)
     ARTIFACTS.mkdir(exist_ok=True)
     service_id = await _world(db.sessionmaker)
-    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
+    server, base = await start_site(db.sessionmaker, clock)
     watches: list[PageWatch] = []
     try:
         async with async_playwright() as p:

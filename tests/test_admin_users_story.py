@@ -10,14 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from dashboards.pdf import CHROMIUM_FLAGS
-from dashboards.web.app import build_app
-from dashboards.web.deps import WebDeps
 from monitor.accounts import ApiToken, Role, User, create_user, token_digest
-from tests.browser_watch import PageWatch, browser_login
+from tests.browser_watch import PageWatch, browser_login, start_site
 
 pytestmark = pytest.mark.integration
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -31,10 +27,7 @@ async def test_an_admin_creates_a_technician_who_then_logs_in(db, clock, chromiu
     ARTIFACTS.mkdir(exist_ok=True)
     async with db.sessionmaker.begin() as s:
         await create_user(s, "ada", Role.ADMIN, password="ada-pass-1")
-    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
+    server, base = await start_site(db.sessionmaker, clock)
     watches: list[PageWatch] = []
     try:
         async with async_playwright() as p:

@@ -22,7 +22,7 @@ from dashboards.web.fa import PRIORITY_FA
 from dashboards.web.html import jalali
 from monitor.accounts import Role, create_user, principal_of
 from monitor.models import Customer, Service
-from tests.browser_watch import browser_login
+from tests.browser_watch import browser_login, start_site
 from tests.web_forms import HTML
 from tests.web_forms import csrf as _csrf
 from tests.web_forms import get_page as _page
@@ -317,10 +317,7 @@ async def test_a_customers_ticket_is_answered_on_the_desk_and_read_in_the_portal
     clock.set(NOW)
     ARTIFACTS.mkdir(exist_ok=True)
     world = await _world(db.sessionmaker)
-    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
+    server, base = await start_site(db.sessionmaker, clock)
     violations: list[str] = []
 
     def watch(page):

@@ -9,19 +9,15 @@ import re
 from datetime import timedelta
 
 import jdatetime
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
 
 from dashboards.pdf import CHROMIUM_FLAGS
-from dashboards.web.app import build_app
-from dashboards.web.deps import WebDeps
 from dashboards.web.html import TEHRAN
 from incidents.models import Incident
 from monitor.accounts import Role, create_user
 from monitor.inventory import apply_inventory, parse_inventory
 from monitor.settings import load_settings
 from negahban.service import build_service
-from tests.browser_watch import PageWatch, browser_login
+from tests.browser_watch import PageWatch, browser_login, start_site
 from tests.loopback import status_target
 from tests.test_browser import ARTIFACTS
 from tests.test_portal_tickets import NOW
@@ -62,10 +58,7 @@ monitors:
     cfg = next(iter(service.scheduler.catalog.values()))
     engine = service.extras["incidents"].engine
     await service.runner.check(cfg)
-    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
+    server, base = await start_site(db.sessionmaker, clock)
     shots = ARTIFACTS / "maintenance-story"
     shots.mkdir(parents=True, exist_ok=True)
     try:

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import re
 
-from aiohttp.test_utils import TestServer
-from prometheus_client import CollectorRegistry
-
 from dashboards.pdf import CHROMIUM_FLAGS
-from dashboards.web.app import build_app
-from dashboards.web.deps import WebDeps
 from monitor.accounts import Role, create_user
-from tests.browser_watch import PageWatch, browser_login
+from tests.browser_watch import PageWatch, browser_login, start_site
 from tests.test_browser import ARTIFACTS
 from tests.test_portal_tickets import NOW, _world
 from tickets.models import Ticket
@@ -40,10 +35,7 @@ async def test_a_ticket_from_the_knowledge_base_to_the_answer_the_sla_report_and
     world = await _world(db.sessionmaker)
     async with db.sessionmaker.begin() as s:
         await create_user(s, "tara", Role.TECHNICIAN, password="tara-pass-1")
-    deps = WebDeps(sessionmaker=db.sessionmaker, clock=clock, registry=CollectorRegistry(), cookie_secure=False)
-    server = TestServer(build_app(deps), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
+    server, base = await start_site(db.sessionmaker, clock)
     shots = ARTIFACTS / "ticket-story"
     shots.mkdir(exist_ok=True)
     try:
